@@ -1,0 +1,39 @@
+// Package advertisers holds the contract between the core engine and the
+// things that tell the network about service addresses (rip, bgp, vip).
+package advertisers
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+)
+
+// MetricPoison is the RIP metric for "unreachable". Other advertisers map it to
+// a withdrawal.
+const MetricPoison = 16
+
+// Announcement is one prefix with the metric this replica wants to advertise.
+// Lower is better, as in RIP (1..16, 16 = unreachable).
+type Announcement struct {
+	Prefix netip.Prefix
+	Metric int
+	// Draining is set while an operator drains the service (BGP adds the
+	// GRACEFUL_SHUTDOWN community).
+	Draining bool
+}
+
+// Advertiser converges to a desired set of announcements. Set replaces the
+// whole set: a prefix absent from it is withdrawn (poisoned). Implementations
+// must never announce a prefix that was not given to Set.
+type Advertiser interface {
+	Set(ctx context.Context, want []Announcement) error
+	// Close withdraws everything (RIP: poisons) and releases resources.
+	Close() error
+}
+
+// Sorted returns a copy of anns ordered by prefix, for stable output.
+func Sorted(anns []Announcement) []Announcement {
+	out := slices.Clone(anns)
+	slices.SortFunc(out, func(a, b Announcement) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	return out
+}

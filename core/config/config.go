@@ -1,0 +1,529 @@
+// Package config is ripcord's configuration: one strict YAML file. Unknown
+// keys, bad values and inconsistencies are errors of the form
+// FILE:LINE:COL: key: message. Defaults live in defaults.go.
+package config
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/ripcord/ripcord/plugins/sdk"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	// Node names this replica in status output and logs (default: hostname).
+	Node string `yaml:"node"`
+	// StateDir keeps what must survive a restart (drain flags, RIP sequence numbers).
+	StateDir string    `yaml:"state_dir"`
+	Log      Log       `yaml:"log"`
+	Control  Control   `yaml:"control"`
+	Plugins  Plugins   `yaml:"plugins"`
+	RIP      *RIP      `yaml:"rip"`
+	BGP      *BGP      `yaml:"bgp"`
+	Services []Service `yaml:"services"`
+
+	file string
+	dec  *decoder
+}
+
+// Log selects the log output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Control is the local API.
+type Control struct {
+	Socket        string `yaml:"socket"`         // unix socket, mode 0600
+	MetricsListen string `yaml:"metrics_listen"` // host:port for Prometheus, empty = off
+}
+
+// Plugins says where third-party checkers live and how they are pinned.
+type Plugins struct {
+	Dir    string            `yaml:"dir"`
+	SHA256 map[string]string `yaml:"sha256"`
+}
+
+// RIP configures the announce-only RIPv2 speaker.
+type RIP struct {
+	Interfaces     []RIPInterface `yaml:"interfaces"`
+	UpdateInterval Duration       `yaml:"update_interval"`
+	Auth           RIPAuth        `yaml:"auth"`
+}
+
+// RIPInterface is one link with routers on it.
+type RIPInterface struct {
+	Name      string       `yaml:"name"`
+	Neighbors []netip.Addr `yaml:"neighbors"` // optional unicast updates
+}
+
+// RIPAuth is RIP packet authentication.
+type RIPAuth struct {
+	Mode    string `yaml:"mode"` // none, plain, md5, hmac-sha256
+	KeyID   int    `yaml:"key_id"`
+	KeyFile string `yaml:"key_file"`
+}
+
+// BGP configures the optional embedded BGP speaker.
+type BGP struct {
+	ASN      uint32     `yaml:"asn"`
+	RouterID netip.Addr `yaml:"router_id"`
+	NextHop  netip.Addr `yaml:"next_hop"`
+	Priority string     `yaml:"priority"` // med or prepend
+	Peers    []BGPPeer  `yaml:"peers"`
+}
+
+// BGPPeer is one BGP neighbour.
+type BGPPeer struct {
+	Address      netip.Addr `yaml:"address"`
+	ASN          uint32     `yaml:"asn"`
+	Port         int        `yaml:"port"`
+	PasswordFile string     `yaml:"password_file"`
+}
+
+// Service is one anycast address and the checks that decide its metric.
+type Service struct {
+	Name      string       `yaml:"name"`
+	VIP       netip.Prefix `yaml:"vip"`
+	Interface string       `yaml:"interface"`
+	// Metric is this replica's base metric: equal on all replicas for load
+	// balancing, higher on the standby for failover.
+	Metric          int      `yaml:"metric"`
+	DegradedPenalty int      `yaml:"degraded_penalty"` // added to Metric while degraded
+	DownMetric      int      `yaml:"down_metric"`      // 16 = poison
+	DrainMetric     int      `yaml:"drain_metric"`     // while drained
+	FailbackDelay   Duration `yaml:"failback_delay"`   // healthy this long before restoring priority
+	// Require combines the checks: "all", "any", or a number N (at least N pass).
+	Require string  `yaml:"require"`
+	Checks  []Check `yaml:"checks"`
+	Assist  *Assist `yaml:"assist"`
+}
+
+// Assist is peer assistance: this replica checks its peers and, while its own
+// checks pass and a peer is down, announces AssistMetric. The change makes the
+// routers send a triggered update, so they re-learn this replica at once.
+type Assist struct {
+	Metric int      `yaml:"metric"`
+	Delay  Duration `yaml:"delay"` // wait after seeing the peer fail, so routers dropped its route first
+	Peers  []Check  `yaml:"peers"` // one check per peer replica (its own address, not the VIP)
+}
+
+// Check is one health check.
+type Check struct {
+	Name     string    `yaml:"name"`
+	Checker  string    `yaml:"checker"`
+	Target   string    `yaml:"target"`
+	Interval Duration  `yaml:"interval"`
+	Timeout  Duration  `yaml:"timeout"`
+	Rise     int       `yaml:"rise"`
+	Fall     int       `yaml:"fall"`
+	Settings yaml.Node `yaml:"settings"`
+
+	// SettingsJSON is Settings converted for the checker.
+	SettingsJSON sdk.Settings `yaml:"-"`
+	path         string
+}
+
+// File is the path the config was read from.
+func (c *Config) File() string { return c.file }
+
+// Options are the outside knowledge validation needs.
+type Options struct {
+	// KnownChecker reports whether a checker name can be resolved (built in,
+	// or an executable in the plugin directory); nil accepts every name.
+	KnownChecker func(cfg *Config, name string) error
+}
+
+// Load reads and validates a config file.
+func Load(path string, o Options) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, b, o)
+}
+
+// Parse decodes and validates config text; file names the source in errors.
+func Parse(file string, b []byte, o Options) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&root); err != nil {
+		return nil, yamlError(file, err)
+	}
+	c := &Config{}
+	applyDefaults(c)
+	d := &decoder{file: file, pos: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}}
+	if err := d.decode(&root, reflect.ValueOf(c).Elem(), ""); err != nil {
+		return nil, err
+	}
+	c.file, c.dec = file, d
+	if err := c.validate(o); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var lineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlError(file string, err error) error {
+	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: file, Line: line, Column: 1, Key: "(syntax)", Msg: m[2]}
+	}
+	return &Error{File: file, Line: 1, Column: 1, Key: "(syntax)", Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+}
+
+// at builds an error located at path's value (or, failing that, its key).
+func (c *Config) at(path, format string, args ...any) *Error {
+	n := c.dec.pos[path]
+	if n == nil {
+		n = c.dec.keys[path]
+	}
+	if n == nil {
+		// A missing key: point at the enclosing mapping.
+		parent := path
+		for n == nil && parent != "" {
+			if i := strings.LastIndexAny(parent, ".["); i >= 0 {
+				parent = parent[:i]
+			} else {
+				parent = ""
+			}
+			n = c.dec.pos[parent]
+		}
+	}
+	return c.dec.errAt(n, path, format, args...)
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+
+func (c *Config) validate(o Options) error {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return c.at("log.level", "must be debug, info, warn or error")
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return c.at("log.format", "must be text or json")
+	}
+	if c.Control.Socket == "" {
+		return c.at("control.socket", "must not be empty")
+	}
+	for _, name := range sortedKeys(c.Plugins.SHA256) {
+		h := c.Plugins.SHA256[name]
+		if len(h) != 64 || strings.Trim(strings.ToLower(h), "0123456789abcdef") != "" {
+			return c.at("plugins.sha256."+name, "must be 64 hex digits (sha256sum of the executable)")
+		}
+	}
+	if err := c.validateRIP(); err != nil {
+		return err
+	}
+	if err := c.validateBGP(); err != nil {
+		return err
+	}
+	if len(c.Services) == 0 {
+		return c.at("services", "at least one service is required")
+	}
+	names := map[string]bool{}
+	vips := map[netip.Prefix]string{}
+	for i := range c.Services {
+		s := &c.Services[i]
+		p := fmt.Sprintf("services[%d]", i)
+		if !nameRE.MatchString(s.Name) {
+			return c.at(p+".name", "must be a lower-case name (letters, digits, _ . -)")
+		}
+		if names[s.Name] {
+			return c.at(p+".name", "duplicate service name %q", s.Name)
+		}
+		names[s.Name] = true
+		if !s.VIP.IsValid() {
+			return c.at(p+".vip", "required")
+		}
+		if other, dup := vips[s.VIP]; dup {
+			return c.at(p+".vip", "%s is already the address of service %q", s.VIP, other)
+		}
+		vips[s.VIP] = s.Name
+		for _, m := range []struct {
+			key string
+			v   int
+		}{{"metric", s.Metric}, {"down_metric", s.DownMetric}, {"drain_metric", s.DrainMetric}} {
+			if m.v < 1 || m.v > 16 {
+				return c.at(p+"."+m.key, "%d is outside 1-16", m.v)
+			}
+		}
+		if s.DegradedPenalty < 0 || s.Metric+s.DegradedPenalty > 16 {
+			return c.at(p+".degraded_penalty", "metric + degraded_penalty must stay within 1-16")
+		}
+		if s.DownMetric <= s.Metric {
+			return c.at(p+".down_metric", "must be worse (higher) than metric %d", s.Metric)
+		}
+		if _, err := s.RequireN(); err != nil {
+			return c.at(p+".require", "%v", err)
+		}
+		if len(s.Checks) == 0 {
+			return c.at(p+".checks", "at least one check is required")
+		}
+		if n, _ := s.RequireN(); n > len(s.Checks) {
+			return c.at(p+".require", "requires %d checks to pass but only %d are configured", n, len(s.Checks))
+		}
+		if err := c.validateChecks(s.Checks, p+".checks", o); err != nil {
+			return err
+		}
+		if s.Assist != nil {
+			a := s.Assist
+			if a.Metric < 1 || a.Metric > 15 {
+				return c.at(p+".assist.metric", "%d is outside 1-15", a.Metric)
+			}
+			if a.Metric == s.Metric {
+				return c.at(p+".assist.metric", "must differ from metric %d: the change is what makes routers update", s.Metric)
+			}
+			if len(a.Peers) == 0 {
+				return c.at(p+".assist.peers", "at least one peer check is required")
+			}
+			if err := c.validateChecks(a.Peers, p+".assist.peers", o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateChecks(checks []Check, p string, o Options) error {
+	seen := map[string]bool{}
+	for j := range checks {
+		ch := &checks[j]
+		cp := fmt.Sprintf("%s[%d]", p, j)
+		ch.path = cp
+		if !nameRE.MatchString(ch.Name) {
+			return c.at(cp+".name", "must be a lower-case name (letters, digits, _ . -)")
+		}
+		if seen[ch.Name] {
+			return c.at(cp+".name", "duplicate check name %q", ch.Name)
+		}
+		seen[ch.Name] = true
+		if ch.Checker == "" {
+			return c.at(cp+".checker", "required")
+		}
+		if o.KnownChecker != nil {
+			if err := o.KnownChecker(c, ch.Checker); err != nil {
+				return c.at(cp+".checker", "%v", err)
+			}
+		}
+		if ch.Target == "" {
+			return c.at(cp+".target", "required")
+		}
+		if ch.Interval.D() <= 0 {
+			return c.at(cp+".interval", "must be positive")
+		}
+		if ch.Timeout.D() <= 0 || ch.Timeout.D() > ch.Interval.D() {
+			return c.at(cp+".timeout", "must be positive and at most the interval (%s)", ch.Interval)
+		}
+		if ch.Rise < 1 {
+			return c.at(cp+".rise", "must be at least 1")
+		}
+		if ch.Fall < 1 {
+			return c.at(cp+".fall", "must be at least 1")
+		}
+		if ch.Settings.Kind != 0 && ch.Settings.Kind != yaml.MappingNode && ch.Settings.Tag != "!!null" {
+			return c.at(cp+".settings", "expected a mapping, got %s", kindName(&ch.Settings))
+		}
+		if err := c.checkSecretFiles(&ch.Settings, cp+".settings"); err != nil {
+			return err
+		}
+		js, err := nodeToJSON(&ch.Settings)
+		if err != nil {
+			return c.at(cp+".settings", "%v", err)
+		}
+		ch.SettingsJSON = js
+	}
+	return nil
+}
+
+// checkSecretFiles requires every *_file setting to name a readable file, so
+// a typo is found at load time rather than at the first check.
+func (c *Config) checkSecretFiles(n *yaml.Node, path string) error {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind == yaml.MappingNode {
+			if err := c.checkSecretFiles(v, path+"."+k.Value); err != nil {
+				return err
+			}
+			continue
+		}
+		if strings.HasSuffix(k.Value, "_file") && v.Kind == yaml.ScalarNode {
+			if err := readable(v.Value); err != nil {
+				return c.dec.errAt(v, path+"."+k.Value, "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("file %s does not exist", path)
+		}
+		return fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
+	}
+	return f.Close()
+}
+
+func (c *Config) validateRIP() error {
+	if c.RIP == nil {
+		return nil
+	}
+	r := c.RIP
+	if len(r.Interfaces) == 0 {
+		return c.at("rip.interfaces", "at least one interface is required")
+	}
+	seen := map[string]bool{}
+	for i, ifc := range r.Interfaces {
+		p := fmt.Sprintf("rip.interfaces[%d].name", i)
+		if ifc.Name == "" {
+			return c.at(p, "required")
+		}
+		if seen[ifc.Name] {
+			return c.at(p, "duplicate interface %q", ifc.Name)
+		}
+		seen[ifc.Name] = true
+	}
+	if r.UpdateInterval.D() < minRIPInterval {
+		return c.at("rip.update_interval", "must be at least %s", minRIPInterval)
+	}
+	switch r.Auth.Mode {
+	case "none":
+		if r.Auth.KeyFile != "" {
+			return c.at("rip.auth.key_file", "set, but auth mode is none")
+		}
+	case "plain", "md5", "hmac-sha256":
+		if r.Auth.KeyFile == "" {
+			return c.at("rip.auth.key_file", "required for auth mode %s", r.Auth.Mode)
+		}
+		if err := readable(r.Auth.KeyFile); err != nil {
+			return c.at("rip.auth.key_file", "%v", err)
+		}
+		if r.Auth.KeyID < 0 || r.Auth.KeyID > 255 {
+			return c.at("rip.auth.key_id", "%d is outside 0-255", r.Auth.KeyID)
+		}
+	default:
+		return c.at("rip.auth.mode", "must be none, plain, md5 or hmac-sha256")
+	}
+	return nil
+}
+
+func (c *Config) validateBGP() error {
+	if c.BGP == nil {
+		return nil
+	}
+	b := c.BGP
+	if b.ASN == 0 {
+		return c.at("bgp.asn", "required")
+	}
+	if !b.RouterID.IsValid() {
+		return c.at("bgp.router_id", "required")
+	}
+	if b.Priority != "med" && b.Priority != "prepend" {
+		return c.at("bgp.priority", "must be med or prepend")
+	}
+	if len(b.Peers) == 0 {
+		return c.at("bgp.peers", "at least one peer is required")
+	}
+	for i, p := range b.Peers {
+		pp := fmt.Sprintf("bgp.peers[%d]", i)
+		if !p.Address.IsValid() {
+			return c.at(pp+".address", "required")
+		}
+		if p.ASN == 0 {
+			return c.at(pp+".asn", "required")
+		}
+		if p.Port < 0 || p.Port > 65535 {
+			return c.at(pp+".port", "%d is not a port", p.Port)
+		}
+		if p.PasswordFile != "" {
+			if err := readable(p.PasswordFile); err != nil {
+				return c.at(pp+".password_file", "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+// RequireN returns how many checks must pass: 0 means all.
+func (s *Service) RequireN() (int, error) {
+	switch s.Require {
+	case "all":
+		return 0, nil
+	case "any":
+		return 1, nil
+	}
+	n, err := strconv.Atoi(s.Require)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("must be all, any, or a number of checks (at least 1)")
+	}
+	return n, nil
+}
+
+// SettingsErrors turns a checker's field errors into located config errors.
+func (c *Config) SettingsErrors(ch *Check, fes []sdk.FieldError) error {
+	var errs []error
+	for _, fe := range fes {
+		p := ch.path + ".settings." + fe.Field
+		n := c.dec.keys[p]
+		if n == nil {
+			n = c.dec.pos[ch.path+".settings"]
+		}
+		if n == nil || n.Kind == 0 {
+			n = c.dec.keys[ch.path+".name"]
+		}
+		errs = append(errs, c.dec.errAt(n, p, "%s", fe.Message))
+	}
+	return errors.Join(errs...)
+}
+
+// ConfigureChecks asks each check's checker to validate its settings (the
+// checker's Configure) and reports bad settings at their line.
+func (c *Config) ConfigureChecks(ctx context.Context, configure func(ctx context.Context, checker string, s sdk.Settings) ([]sdk.FieldError, error)) error {
+	var errs []error
+	for _, ch := range c.AllChecks() {
+		fes, err := configure(ctx, ch.Checker, ch.SettingsJSON)
+		if err != nil {
+			errs = append(errs, c.at(ch.path+".checker", "checker %s: %v", ch.Checker, err))
+			continue
+		}
+		if err := c.SettingsErrors(ch, fes); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// AllChecks returns every check of every service, peer checks included.
+func (c *Config) AllChecks() []*Check {
+	var out []*Check
+	for i := range c.Services {
+		s := &c.Services[i]
+		for j := range s.Checks {
+			out = append(out, &s.Checks[j])
+		}
+		if s.Assist != nil {
+			for j := range s.Assist.Peers {
+				out = append(out, &s.Assist.Peers[j])
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package config
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// testOptions stands in for the daemon's checker registry: three built-ins.
+var testOptions = Options{KnownChecker: func(_ *Config, name string) error {
+	switch name {
+	case "http", "ldap", "radius":
+		return nil
+	}
+	return fmt.Errorf("unknown checker %q (built in: http, ldap, radius; no ripcord-checker-%s in the plugin directory)", name, name)
+}}
+
+// testConfigure validates the one setting the bad-setting case uses.
+func testConfigure(_ context.Context, checker string, s sdk.Settings) ([]sdk.FieldError, error) {
+	var v struct {
+		Scope string `json:"scope"`
+	}
+	_ = s.Decode(&v)
+	if v.Scope != "" && v.Scope != "base" && v.Scope != "one" && v.Scope != "sub" {
+		return []sdk.FieldError{{Field: "scope", Message: "must be base, one or sub"}}, nil
+	}
+	return nil, nil
+}
+
+func TestInvalidConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid-*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 20 {
+		t.Fatalf("found %d invalid configs in testdata, want at least 20", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			want := expectedError(t, f)
+			c, err := Load(f, testOptions)
+			if err == nil {
+				err = c.ConfigureChecks(context.Background(), testConfigure)
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", want)
+			}
+			if got := err.Error(); got != want {
+				t.Errorf("error mismatch\n got: %s\nwant: %s", got, want)
+			}
+		})
+	}
+}
+
+// expectedError reads the "# error: ..." first line of a testdata file.
+func expectedError(t *testing.T, f string) string {
+	t.Helper()
+	fh, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	s := bufio.NewScanner(fh)
+	s.Scan()
+	line, ok := strings.CutPrefix(s.Text(), "# error: ")
+	if !ok {
+		t.Fatalf("%s: first line must be '# error: <expected error>'", f)
+	}
+	return line
+}
+
+func TestValidMinimalDefaults(t *testing.T) {
+	c, err := Load("testdata/valid-minimal.yml", testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Services[0]
+	if s.Metric != DefaultMetric || s.DownMetric != 16 || s.DrainMetric != 15 || s.Interface != "lo" || s.Require != "all" {
+		t.Errorf("service defaults not applied: %+v", s)
+	}
+	ch := s.Checks[0]
+	if ch.Interval.D() != DefaultCheckInterval || ch.Timeout.D() != DefaultCheckTimeout || ch.Rise != 2 || ch.Fall != 2 {
+		t.Errorf("check defaults not applied: %+v", ch)
+	}
+	if string(ch.SettingsJSON) != "{}" {
+		t.Errorf("settings = %s, want {}", ch.SettingsJSON)
+	}
+	if c.Control.Socket != DefaultSocket || c.RIP != nil || c.BGP != nil {
+		t.Errorf("top-level defaults wrong: %+v", c)
+	}
+}
+
+func TestValidFull(t *testing.T) {
+	c, err := Load("testdata/valid-full.yml", testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigureChecks(context.Background(), testConfigure); err != nil {
+		t.Fatal(err)
+	}
+	s := c.Services[0]
+	if s.Metric != 3 || s.FailbackDelay.String() != "1m0s" || s.Require != "any" {
+		t.Errorf("service: %+v", s)
+	}
+	if n, _ := s.RequireN(); n != 1 {
+		t.Errorf("RequireN = %d, want 1", n)
+	}
+	if got := string(s.Checks[0].SettingsJSON); got != `{"bind_dn":"cn=svc,dc=example,dc=com","min_entries":1,"password_file":"testdata/secret.txt"}` {
+		t.Errorf("settings json = %s", got)
+	}
+	if c.RIP.UpdateInterval.String() != "10s" || c.RIP.Auth.KeyID != 3 || c.RIP.Interfaces[0].Neighbors[0].String() != "10.0.1.1" {
+		t.Errorf("rip: %+v", c.RIP)
+	}
+	if s.Assist == nil || s.Assist.Metric != 2 || s.Assist.Delay.String() != "300ms" || s.Assist.Peers[0].Interval.D() != DefaultCheckInterval {
+		t.Errorf("assist: %+v", s.Assist)
+	}
+	if len(c.AllChecks()) != 3 {
+		t.Errorf("AllChecks = %d, want 3", len(c.AllChecks()))
+	}
+}
+
+func TestSecretsNeverInConfigErrors(t *testing.T) {
+	// A secret value placed inline by mistake must not be echoed in errors
+	// about other keys; errors quote only the offending value.
+	_, err := Parse("x.yml", []byte("services:\n  - name: a\n    vip: 192.0.2.1\n    checks:\n      - {name: c, checker: ldap, target: t, settings: {password: hunter2}, rise: 0}\n"), testOptions)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"os"
+	"time"
+)
+
+// Every default lives here; docs/configuration.md lists the same values.
+const (
+	DefaultSocket         = "/run/ripcord/ripcord.sock"
+	DefaultStateDir       = "/var/lib/ripcord"
+	DefaultRIPInterval    = 30 * time.Second
+	minRIPInterval        = time.Second
+	DefaultCheckInterval  = 5 * time.Second
+	DefaultCheckTimeout   = 2 * time.Second
+	DefaultRise           = 2
+	DefaultFall           = 2
+	DefaultMetric         = 1
+	DefaultDegradedAdd    = 2
+	DefaultDownMetric     = 16
+	DefaultDrainMetric    = 15
+	DefaultFailbackDelay  = 30 * time.Second
+	DefaultAssistDelay    = 200 * time.Millisecond
+	DefaultAssistMetricLB = 2
+)
+
+// applyDefaults fills a freshly allocated value with its defaults before the
+// YAML is decoded over it, so whatever the file omits keeps the default.
+func applyDefaults(v any) {
+	switch t := v.(type) {
+	case *Config:
+		host, _ := os.Hostname()
+		*t = Config{
+			Node:     host,
+			StateDir: DefaultStateDir,
+			Log:      Log{Level: "info", Format: "text"},
+			Control:  Control{Socket: DefaultSocket},
+		}
+	case *RIP:
+		*t = RIP{UpdateInterval: Duration(DefaultRIPInterval), Auth: RIPAuth{Mode: "none", KeyID: 1}}
+	case *BGP:
+		*t = BGP{Priority: "med"}
+	case *Service:
+		*t = Service{
+			Interface:       "lo",
+			Metric:          DefaultMetric,
+			DegradedPenalty: DefaultDegradedAdd,
+			DownMetric:      DefaultDownMetric,
+			DrainMetric:     DefaultDrainMetric,
+			FailbackDelay:   Duration(DefaultFailbackDelay),
+			Require:         "all",
+		}
+	case *Assist:
+		*t = Assist{Metric: DefaultAssistMetricLB, Delay: Duration(DefaultAssistDelay)}
+	case *Check:
+		*t = Check{
+			Interval: Duration(DefaultCheckInterval),
+			Timeout:  Duration(DefaultCheckTimeout),
+			Rise:     DefaultRise,
+			Fall:     DefaultFall,
+		}
+	}
+}
