@@ -1,0 +1,154 @@
+package core
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ripcord/ripcord/advertisers"
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// scriptRunner answers with whatever status is set, and records deadlines.
+type scriptRunner struct {
+	status   atomic.Int32
+	calls    atomic.Int32
+	deadline atomic.Int64 // last ctx deadline minus call time, ns
+}
+
+func (r *scriptRunner) Check(ctx context.Context, _ string, _ *sdk.Request) *sdk.Result {
+	r.calls.Add(1)
+	if d, ok := ctx.Deadline(); ok {
+		r.deadline.Store(int64(time.Until(d)))
+	}
+	if sdk.Status(r.status.Load()) == sdk.StatusOK {
+		return sdk.OK("fine")
+	}
+	return sdk.Failed(sdk.ReasonRefused, "connection refused")
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	sets [][]advertisers.Announcement
+	ch   chan struct{}
+}
+
+func (r *recorder) publish(a []advertisers.Announcement) {
+	r.mu.Lock()
+	r.sets = append(r.sets, a)
+	r.mu.Unlock()
+	select {
+	case r.ch <- struct{}{}:
+	default:
+	}
+}
+
+// waitMetric waits (bounded) until the last published metric is m.
+func (r *recorder) waitMetric(t *testing.T, m int) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		r.mu.Lock()
+		n := len(r.sets)
+		got := -1
+		if n > 0 {
+			got = r.sets[n-1][0].Metric
+		}
+		r.mu.Unlock()
+		if got == m {
+			return
+		}
+		select {
+		case <-r.ch:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("metric never became %d (last %d)", m, got)
+		}
+	}
+}
+
+func TestEngineSchedulesAndPublishes(t *testing.T) {
+	vip := netip.MustParsePrefix("192.0.2.10/32")
+	run := &scriptRunner{}
+	run.status.Store(int32(sdk.StatusOK))
+	rec := &recorder{ch: make(chan struct{}, 1)}
+	e := New(Options{
+		Services: []ServiceSpec{{Name: "ldap", VIP: vip, Metric: 1, DegradedPenalty: 2, DownMetric: 16, DrainMetric: 15,
+			FailbackDelay: 100 * time.Millisecond, Checks: []CheckSpec{{Name: "bind", Rise: 2, Fall: 2}}}},
+		Jobs: []Job{{Service: "ldap", Name: "bind", Checker: "x", Target: "t",
+			Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond}},
+		Runner:  run,
+		Publish: rec.publish,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+
+	rec.waitMetric(t, 16) // starting
+	rec.waitMetric(t, 1)  // up after rise
+	if d := time.Duration(run.deadline.Load()); d <= 0 || d > 15*time.Millisecond {
+		t.Errorf("runner saw deadline %s away, want within the 15ms timeout", d)
+	}
+	run.status.Store(int32(sdk.StatusFailed))
+	rec.waitMetric(t, 16)
+	run.status.Store(int32(sdk.StatusOK))
+	rec.waitMetric(t, 1) // after the 100ms hold-down
+	if err := e.SetDrained("ldap", true); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitMetric(t, 15)
+	if st := e.Status()[0]; st.State != "drained" || !st.Drained {
+		t.Errorf("status = %+v", st)
+	}
+	if err := e.SetDrained("nope", true); err == nil {
+		t.Error("draining an unknown service must fail")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, set := range rec.sets {
+		if len(set) != 1 || set[0].Prefix != vip {
+			t.Fatalf("published a set with a prefix that is not configured: %v", set)
+		}
+	}
+}
+
+func TestEngineCheckNow(t *testing.T) {
+	run := &scriptRunner{}
+	run.status.Store(int32(sdk.StatusOK))
+	e := New(Options{
+		Services: []ServiceSpec{{Name: "s", VIP: netip.MustParsePrefix("192.0.2.1/32"), Metric: 1, DownMetric: 16,
+			Checks: []CheckSpec{{Name: "a", Rise: 1, Fall: 1}, {Name: "b", Rise: 1, Fall: 1}}}},
+		Jobs: []Job{
+			{Service: "s", Name: "a", Interval: time.Hour, Timeout: time.Second},
+			{Service: "s", Name: "b", Interval: time.Hour, Timeout: time.Second},
+		},
+		Runner: run,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.Run(ctx)
+	// The first runs come within interval/10; with an hour interval only
+	// CheckNow can make both checks run within the bound below.
+	deadline := time.Now().Add(5 * time.Second)
+	for run.calls.Load() < 2 && time.Now().Before(deadline) {
+		_ = e.CheckNow("s")
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := run.calls.Load(); n < 2 {
+		t.Fatalf("CheckNow ran %d checks, want both", n)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := run.calls.Load(); n > 4 {
+		t.Fatalf("checks keep running after CheckNow: %d calls", n)
+	}
+	if err := e.CheckNow("nope"); err == nil {
+		t.Fatal("CheckNow of an unknown service must fail")
+	}
+}

@@ -1,0 +1,347 @@
+// Package core decides, from check results, what each service should
+// announce. It does no network I/O: checks run through a Runner and the
+// outcome is a desired set of announcements.
+package core
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// State is a service's health as the routers should see it.
+type State int
+
+const (
+	Starting State = iota // not every check has decided yet: announce as down
+	Up                    // checks pass: announce the base metric
+	Degraded              // checks pass with warnings, or some fail but enough pass
+	Down                  // checks fail, or recovered but still in failback hold-down
+	Drained               // an operator moved traffic away
+)
+
+var stateNames = [...]string{"starting", "up", "degraded", "down", "drained"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// CheckSpec is what the state machine needs to know about one check.
+type CheckSpec struct {
+	Name       string
+	Rise, Fall int
+}
+
+// ServiceSpec is one service's policy.
+type ServiceSpec struct {
+	Name            string
+	VIP             netip.Prefix
+	Metric          int // base metric while up
+	DegradedPenalty int // added while degraded
+	DownMetric      int // while down or starting (16 = poison)
+	DrainMetric     int // while drained
+	FailbackDelay   time.Duration
+	Require         int // checks that must pass; 0 = all
+	Checks          []CheckSpec
+	Assist          *AssistSpec
+}
+
+// AssistSpec is peer assistance: while this replica is up and a peer check
+// is down for Delay, announce Metric instead of the base metric.
+type AssistSpec struct {
+	Metric int
+	Delay  time.Duration
+	Peers  []CheckSpec
+}
+
+// checkState counts consecutive results for rise/fall.
+type checkState struct {
+	spec      CheckSpec
+	decided   bool // reached rise or fall at least once
+	passing   bool
+	okRun     int
+	failRun   int
+	last      *sdk.Result
+	lastAt    time.Time
+	changedAt time.Time
+}
+
+func (c *checkState) observe(now time.Time, r *sdk.Result) {
+	c.last, c.lastAt = r, now
+	pass := r.Status == sdk.StatusOK || r.Status == sdk.StatusDegraded
+	if pass {
+		c.okRun++
+		c.failRun = 0
+	} else {
+		c.failRun++
+		c.okRun = 0
+	}
+	switch {
+	case pass && (!c.decided || !c.passing) && c.okRun >= c.spec.Rise:
+		c.decided, c.passing, c.changedAt = true, true, now
+	case !pass && (!c.decided || c.passing) && c.failRun >= c.spec.Fall:
+		c.decided, c.passing, c.changedAt = true, false, now
+	}
+}
+
+func (c *checkState) degraded() bool {
+	return c.passing && c.last != nil && c.last.Status == sdk.StatusDegraded
+}
+
+// Service is the state machine of one service. It is not safe for concurrent
+// use; the Engine serialises access.
+type Service struct {
+	spec   ServiceSpec
+	checks []*checkState
+	peers  []*checkState
+
+	state   State
+	reason  string
+	since   time.Time
+	drained bool
+
+	// healthySince is when the checks last became healthy; used for the
+	// failback hold-down after a Down.
+	healthySince time.Time
+	holdDown     bool // recovered from Down, waiting for FailbackDelay
+
+	peerDownSince time.Time // when a peer check last went down, zero if none is down
+	transitions   int
+}
+
+// NewService starts a service in state Starting at now.
+func NewService(spec ServiceSpec, now time.Time) *Service {
+	s := &Service{spec: spec, state: Starting, reason: "waiting for first checks", since: now}
+	for _, c := range spec.Checks {
+		s.checks = append(s.checks, &checkState{spec: c})
+	}
+	if spec.Assist != nil {
+		for _, c := range spec.Assist.Peers {
+			s.peers = append(s.peers, &checkState{spec: c})
+		}
+	}
+	return s
+}
+
+// Spec returns the service's policy.
+func (s *Service) Spec() ServiceSpec { return s.spec }
+
+// Observe records one result of the named check and re-evaluates.
+// It reports whether the state or the announced metric changed.
+func (s *Service) Observe(now time.Time, check string, r *sdk.Result) bool {
+	for _, c := range s.checks {
+		if c.spec.Name == check {
+			c.observe(now, r)
+			return s.Advance(now)
+		}
+	}
+	return false
+}
+
+// ObservePeer records one result of a peer check and re-evaluates.
+func (s *Service) ObservePeer(now time.Time, check string, r *sdk.Result) bool {
+	for _, c := range s.peers {
+		if c.spec.Name == check {
+			c.observe(now, r)
+			return s.Advance(now)
+		}
+	}
+	return false
+}
+
+// SetDrained drains or undrains the service.
+func (s *Service) SetDrained(now time.Time, on bool) bool {
+	s.drained = on
+	return s.Advance(now)
+}
+
+// IsDrained reports whether an operator drained the service.
+func (s *Service) IsDrained() bool { return s.drained }
+
+// health combines the checks: healthy, unhealthy, or not yet known.
+func (s *Service) health() (known, healthy, warn bool, why string) {
+	need := s.spec.Require
+	if need == 0 {
+		need = len(s.checks)
+	}
+	var pass, unknown int
+	var failing []string
+	for _, c := range s.checks {
+		switch {
+		case !c.decided:
+			unknown++
+		case c.passing:
+			pass++
+			if c.degraded() {
+				warn = true
+				failing = append(failing, c.spec.Name+": "+c.last.Reason)
+			}
+		default:
+			warn = true
+			failing = append(failing, c.spec.Name+": "+c.last.Reason)
+		}
+	}
+	why = strings.Join(failing, ", ")
+	switch {
+	case pass >= need:
+		return true, true, warn, why
+	case pass+unknown < need:
+		return true, false, warn, why
+	}
+	return false, false, warn, why
+}
+
+// Advance re-evaluates time-dependent rules (hold-down, assist delay) and the
+// state. It reports whether the state or the announced metric changed.
+func (s *Service) Advance(now time.Time) bool {
+	oldState, oldMetric, oldReason := s.state, s.Metric(now), s.reason
+	known, healthy, warn, why := s.health()
+
+	state, reason := s.state, s.reason
+	switch {
+	case !known:
+		// Only possible before every check decided.
+	case !healthy:
+		state, reason = Down, why
+		s.holdDown = true // a recovery must then prove itself for FailbackDelay
+		s.healthySince = time.Time{}
+	default:
+		if s.healthySince.IsZero() {
+			s.healthySince = now
+		}
+		if s.holdDown && now.Sub(s.healthySince) < s.spec.FailbackDelay {
+			left := s.spec.FailbackDelay - now.Sub(s.healthySince)
+			state, reason = Down, fmt.Sprintf("failback hold-down, %s left", left.Round(time.Second))
+			break
+		}
+		s.holdDown = false
+		state, reason = Up, "all checks pass"
+		if warn {
+			state, reason = Degraded, why
+		}
+	}
+	if s.drained && state != Down && state != Starting {
+		state, reason = Drained, "drained by operator"
+	}
+	s.updatePeers(now)
+	if state != oldState {
+		s.state, s.since = state, now
+		s.transitions++
+	}
+	s.reason = reason
+	return state != oldState || s.Metric(now) != oldMetric || reason != oldReason
+}
+
+func (s *Service) updatePeers(now time.Time) {
+	down := slices.ContainsFunc(s.peers, func(c *checkState) bool { return c.decided && !c.passing })
+	switch {
+	case !down:
+		s.peerDownSince = time.Time{}
+	case s.peerDownSince.IsZero():
+		s.peerDownSince = now
+	}
+}
+
+// assisting reports whether peer assistance is in force at now.
+func (s *Service) assisting(now time.Time) bool {
+	return s.spec.Assist != nil && s.state == Up && !s.peerDownSince.IsZero() &&
+		now.Sub(s.peerDownSince) >= s.spec.Assist.Delay
+}
+
+// Metric is what the service should announce at now.
+func (s *Service) Metric(now time.Time) int {
+	switch s.state {
+	case Up:
+		if s.assisting(now) {
+			return s.spec.Assist.Metric
+		}
+		return s.spec.Metric
+	case Degraded:
+		return min(s.spec.Metric+s.spec.DegradedPenalty, 16)
+	case Drained:
+		return s.spec.DrainMetric
+	}
+	return s.spec.DownMetric
+}
+
+// NextWake returns when Advance should next be called because a timer rule
+// may fire (hold-down end, assist delay end); zero if none is pending.
+func (s *Service) NextWake(now time.Time) time.Time {
+	var t time.Time
+	if s.holdDown && s.state == Down && !s.healthySince.IsZero() {
+		t = s.healthySince.Add(s.spec.FailbackDelay)
+	}
+	if s.spec.Assist != nil && s.state == Up && !s.peerDownSince.IsZero() && !s.assisting(now) {
+		a := s.peerDownSince.Add(s.spec.Assist.Delay)
+		if t.IsZero() || a.Before(t) {
+			t = a
+		}
+	}
+	return t
+}
+
+// CheckStatus is one check's view for status output.
+type CheckStatus struct {
+	Name    string        `json:"name"`
+	Peer    bool          `json:"peer,omitempty"`
+	State   string        `json:"state"` // starting, pass, fail
+	Status  string        `json:"status,omitempty"`
+	Reason  string        `json:"reason,omitempty"`
+	Message string        `json:"message,omitempty"`
+	Latency time.Duration `json:"latency_ns,omitempty"`
+	At      time.Time     `json:"at,omitzero"`
+	// Observations are the checker's numbers, e.g. replication lag.
+	Observations map[string]float64 `json:"observations,omitempty"`
+}
+
+// Status is a snapshot of the service.
+type Status struct {
+	Name        string        `json:"name"`
+	VIP         string        `json:"vip"`
+	State       string        `json:"state"`
+	Reason      string        `json:"reason"`
+	Since       time.Time     `json:"since"`
+	Metric      int           `json:"metric"`
+	Assisting   bool          `json:"assisting,omitempty"`
+	Drained     bool          `json:"drained,omitempty"`
+	Transitions int           `json:"transitions"`
+	Checks      []CheckStatus `json:"checks"`
+}
+
+// Status returns a snapshot for the control API.
+func (s *Service) Status(now time.Time) Status {
+	st := Status{
+		Name: s.spec.Name, VIP: s.spec.VIP.String(), State: s.state.String(), Reason: s.reason,
+		Since: s.since, Metric: s.Metric(now), Assisting: s.assisting(now), Drained: s.drained,
+		Transitions: s.transitions,
+	}
+	add := func(cs []*checkState, peer bool) {
+		for _, c := range cs {
+			x := CheckStatus{Name: c.spec.Name, Peer: peer, State: "starting"}
+			if c.decided {
+				x.State = map[bool]string{true: "pass", false: "fail"}[c.passing]
+			}
+			if r := c.last; r != nil {
+				x.Status, x.Reason, x.Message, x.At = r.Status.String(), r.Reason, r.Message, c.lastAt
+				x.Observations = r.Observations
+				for _, p := range r.Phases {
+					x.Latency += p.Duration
+				}
+			}
+			st.Checks = append(st.Checks, x)
+		}
+	}
+	add(s.checks, false)
+	add(s.peers, true)
+	return st
+}
+
+// State returns the current state.
+func (s *Service) State() State { return s.state }

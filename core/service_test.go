@@ -1,0 +1,212 @@
+package core
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// step is one event at a time offset, followed by what must hold after it.
+type step struct {
+	at     time.Duration
+	check  string     // check name; "" = just Advance; "drain"/"undrain"
+	peer   bool       // result of a peer check
+	status sdk.Status // result status
+	reason string     // result reason
+
+	state  State
+	metric int
+	why    string // substring of the service reason, optional
+}
+
+func ok(at time.Duration, check string, st State, m int) step {
+	return step{at: at, check: check, status: sdk.StatusOK, reason: "ok", state: st, metric: m}
+}
+func fail(at time.Duration, check string, st State, m int) step {
+	return step{at: at, check: check, status: sdk.StatusFailed, reason: "refused", state: st, metric: m}
+}
+func deg(at time.Duration, check string, st State, m int) step {
+	return step{at: at, check: check, status: sdk.StatusDegraded, reason: "stale_replica", state: st, metric: m}
+}
+func tick(at time.Duration, st State, m int) step { return step{at: at, state: st, metric: m} }
+
+func spec(mod func(*ServiceSpec)) ServiceSpec {
+	s := ServiceSpec{
+		Name: "ldap", VIP: netip.MustParsePrefix("192.0.2.10/32"),
+		Metric: 1, DegradedPenalty: 2, DownMetric: 16, DrainMetric: 15,
+		FailbackDelay: 10 * time.Second,
+		Checks:        []CheckSpec{{Name: "a", Rise: 2, Fall: 2}},
+	}
+	if mod != nil {
+		mod(&s)
+	}
+	return s
+}
+
+func TestServiceTransitions(t *testing.T) {
+	s := time.Second
+	twoChecks := func(sp *ServiceSpec) {
+		sp.Checks = []CheckSpec{{Name: "a", Rise: 1, Fall: 1}, {Name: "b", Rise: 1, Fall: 1}}
+	}
+	tests := []struct {
+		name  string
+		spec  ServiceSpec
+		steps []step
+	}{
+		{"starting announces down metric until rise", spec(nil), []step{
+			tick(0, Starting, 16),
+			ok(1*s, "a", Starting, 16),
+			ok(2*s, "a", Up, 1),
+		}},
+		{"starting to down after fall", spec(nil), []step{
+			fail(1*s, "a", Starting, 16),
+			fail(2*s, "a", Down, 16),
+		}},
+		{"up to down only after fall consecutive failures", spec(nil), []step{
+			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
+			fail(3*s, "a", Up, 1),
+			ok(4*s, "a", Up, 1), // a success resets the failure run
+			fail(5*s, "a", Up, 1),
+			fail(6*s, "a", Down, 16),
+		}},
+		{"failback waits for the hold-down", spec(nil), []step{
+			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
+			fail(3*s, "a", Up, 1), fail(4*s, "a", Down, 16),
+			ok(5*s, "a", Down, 16),
+			{at: 6 * s, check: "a", status: sdk.StatusOK, reason: "ok", state: Down, metric: 16, why: "failback hold-down"},
+			tick(15*s, Down, 16),
+			tick(16*s, Up, 1), // healthy since 6 s (rise 2) + 10 s
+		}},
+		{"failure during hold-down restarts it", spec(nil), []step{
+			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
+			fail(3*s, "a", Up, 1), fail(4*s, "a", Down, 16),
+			ok(5*s, "a", Down, 16), ok(6*s, "a", Down, 16),
+			fail(8*s, "a", Down, 16), fail(9*s, "a", Down, 16),
+			ok(10*s, "a", Down, 16), ok(11*s, "a", Down, 16),
+			tick(17*s, Down, 16), // would have been up at 16 s without the relapse
+			tick(21*s, Up, 1),
+		}},
+		{"a flapping check never restores priority", spec(func(sp *ServiceSpec) {
+			sp.Checks[0].Rise, sp.Checks[0].Fall = 1, 1
+		}), []step{
+			ok(0, "a", Up, 1),
+			fail(2*s, "a", Down, 16), ok(4*s, "a", Down, 16), fail(6*s, "a", Down, 16),
+			ok(8*s, "a", Down, 16), fail(10*s, "a", Down, 16), ok(12*s, "a", Down, 16),
+			tick(21*s, Down, 16), tick(22*s, Up, 1),
+		}},
+		{"degraded adds the penalty and recovers without hold-down", spec(nil), []step{
+			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
+			deg(3*s, "a", Degraded, 3),
+			ok(4*s, "a", Up, 1),
+		}},
+		{"require all: one failing check is down", spec(twoChecks), []step{
+			ok(0, "a", Starting, 16), ok(0, "b", Up, 1),
+			fail(1*s, "b", Down, 16),
+		}},
+		{"require any: one failing check is degraded, both down", spec(func(sp *ServiceSpec) {
+			twoChecks(sp)
+			sp.Require = 1
+		}), []step{
+			ok(0, "a", Up, 1), // one passing check decides "any"
+			ok(0, "b", Up, 1),
+			fail(1*s, "b", Degraded, 3),
+			fail(2*s, "a", Down, 16),
+		}},
+		{"require any: undecided checks do not hold up a decision", spec(func(sp *ServiceSpec) {
+			twoChecks(sp)
+			sp.Require = 1
+		}), []step{
+			fail(0, "a", Starting, 16), // b may still pass
+			fail(0, "b", Down, 16),
+		}},
+		{"drain and undrain", spec(nil), []step{
+			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
+			{at: 3 * s, check: "drain", state: Drained, metric: 15},
+			ok(4*s, "a", Drained, 15),
+			{at: 5 * s, check: "undrain", state: Up, metric: 1},
+		}},
+		{"down wins over drain", spec(nil), []step{
+			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
+			{at: 3 * s, check: "drain", state: Drained, metric: 15},
+			fail(4*s, "a", Drained, 15), fail(5*s, "a", Down, 16),
+		}},
+		{"assist after the delay while up, back when the peer returns", spec(func(sp *ServiceSpec) {
+			sp.Metric = 3
+			sp.Assist = &AssistSpec{Metric: 2, Delay: 200 * time.Millisecond, Peers: []CheckSpec{{Name: "sa", Rise: 1, Fall: 1}}}
+		}), []step{
+			ok(0, "a", Starting, 16), ok(1*s, "a", Up, 3),
+			{at: 2 * s, check: "sa", peer: true, status: sdk.StatusOK, state: Up, metric: 3},
+			{at: 3 * s, check: "sa", peer: true, status: sdk.StatusFailed, reason: "timeout", state: Up, metric: 3},
+			tick(3*s+199*time.Millisecond, Up, 3),
+			tick(3*s+200*time.Millisecond, Up, 2),
+			{at: 4 * s, check: "sa", peer: true, status: sdk.StatusOK, state: Up, metric: 3},
+		}},
+		{"never assist while own checks fail", spec(func(sp *ServiceSpec) {
+			sp.Checks[0].Fall = 1
+			sp.Assist = &AssistSpec{Metric: 2, Peers: []CheckSpec{{Name: "sa", Rise: 1, Fall: 1}}}
+		}), []step{
+			ok(0, "a", Starting, 16), ok(1*s, "a", Up, 1),
+			{at: 2 * s, check: "sa", peer: true, status: sdk.StatusFailed, reason: "timeout", state: Up, metric: 2},
+			fail(3*s, "a", Down, 16),
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := NewService(tc.spec, t0)
+			for i, st := range tc.steps {
+				now := t0.Add(st.at)
+				switch {
+				case st.check == "":
+					svc.Advance(now)
+				case st.check == "drain" || st.check == "undrain":
+					svc.SetDrained(now, st.check == "drain")
+				case st.peer:
+					svc.ObservePeer(now, st.check, &sdk.Result{Status: st.status, Reason: st.reason})
+				default:
+					svc.Observe(now, st.check, &sdk.Result{Status: st.status, Reason: st.reason})
+				}
+				if got := svc.State(); got != st.state {
+					t.Fatalf("step %d (%s %s at %s): state %s, want %s (reason %q)", i, st.check, st.status, st.at, got, st.state, svc.reason)
+				}
+				if got := svc.Metric(now); got != st.metric {
+					t.Fatalf("step %d (%s at %s): metric %d, want %d", i, st.check, st.at, got, st.metric)
+				}
+				if st.why != "" && !strings.Contains(svc.reason, st.why) {
+					t.Fatalf("step %d: reason %q does not contain %q", i, svc.reason, st.why)
+				}
+			}
+		})
+	}
+}
+
+func TestNextWake(t *testing.T) {
+	svc := NewService(spec(func(sp *ServiceSpec) { sp.Checks[0].Rise, sp.Checks[0].Fall = 1, 1 }), t0)
+	svc.Observe(t0, "a", sdk.OK(""))
+	svc.Observe(t0.Add(time.Second), "a", sdk.Failed("refused", ""))
+	if w := svc.NextWake(t0.Add(time.Second)); !w.IsZero() {
+		t.Fatalf("down and unhealthy: NextWake = %v, want zero", w)
+	}
+	svc.Observe(t0.Add(2*time.Second), "a", sdk.OK(""))
+	if w, want := svc.NextWake(t0.Add(2*time.Second)), t0.Add(12*time.Second); !w.Equal(want) {
+		t.Fatalf("NextWake = %v, want %v (hold-down end)", w, want)
+	}
+}
+
+func TestStatusSnapshot(t *testing.T) {
+	svc := NewService(spec(func(sp *ServiceSpec) { sp.Checks[0].Rise = 1 }), t0)
+	r := sdk.OK("bound").AddPhase("bind", 2*time.Millisecond).Observe("replication_lag_seconds", 0.5)
+	svc.Observe(t0, "a", r)
+	st := svc.Status(t0)
+	if st.State != "up" || st.Metric != 1 || st.Transitions != 1 || len(st.Checks) != 1 {
+		t.Fatalf("status = %+v", st)
+	}
+	c := st.Checks[0]
+	if c.State != "pass" || c.Latency != 2*time.Millisecond || c.Observations["replication_lag_seconds"] != 0.5 {
+		t.Fatalf("check status = %+v", c)
+	}
+}
