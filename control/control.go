@@ -1,0 +1,180 @@
+// Package control is ripcord's local API: HTTP over a unix socket (mode
+// 0600, so only root and the daemon's user can drain a service), and the
+// client the CLI uses.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ripcord/ripcord/core"
+)
+
+// Report is what `ripcord status` shows.
+type Report struct {
+	Node     string          `json:"node"`
+	Version  string          `json:"version"`
+	Started  time.Time       `json:"started"`
+	Services []ServiceReport `json:"services"`
+}
+
+// ServiceReport is one service with what each advertiser last announced.
+type ServiceReport struct {
+	core.Status
+	// Announced maps an advertiser (rip, bgp) to the metric it last sent
+	// successfully; absent if it has not converged yet.
+	Announced map[string]int `json:"announced"`
+	// LastError is the advertiser's last error, if any.
+	LastError map[string]string `json:"last_error,omitempty"`
+}
+
+// Backend is what the server exposes; the daemon implements it.
+type Backend interface {
+	Report() Report
+	SetDrained(service string, on bool) error
+	CheckNow(service string) error
+}
+
+// Server serves the control API on a unix socket.
+type Server struct {
+	srv  *http.Server
+	ln   net.Listener
+	path string
+}
+
+// Listen creates the socket (replacing a stale one) with mode 0600.
+func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control: %s is in use: is another ripcord running?", path)
+	}
+	_ = os.Remove(path)
+	old := umask(0o177)
+	ln, err := net.Listen("unix", path)
+	umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.Report())
+	})
+	act := func(f func(string) error) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if err := f(r.PathValue("name")); err != nil {
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"result": "ok"})
+		}
+	}
+	mux.HandleFunc("POST /v1/services/{name}/drain", act(func(n string) error { return b.SetDrained(n, true) }))
+	mux.HandleFunc("POST /v1/services/{name}/undrain", act(func(n string) error { return b.SetDrained(n, false) }))
+	mux.HandleFunc("POST /v1/services/{name}/check", act(b.CheckNow))
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, path: path}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("control socket stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Close stops serving and removes the socket.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	_ = os.Remove(s.path)
+	return err
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// Client talks to a running daemon.
+type Client struct {
+	Socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	return &Client{Socket: socket, hc: &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		}},
+	}}
+}
+
+func (c *Client) do(method, path string, out any) error {
+	req, err := http.NewRequest(method, "http://ripcord"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach ripcord at %s (is the daemon running?): %w", c.Socket, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("ripcord answered %s", resp.Status)
+	}
+	if out != nil {
+		return json.Unmarshal(body, out)
+	}
+	return nil
+}
+
+// Status fetches the daemon's report.
+func (c *Client) Status() (Report, error) {
+	var r Report
+	err := c.do(http.MethodGet, "/v1/status", &r)
+	return r, err
+}
+
+// Drain moves traffic away from a service; it persists across restarts.
+func (c *Client) Drain(service string) error {
+	return c.do(http.MethodPost, "/v1/services/"+service+"/drain", nil)
+}
+
+// Undrain restores a drained service.
+func (c *Client) Undrain(service string) error {
+	return c.do(http.MethodPost, "/v1/services/"+service+"/undrain", nil)
+}
+
+// CheckNow runs a service's checks at once.
+func (c *Client) CheckNow(service string) error {
+	return c.do(http.MethodPost, "/v1/services/"+service+"/check", nil)
+}

@@ -1,0 +1,69 @@
+package control
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are ripcord's Prometheus metrics.
+type Metrics struct {
+	Registry         *prometheus.Registry
+	CheckSuccess     *prometheus.GaugeVec
+	CheckDuration    *prometheus.HistogramVec
+	CheckPhase       *prometheus.GaugeVec
+	CheckObservation *prometheus.GaugeVec
+	AnnouncedMetric  *prometheus.GaugeVec
+	ServiceState     *prometheus.GaugeVec
+	Transitions      *prometheus.CounterVec
+	AdvertiseErrors  *prometheus.CounterVec
+}
+
+// NewMetrics registers every metric on a fresh registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		CheckSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_check_success",
+			Help: "1 if the last run of the check passed (ok or degraded), else 0."}, []string{"service", "check", "reason"}),
+		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ripcord_check_duration_seconds",
+			Help: "Time one check took, through the plugin.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)},
+			[]string{"service", "check"}),
+		CheckPhase: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_check_phase_seconds",
+			Help: "Time of each phase of the last run of a check."}, []string{"service", "check", "phase"}),
+		CheckObservation: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_check_observation",
+			Help: "Numbers a checker reported, e.g. replication_lag_seconds."}, []string{"service", "check", "name"}),
+		AnnouncedMetric: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_announced_metric",
+			Help: "Metric last announced for the VIP by each advertiser (16 = poisoned)."}, []string{"vip", "advertiser"}),
+		ServiceState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_service_state",
+			Help: "1 for the service's current state."}, []string{"service", "state"}),
+		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ripcord_transitions_total",
+			Help: "Service state changes."}, []string{"service", "from", "to"}),
+		AdvertiseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ripcord_advertise_errors_total",
+			Help: "Failed attempts to apply the desired set."}, []string{"advertiser"}),
+	}
+	m.Registry.MustRegister(m.CheckSuccess, m.CheckDuration, m.CheckPhase, m.CheckObservation, m.AnnouncedMetric,
+		m.ServiceState, m.Transitions, m.AdvertiseErrors)
+	return m
+}
+
+// ServeMetrics serves /metrics on addr until the returned server is closed.
+func (m *Metrics) ServeMetrics(addr string, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	return srv, nil
+}
