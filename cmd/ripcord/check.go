@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+func cmdCheck(args []string) error {
+	fs := newFlags("check", "-c FILE [-service NAME]",
+		"Run every check once, through the same plugins the daemon uses, and print a table.\nExits 1 if any check failed.")
+	cfgPath := fs.String("c", defaultConfig, "config file")
+	only := fs.String("service", "", "only this service")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	ctx := context.Background()
+	cfg, host, err := load(ctx, *cfgPath, newLogger)
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+
+	type row struct {
+		svc, check, checker string
+		peer                bool
+		res                 *sdk.Result
+		took                time.Duration
+	}
+	var rows []*row
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8) // bound concurrent checks
+	run := func(svc string, chs []config.Check, peer bool) {
+		for _, c := range chs {
+			r := &row{svc: svc, check: c.Name, checker: c.Checker, peer: peer}
+			rows = append(rows, r)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				cctx, cancel := context.WithTimeout(ctx, c.Timeout.D())
+				defer cancel()
+				start := time.Now()
+				r.res = host.Check(cctx, c.Checker, &sdk.Request{Target: c.Target, Settings: c.SettingsJSON})
+				r.took = time.Since(start)
+			}()
+		}
+	}
+	found := false
+	for _, s := range cfg.Services {
+		if *only != "" && s.Name != *only {
+			continue
+		}
+		found = true
+		run(s.Name, s.Checks, false)
+		if s.Assist != nil {
+			run(s.Name, s.Assist.Peers, true)
+		}
+	}
+	if !found {
+		return fmt.Errorf("no service %q in %s", *only, *cfgPath)
+	}
+	wg.Wait()
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tCHECK\tCHECKER\tSTATUS\tREASON\tLATENCY\tMESSAGE")
+	failed := 0
+	for _, r := range rows {
+		name := r.check
+		if r.peer {
+			name = "peer:" + name
+		}
+		if r.res.Status == sdk.StatusFailed && !r.peer {
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.svc, name, r.checker, r.res.Status, r.res.Reason,
+			r.took.Round(100*time.Microsecond), r.res.Message)
+	}
+	tw.Flush()
+	if failed > 0 {
+		fmt.Fprintf(os.Stderr, "%d check(s) failed\n", failed)
+		return exitError(1)
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+
+	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/daemon"
+	"github.com/ripcord/ripcord/plugins"
+)
+
+const defaultConfig = "/etc/ripcord/ripcord.yaml"
+
+func version() string {
+	if daemon.Version != "dev" {
+		return daemon.Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return daemon.Version
+}
+
+func newFlags(name, args, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: ripcord %s %s\n\n%s\n", name, args, help)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// selfCommand is how the daemon starts its built-in checkers: it runs this
+// same binary as `ripcord checker NAME`.
+func selfCommand() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	return []string{exe, "checker"}
+}
+
+func newLogger(c *config.Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// load reads and validates a config, asking each checker about its settings.
+func load(ctx context.Context, path string, log func(*config.Config) *slog.Logger) (*config.Config, *plugins.Host, error) {
+	return daemon.Load(ctx, path, func(c *config.Config) *plugins.Host {
+		return daemon.NewHost(c, selfCommand(), log(c))
+	})
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core/config"
+)
+
+func socketFlag(fs interface {
+	String(string, string, string) *string
+}) *string {
+	return fs.String("s", config.DefaultSocket, "control socket of the daemon")
+}
+
+func cmdStatus(args []string) error {
+	fs := newFlags("status", "[-s SOCKET] [-json]", "Show each service's state, last transition, reason and the metric each advertiser announces.")
+	sock := socketFlag(fs)
+	asJSON := fs.Bool("json", false, "print the raw JSON report")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	r, err := control.NewClient(*sock).Status()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	fmt.Printf("node %s, ripcord %s, up %s\n\n", r.Node, r.Version, time.Since(r.Started).Round(time.Second))
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tVIP\tSTATE\tSINCE\tANNOUNCED\tREASON")
+	for _, s := range r.Services {
+		var ann []string
+		for _, a := range slices.Sorted(func(y func(string) bool) {
+			for k := range s.Announced {
+				if !y(k) {
+					return
+				}
+			}
+		}) {
+			ann = append(ann, fmt.Sprintf("%s=%d", a, s.Announced[a]))
+		}
+		for a, e := range s.LastError {
+			ann = append(ann, a+"=error: "+e)
+		}
+		state := s.State
+		if s.Assisting {
+			state += " (assisting)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\t%s\n", s.Name, s.VIP, state,
+			time.Since(s.Since).Round(time.Second), strings.Join(ann, " "), s.Reason)
+	}
+	tw.Flush()
+	fmt.Println()
+	tw = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tCHECK\tSTATE\tLAST\tREASON\tLATENCY\tMESSAGE")
+	for _, s := range r.Services {
+		for _, c := range s.Checks {
+			name := c.Name
+			if c.Peer {
+				name = "peer:" + name
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, name, c.State, c.Status, c.Reason,
+				c.Latency.Round(100*time.Microsecond), c.Message)
+		}
+	}
+	return tw.Flush()
+}
+
+func cmdDrain(cmd string, args []string) error {
+	help := "Move traffic away from SERVICE gracefully: it is announced with its drain_metric, so routers keep\n" +
+		"using it until they hear a better replica. The flag survives a restart of ripcord."
+	if cmd == "undrain" {
+		help = "Bring a drained SERVICE back to its normal metric."
+	}
+	fs := newFlags(cmd, "[-s SOCKET] SERVICE", help)
+	sock := socketFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return exitError(2)
+	}
+	c := control.NewClient(*sock)
+	var err error
+	if cmd == "drain" {
+		err = c.Drain(fs.Arg(0))
+	} else {
+		err = c.Undrain(fs.Arg(0))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: %sed\n", fs.Arg(0), cmd)
+	return nil
+}

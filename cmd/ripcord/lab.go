@@ -1,0 +1,7 @@
+package main
+
+import "fmt"
+
+func cmdLab(args []string) error {
+	return fmt.Errorf("lab: not built yet")
+}

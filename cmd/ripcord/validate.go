@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/ripcord/ripcord/core/config"
+)
+
+func cmdValidate(args []string) error {
+	fs := newFlags("validate", "-c FILE", "Check a config file: syntax, keys, values, secret files, checker names and each checker's settings.")
+	cfgPath := fs.String("c", defaultConfig, "config file")
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	quiet := func(*config.Config) *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+	cfg, host, err := load(context.Background(), *cfgPath, quiet)
+	if err != nil {
+		return err
+	}
+	host.Close()
+	n := len(cfg.AllChecks())
+	fmt.Printf("%s: ok (%d services, %d checks)\n", *cfgPath, len(cfg.Services), n)
+	return nil
+}

@@ -1,0 +1,318 @@
+// Package daemon wires ripcord together: config -> plugin host -> engine ->
+// advertisers and VIPs, plus the control socket and metrics.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ripcord/ripcord/advertisers"
+	"github.com/ripcord/ripcord/advertisers/vip"
+	"github.com/ripcord/ripcord/checkers"
+	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core"
+	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/plugins"
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// Version is set at build time.
+var Version = "dev"
+
+// NewHost returns the plugin host for a config. self is the argv prefix that
+// starts this binary as a built-in checker.
+func NewHost(cfg *config.Config, self []string, log *slog.Logger) *plugins.Host {
+	return plugins.NewHost(plugins.Options{
+		Builtin: checkers.IsBuiltin,
+		Self:    self,
+		Dir:     cfg.Plugins.Dir,
+		SHA256:  cfg.Plugins.SHA256,
+		Logger:  log,
+	})
+}
+
+// KnownChecker resolves a checker name for config validation.
+func KnownChecker(cfg *config.Config, name string) error {
+	if checkers.IsBuiltin(name) {
+		if _, pinned := cfg.Plugins.SHA256[name]; pinned {
+			return fmt.Errorf("%q is built in: a sha256 pin applies only to third-party plugins", name)
+		}
+		return nil
+	}
+	builtins := strings.Join(checkers.Names(), ", ")
+	if cfg.Plugins.Dir == "" {
+		return fmt.Errorf("unknown checker %q (built in: %s; no plugins.dir is configured for third-party checkers)", name, builtins)
+	}
+	h := plugins.NewHost(plugins.Options{Dir: cfg.Plugins.Dir, SHA256: cfg.Plugins.SHA256})
+	if _, _, err := h.Lookup(name); err != nil {
+		if _, statErr := os.Stat(filepath.Join(cfg.Plugins.Dir, plugins.FilePrefix+name)); errors.Is(statErr, os.ErrNotExist) {
+			return fmt.Errorf("unknown checker %q (built in: %s; no %s%s in %s)", name, builtins, plugins.FilePrefix, name, cfg.Plugins.Dir)
+		}
+		return err
+	}
+	return nil
+}
+
+// Load reads a config file and asks every checker to validate its settings.
+func Load(ctx context.Context, path string, host func(*config.Config) *plugins.Host) (*config.Config, *plugins.Host, error) {
+	cfg, err := config.Load(path, config.Options{KnownChecker: KnownChecker})
+	if err != nil {
+		return nil, nil, err
+	}
+	h := host(cfg)
+	if err := cfg.ConfigureChecks(ctx, h.Configure); err != nil {
+		h.Close()
+		return nil, nil, err
+	}
+	return cfg, h, nil
+}
+
+// Specs turns the config into the engine's service specs and jobs.
+func Specs(cfg *config.Config) ([]core.ServiceSpec, []core.Job) {
+	var specs []core.ServiceSpec
+	var jobs []core.Job
+	cs := func(svc string, chs []config.Check, peer bool) []core.CheckSpec {
+		var out []core.CheckSpec
+		for _, c := range chs {
+			out = append(out, core.CheckSpec{Name: c.Name, Rise: c.Rise, Fall: c.Fall})
+			jobs = append(jobs, core.Job{Service: svc, Name: c.Name, Peer: peer, Checker: c.Checker, Target: c.Target,
+				Settings: c.SettingsJSON, Interval: c.Interval.D(), Timeout: c.Timeout.D()})
+		}
+		return out
+	}
+	for _, s := range cfg.Services {
+		n, _ := s.RequireN()
+		sp := core.ServiceSpec{Name: s.Name, VIP: s.VIP, Metric: s.Metric, DegradedPenalty: s.DegradedPenalty,
+			DownMetric: s.DownMetric, DrainMetric: s.DrainMetric, FailbackDelay: s.FailbackDelay.D(), Require: n,
+			Checks: cs(s.Name, s.Checks, false)}
+		if a := s.Assist; a != nil {
+			sp.Assist = &core.AssistSpec{Metric: a.Metric, Delay: a.Delay.D(), Peers: cs(s.Name, a.Peers, true)}
+		}
+		specs = append(specs, sp)
+	}
+	return specs, jobs
+}
+
+// Daemon is a running ripcord.
+type Daemon struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	host     *plugins.Host
+	engine   *core.Engine
+	metrics  *control.Metrics
+	appliers []*applier
+	started  time.Time
+	drainDir string
+}
+
+// Options configure Run.
+type Options struct {
+	Config *config.Config
+	Host   *plugins.Host
+	Logger *slog.Logger
+	// Advertisers overrides the advertisers built from the config (tests).
+	Advertisers map[string]advertisers.Advertiser
+	// NoVIP skips managing addresses on interfaces (tests without root).
+	NoVIP bool
+}
+
+// Run runs the daemon until ctx is done, then withdraws every announcement
+// (RIP: poison) before returning.
+func Run(ctx context.Context, o Options) error {
+	cfg, log := o.Config, o.Logger
+	d := &Daemon{cfg: cfg, log: log, host: o.Host, metrics: control.NewMetrics(), started: time.Now(),
+		drainDir: filepath.Join(cfg.StateDir, "drained")}
+	defer d.host.Close()
+
+	if err := os.MkdirAll(d.drainDir, 0o755); err != nil {
+		return fmt.Errorf("state_dir: %w", err)
+	}
+	drained, err := d.loadDrained()
+	if err != nil {
+		return err
+	}
+
+	if !o.NoVIP {
+		vm, err := vip.New(vip.Config{Logger: log})
+		if err != nil {
+			return err
+		}
+		defer vm.Close()
+		var addrs []vip.Address
+		for _, s := range cfg.Services {
+			addrs = append(addrs, vip.Address{Prefix: s.VIP, Interface: s.Interface})
+		}
+		if err := vm.Ensure(ctx, addrs); err != nil {
+			return err
+		}
+	}
+
+	advs := o.Advertisers
+	if advs == nil {
+		if advs, err = buildAdvertisers(ctx, cfg, log); err != nil {
+			return err
+		}
+	}
+	allowed := map[string]bool{}
+	for _, s := range cfg.Services {
+		allowed[s.VIP.String()] = true
+	}
+	for _, name := range slices.Sorted(mapsKeys(advs)) {
+		a := newApplier(name, advs[name], allowed, d.metrics, log)
+		d.appliers = append(d.appliers, a)
+	}
+
+	specs, jobs := Specs(cfg)
+	d.engine = core.New(core.Options{
+		Services: specs, Jobs: jobs, Runner: d.host, Drained: drained, Logger: log,
+		Publish: func(set []advertisers.Announcement) {
+			for _, a := range d.appliers {
+				a.want(set)
+			}
+		},
+		OnResult:     d.observe,
+		OnTransition: d.transition,
+	})
+
+	srv, err := control.Listen(cfg.Control.Socket, d, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if cfg.Control.MetricsListen != "" {
+		ms, err := d.metrics.ServeMetrics(cfg.Control.MetricsListen, log)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		defer ms.Shutdown(context.Background())
+	}
+
+	var wg sync.WaitGroup
+	actx, stopAppliers := context.WithCancel(context.Background())
+	for _, a := range d.appliers {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.run(actx) }()
+	}
+	log.Info("ripcord started", "node", cfg.Node, "version", Version, "services", len(specs), "checks", len(jobs),
+		"advertisers", strings.Join(slices.Sorted(mapsKeys(advs)), ","))
+	err = d.engine.Run(ctx)
+
+	// Withdraw first, then stop: routers must hear the poison while our
+	// sockets still exist.
+	stopAppliers()
+	wg.Wait()
+	for _, a := range d.appliers {
+		if cerr := a.adv.Close(); cerr != nil {
+			log.Error("closing advertiser", "advertiser", a.name, "err", cerr)
+		}
+	}
+	log.Info("ripcord stopped: announcements withdrawn")
+	return err
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (d *Daemon) observe(j core.Job, r *sdk.Result, took time.Duration) {
+	svc, check := j.Service, j.Name
+	if j.Peer {
+		check = "peer:" + check
+	}
+	ok := 0.0
+	if r.Status != sdk.StatusFailed {
+		ok = 1
+	}
+	d.metrics.CheckSuccess.DeletePartialMatch(map[string]string{"service": svc, "check": check})
+	d.metrics.CheckSuccess.WithLabelValues(svc, check, r.Reason).Set(ok)
+	d.metrics.CheckDuration.WithLabelValues(svc, check).Observe(took.Seconds())
+	for _, p := range r.Phases {
+		d.metrics.CheckPhase.WithLabelValues(svc, check, p.Name).Set(p.Duration.Seconds())
+	}
+	for k, v := range r.Observations {
+		d.metrics.CheckObservation.WithLabelValues(svc, check, k).Set(v)
+	}
+	if r.Status != sdk.StatusOK {
+		d.log.Debug("check", "service", svc, "check", check, "status", r.Status.String(), "reason", r.Reason, "message", r.Message)
+	}
+}
+
+func (d *Daemon) transition(svc string, from, to core.State, reason string) {
+	d.metrics.Transitions.WithLabelValues(svc, from.String(), to.String()).Inc()
+	d.metrics.ServiceState.DeletePartialMatch(map[string]string{"service": svc})
+	d.metrics.ServiceState.WithLabelValues(svc, to.String()).Set(1)
+}
+
+// Report implements control.Backend.
+func (d *Daemon) Report() control.Report {
+	r := control.Report{Node: d.cfg.Node, Version: Version, Started: d.started}
+	for _, st := range d.engine.Status() {
+		sr := control.ServiceReport{Status: st, Announced: map[string]int{}}
+		for _, a := range d.appliers {
+			m, errText := a.state(st.VIP)
+			if m > 0 {
+				sr.Announced[a.name] = m
+			}
+			if errText != "" {
+				if sr.LastError == nil {
+					sr.LastError = map[string]string{}
+				}
+				sr.LastError[a.name] = errText
+			}
+		}
+		r.Services = append(r.Services, sr)
+	}
+	return r
+}
+
+// SetDrained implements control.Backend; the flag is persisted first so that
+// a restart keeps it.
+func (d *Daemon) SetDrained(svc string, on bool) error {
+	if !slices.ContainsFunc(d.cfg.Services, func(s config.Service) bool { return s.Name == svc }) {
+		return fmt.Errorf("no service %q", svc)
+	}
+	p := filepath.Join(d.drainDir, svc)
+	var err error
+	if on {
+		err = os.WriteFile(p, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+	} else if err = os.Remove(p); errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("persisting drain flag: %w", err)
+	}
+	d.log.Info("drain", "service", svc, "drained", on)
+	return d.engine.SetDrained(svc, on)
+}
+
+// CheckNow implements control.Backend.
+func (d *Daemon) CheckNow(svc string) error { return d.engine.CheckNow(svc) }
+
+func (d *Daemon) loadDrained() ([]string, error) {
+	ents, err := os.ReadDir(d.drainDir)
+	if err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		if slices.ContainsFunc(d.cfg.Services, func(s config.Service) bool { return s.Name == e.Name() }) {
+			out = append(out, e.Name())
+			d.log.Info("service starts drained (persisted flag)", "service", e.Name())
+		}
+	}
+	return out, nil
+}
