@@ -1,15 +1,76 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/ripcord/ripcord/advertisers"
+	"github.com/ripcord/ripcord/advertisers/bgp"
+	"github.com/ripcord/ripcord/advertisers/rip"
 	"github.com/ripcord/ripcord/core/config"
 )
+
+var ripAuthTypes = map[string]rip.AuthType{
+	"none": rip.AuthNone, "plain": rip.AuthPlain, "md5": rip.AuthMD5, "hmac-sha256": rip.AuthHMACSHA256,
+}
+
+// readSecret reads a key or password file; trailing newlines are not part of
+// the secret (editors add them).
+func readSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b, "\r\n"), nil
+}
 
 // buildAdvertisers starts the advertisers the config enables.
 func buildAdvertisers(ctx context.Context, cfg *config.Config, log *slog.Logger) (map[string]advertisers.Advertiser, error) {
 	out := map[string]advertisers.Advertiser{}
+	if r := cfg.RIP; r != nil {
+		rc := rip.Config{UpdateInterval: r.UpdateInterval.D(), Logger: log.With("advertiser", "rip"),
+			Auth: rip.Auth{Type: ripAuthTypes[r.Auth.Mode], KeyID: uint8(r.Auth.KeyID)}}
+		if r.Auth.KeyFile != "" {
+			key, err := readSecret(r.Auth.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("rip.auth.key_file: %w", err)
+			}
+			rc.Auth.Key = key
+		}
+		for _, ifc := range r.Interfaces {
+			rc.Interfaces = append(rc.Interfaces, rip.Interface{Name: ifc.Name, Neighbors: ifc.Neighbors})
+		}
+		s, err := rip.New(rc)
+		if err != nil {
+			return nil, err
+		}
+		out["rip"] = s
+	}
+	if b := cfg.BGP; b != nil {
+		bc := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, NextHop: b.NextHop, Priority: b.Priority,
+			Logger: log.With("advertiser", "bgp")}
+		for _, p := range b.Peers {
+			peer := bgp.Peer{Address: p.Address, ASN: p.ASN, Port: uint16(p.Port)}
+			if p.PasswordFile != "" {
+				pw, err := readSecret(p.PasswordFile)
+				if err != nil {
+					return nil, fmt.Errorf("bgp.peers: %w", err)
+				}
+				peer.Password = string(pw)
+			}
+			bc.Peers = append(bc.Peers, peer)
+		}
+		s, err := bgp.New(ctx, bc)
+		if err != nil {
+			for _, a := range out {
+				a.Close()
+			}
+			return nil, err
+		}
+		out["bgp"] = s
+	}
 	return out, nil
 }

@@ -1,0 +1,249 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ripcord/ripcord/advertisers"
+	"github.com/ripcord/ripcord/checkers"
+	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/plugins"
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// TestMain lets the test binary act as `ripcord checker NAME` when the host
+// re-executes it for a built-in checker.
+func TestMain(m *testing.M) {
+	if os.Getenv("RIPCORD_DAEMON_TEST_CHECKER") == "1" {
+		c, ok := checkers.Get(os.Args[len(os.Args)-1])
+		if !ok {
+			fmt.Fprintln(os.Stderr, "no such checker")
+			os.Exit(2)
+		}
+		sdk.Serve(c)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// recordingAdvertiser stands in for RIP: it keeps what the daemon asked for.
+type recordingAdvertiser struct {
+	mu     sync.Mutex
+	sets   [][]advertisers.Announcement
+	closed bool
+}
+
+func (r *recordingAdvertiser) Set(_ context.Context, want []advertisers.Announcement) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sets = append(r.sets, want)
+	return nil
+}
+
+func (r *recordingAdvertiser) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	return nil
+}
+
+func (r *recordingAdvertiser) last() []advertisers.Announcement {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.sets) == 0 {
+		return nil
+	}
+	return r.sets[len(r.sets)-1]
+}
+
+// waitMetric polls (bounded) until the advertiser was last asked for metric m.
+func (r *recordingAdvertiser) waitMetric(t *testing.T, m int, why string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if l := r.last(); len(l) == 1 && l[0].Metric == m {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: metric never became %d; last set %v", why, m, r.last())
+}
+
+// buildTCPConnect builds the third-party example plugin into a plugin dir.
+func buildTCPConnect(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	out := filepath.Join(dir, plugins.FilePrefix+"tcpconnect")
+	cmd := exec.Command("go", "build", "-o", out, "./examples/plugins/tcpconnect")
+	cmd.Dir = ".."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the example plugin: %v\n%s", err, b)
+	}
+	return dir
+}
+
+type daemonRun struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startDaemon(t *testing.T, cfgPath string, adv advertisers.Advertiser) *daemonRun {
+	t.Helper()
+	t.Setenv("RIPCORD_DAEMON_TEST_CHECKER", "1")
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg, host, err := Load(ctx, cfgPath, func(c *config.Config) *plugins.Host {
+		return NewHost(c, []string{os.Args[0]}, log)
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	r := &daemonRun{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		r.done <- Run(ctx, Options{Config: cfg, Host: host, Logger: log, NoVIP: true,
+			Advertisers: map[string]advertisers.Advertiser{"rip": adv}})
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *daemonRun) stop(t *testing.T) {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not stop within 10s")
+	}
+}
+
+// TestDaemonThirdPartyPluginFailoverDrain runs the daemon with the example
+// third-party plugin against a real TCP listener: the announcement follows
+// the listener, the failback waits for the hold-down, and drain survives a
+// restart of the daemon.
+func TestDaemonThirdPartyPluginFailoverDrain(t *testing.T) {
+	pluginDir := buildTCPConnect(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	serve := func(l net.Listener) {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}
+	go serve(ln)
+
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ripcord.sock")
+	cfgPath := filepath.Join(dir, "ripcord.yaml")
+	cfg := fmt.Sprintf(`
+state_dir: %s/state
+control: {socket: %s}
+plugins: {dir: %s}
+services:
+  - name: svc
+    vip: 192.0.2.99
+    failback_delay: 300ms
+    checks:
+      - {name: port, checker: tcpconnect, target: "%s", interval: 50ms, timeout: 40ms, rise: 1, fall: 1}
+      - {name: builtin, checker: http, target: "http://127.0.0.1:1/", interval: 1s, timeout: 500ms, rise: 1, fall: 1}
+    require: 1
+`, dir, sock, pluginDir, addr)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	adv := &recordingAdvertiser{}
+	d := startDaemon(t, cfgPath, adv)
+	adv.waitMetric(t, 1+2, "tcp port open, built-in http check refused: degraded") // require 1 of 2: degraded
+	ln.Close()
+	adv.waitMetric(t, 16, "listener closed")
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	go serve(ln2)
+	adv.waitMetric(t, 3, "listener back, after failback_delay")
+
+	c := control.NewClient(sock)
+	if err := c.Drain("svc"); err != nil {
+		t.Fatal(err)
+	}
+	adv.waitMetric(t, 15, "drained")
+	rep, err := c.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.Services[0]; s.State != "drained" || s.Announced["rip"] != 15 || len(s.Checks) != 2 {
+		t.Fatalf("status = %+v", s)
+	}
+
+	d.stop(t)
+	if !adv.closed {
+		t.Fatal("advertiser not closed on shutdown (routes must be poisoned)")
+	}
+	adv2 := &recordingAdvertiser{}
+	startDaemon(t, cfgPath, adv2)
+	adv2.waitMetric(t, 15, "drain flag persisted across restart")
+	if err := control.NewClient(sock).Undrain("svc"); err != nil {
+		t.Fatal(err)
+	}
+	adv2.waitMetric(t, 3, "undrained")
+	for _, set := range append(adv.sets, adv2.sets...) {
+		for _, a := range set {
+			if a.Prefix.String() != "192.0.2.99/32" {
+				t.Fatalf("announced a prefix that is not configured: %v", a)
+			}
+		}
+	}
+}
+
+func TestDaemonRefusesBadSettingsAtLoad(t *testing.T) {
+	t.Setenv("RIPCORD_DAEMON_TEST_CHECKER", "1")
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "ripcord.yaml")
+	os.WriteFile(cfgPath, []byte(`
+services:
+  - name: web
+    vip: 192.0.2.5
+    checks:
+      - name: page
+        checker: http
+        target: http://127.0.0.1/
+        settings:
+          expect_status: 999
+`), 0o644)
+	_, _, err := Load(context.Background(), cfgPath, func(c *config.Config) *plugins.Host {
+		return NewHost(c, []string{os.Args[0]}, slog.New(slog.DiscardHandler))
+	})
+	if err == nil {
+		t.Fatal("a bad http setting must fail at load")
+	}
+	want := cfgPath + ":10:11: services[0].checks[0].settings.expect_status: "
+	if got := err.Error(); len(got) < len(want) || got[:len(want)] != want {
+		t.Fatalf("error %q does not start with %q", got, want)
+	}
+}

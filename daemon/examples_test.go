@@ -1,0 +1,38 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/plugins"
+)
+
+// TestExamplesValidate keeps examples/*.yaml valid, settings included (each
+// checker validates its own settings through the plugin protocol).
+func TestExamplesValidate(t *testing.T) {
+	t.Setenv("RIPCORD_DAEMON_TEST_CHECKER", "1")
+	self, err := filepath.Abs(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir("..") // the examples name their secret files relative to the source tree
+	files, _ := filepath.Glob("examples/*.yaml")
+	if len(files) < 3 {
+		t.Fatalf("found %d example configs, want at least 3 (ldap, radius, webauth)", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, h, err := Load(context.Background(), f, func(c *config.Config) *plugins.Host {
+				return NewHost(c, []string{self}, slog.New(slog.DiscardHandler))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Close()
+		})
+	}
+}
