@@ -1,0 +1,463 @@
+// Package http checks a web server or web-auth portal: one request with an
+// expected status and body, the server's certificate verified against the
+// configured CA and name (never skipped), its expiry, and optionally a
+// synthetic login POST with a test account.
+package http
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// Version of the checker.
+const Version = "0.1.0"
+
+// Reasons specific to this checker (the others come from sdk).
+const (
+	ReasonUnexpectedStatus = "unexpected_status" // a status not in expect_status
+	ReasonRedirect         = "redirect"          // a redirect that was not expected or leaves the origin
+	ReasonCertExpiring     = "cert_expiring"     // degraded: a certificate expires within cert_warn_days
+	ReasonLoginFailed      = "login_failed"      // the login POST did not answer as configured
+)
+
+// Checker is the http checker.
+type Checker struct{}
+
+// New returns the http checker.
+func New() sdk.Checker { return Checker{} }
+
+// Describe implements sdk.Checker.
+func (Checker) Describe() sdk.Description {
+	return sdk.Description{
+		Name:    "http",
+		Version: Version,
+		Summary: "HTTP(S) request with status, body, certificate and optional login form checks",
+		Settings: []sdk.Field{
+			{Name: "method", Type: "string", Default: DefaultMethod, Help: "request method"},
+			{Name: "host", Type: "string", Help: "Host header (the service's name when the target is one replica)"},
+			{Name: "server_name", Type: "string", Help: "TLS SNI and certificate name; default host, else the URL's host"},
+			{Name: "expect_status", Type: "[]int", Default: fmt.Sprint(DefaultExpectStatus), Help: "acceptable status codes"},
+			{Name: "body_contains", Type: "string", Help: "substring the body must contain"},
+			{Name: "body_regex", Type: "string", Help: "RE2 expression the body must match"},
+			{Name: "ca_file", Type: "string", Help: "PEM CA bundle instead of the system roots"},
+			{Name: "follow_redirects", Type: "bool", Default: "false", Help: "follow up to 5 same-origin redirects"},
+			{Name: "cert_warn_days", Type: "float", Default: fmt.Sprint(DefaultCertWarnDays), Help: "degrade when a certificate expires sooner; 0 disables"},
+			{Name: "max_body", Type: "int", Default: fmt.Sprint(DefaultMaxBody), Help: "bytes of body read and matched"},
+			{Name: "headers", Type: "map[string]string", Help: "extra request headers"},
+			{Name: "login", Type: "object", Help: "form login: url, username, password_file, username_field, password_field, extra_fields, expect_status (302), expect_cookie, expect_location"},
+		},
+	}
+}
+
+// Configure implements sdk.Checker.
+func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, error) {
+	c, err := parseConfig(s)
+	if err != nil {
+		return []sdk.FieldError{{Field: "settings", Message: err.Error()}}, nil
+	}
+	return c.Validate(), nil
+}
+
+// Check implements sdk.Checker.
+func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	c, err := parseConfig(req.Settings)
+	if err != nil {
+		return nil, err
+	}
+	if errs := c.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("checkers/http: settings: %v", errs[0])
+	}
+	target, err := parseTarget(req.Target)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newProbe(&c, target)
+	if err != nil {
+		return nil, err
+	}
+	return p.run(ctx), nil
+}
+
+// probe is one check in progress.
+type probe struct {
+	c      *Config
+	target *url.URL
+	client *http.Client
+	mu     sync.Mutex
+	phases map[string]time.Duration
+	// earliest NotAfter seen in a verified chain (zero for plain http).
+	notAfter time.Time
+}
+
+var phaseOrder = []string{"connect", "tls", "headers", "transfer", "login"}
+
+func newProbe(c *Config, target *url.URL) (*probe, error) {
+	tlsConf := &tls.Config{ServerName: c.ServerName}
+	if tlsConf.ServerName == "" && c.Host != "" {
+		tlsConf.ServerName = hostOnly(c.Host)
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("checkers/http: ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("checkers/http: ca_file: no PEM certificate in %s", c.CAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	p := &probe{c: c, target: target, phases: map[string]time.Duration{}}
+	// Name overrides belong to the target's origin only; a login URL on
+	// another host is verified under its own name.
+	targetAddr := canonicalAddr(target.Host, "https")
+	transport := &http.Transport{
+		Proxy:             nil, // never through an environment proxy: we check this server
+		DialContext:       (&net.Dialer{}).DialContext,
+		DisableKeepAlives: true, // every check proves a fresh connection and handshake
+		// Our own TLS dial: it times the handshake and marks its errors.
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conf := tlsConf.Clone()
+			if addr != targetAddr || conf.ServerName == "" {
+				conf.ServerName = hostOnly(addr)
+			}
+			raw, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			conn := tls.Client(raw, conf)
+			start := time.Now()
+			err = conn.HandshakeContext(ctx)
+			p.addPhase("tls", time.Since(start))
+			if err != nil {
+				raw.Close()
+				return nil, &tlsError{err: err}
+			}
+			return conn, nil
+		},
+	}
+	jar, _ := cookiejar.New(nil)
+	p.client = &http.Client{
+		Transport: transport,
+		Jar:       jar, // so the login POST carries what the page set (e.g. a CSRF cookie)
+		// Redirects are followed by hand: same origin only, and counted.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return p, nil
+}
+
+// addPhase adds to a phase's time. The transport may dial on its own
+// goroutine, so this takes the lock.
+func (p *probe) addPhase(name string, d time.Duration) {
+	p.mu.Lock()
+	p.phases[name] += d
+	p.mu.Unlock()
+}
+
+// tlsError marks errors of the handshake (our own dial), so they are told
+// from connection errors.
+type tlsError struct{ err error }
+
+func (e *tlsError) Error() string { return e.err.Error() }
+func (e *tlsError) Unwrap() error { return e.err }
+
+func (p *probe) run(ctx context.Context) *sdk.Result {
+	res := p.runChecks(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, name := range phaseOrder {
+		if d, ok := p.phases[name]; ok {
+			res.AddPhase(name, d)
+		}
+	}
+	if !p.notAfter.IsZero() {
+		res.Observe("cert_days_left", daysLeft(p.notAfter))
+	}
+	return res
+}
+
+func daysLeft(t time.Time) float64 { return time.Until(t).Hours() / 24 }
+
+func (p *probe) runChecks(ctx context.Context) *sdk.Result {
+	u := p.target
+	var resp *http.Response
+	var body []byte
+	for hop := 0; ; hop++ {
+		var err error
+		resp, body, err = p.do(ctx, p.c.Method, u, nil, "")
+		if err != nil {
+			return p.transportFailure(err)
+		}
+		if p.c.ExpectStatus.contains(resp.StatusCode) || !isRedirect(resp.StatusCode) {
+			break
+		}
+		loc, err := resp.Location()
+		if err != nil {
+			return sdk.Failed(ReasonRedirect, "%s without a usable Location: %v", resp.Status, err)
+		}
+		if !p.c.FollowRedirects {
+			return sdk.Failed(ReasonRedirect, "%s to %s (expected %v; redirects are not followed)", resp.Status, loc, []int(p.c.ExpectStatus))
+		}
+		if !sameOrigin(u, loc) {
+			return sdk.Failed(ReasonRedirect, "%s to another origin: %s", resp.Status, loc)
+		}
+		if hop+1 >= maxRedirects {
+			return sdk.Failed(ReasonRedirect, "more than %d redirects (last to %s)", maxRedirects, loc)
+		}
+		u = loc
+	}
+	if !p.c.ExpectStatus.contains(resp.StatusCode) {
+		return sdk.Failed(ReasonUnexpectedStatus, "%s from %s (expected %v)", resp.Status, u, []int(p.c.ExpectStatus))
+	}
+	if p.c.BodyContains != "" && !bytes.Contains(body, []byte(p.c.BodyContains)) {
+		return sdk.Failed(sdk.ReasonUnexpectedResponse, "body of %s (%d bytes read) does not contain %q", u, len(body), p.c.BodyContains)
+	}
+	if re := p.c.bodyRegex; re != nil && !re.Match(body) {
+		return sdk.Failed(sdk.ReasonUnexpectedResponse, "body of %s (%d bytes read) does not match %q", u, len(body), p.c.BodyRegex)
+	}
+	msg := fmt.Sprintf("%s, %d bytes", resp.Status, len(body))
+	if p.c.Login != nil {
+		if res := p.login(ctx); res != nil {
+			return res
+		}
+		msg += ", login ok"
+	}
+	if !p.notAfter.IsZero() {
+		left := daysLeft(p.notAfter)
+		msg += fmt.Sprintf(", certificate valid %.1f more days", left)
+		if warn := *p.c.CertWarnDays; warn > 0 && left < warn {
+			return sdk.Degraded(ReasonCertExpiring, "%s: below the %g-day warning", msg, warn)
+		}
+	}
+	return sdk.OK(msg)
+}
+
+// login posts the form and checks the answer; nil means it passed.
+func (p *probe) login(ctx context.Context) *sdk.Result {
+	l := p.c.Login
+	password, err := readPasswordFile(l.PasswordFile)
+	if err != nil {
+		return sdk.Failed(ReasonLoginFailed, "%v", err)
+	}
+	u := p.target
+	if l.URL != "" {
+		ref, err := url.Parse(l.URL)
+		if err != nil {
+			return sdk.Failed(ReasonLoginFailed, "login.url: %v", err)
+		}
+		u = p.target.ResolveReference(ref)
+	}
+	form := url.Values{}
+	for k, v := range l.ExtraFields {
+		form.Set(k, v)
+	}
+	form.Set(l.UsernameField, l.Username)
+	form.Set(l.PasswordField, password)
+
+	start := time.Now()
+	resp, _, err := p.do(ctx, http.MethodPost, u, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
+	p.addPhase("login", time.Since(start))
+	if err != nil {
+		res := p.transportFailure(err)
+		res.Message = "login: " + res.Message
+		return res
+	}
+	loc := resp.Header.Get("Location")
+	if !l.ExpectStatus.contains(resp.StatusCode) {
+		return sdk.Failed(ReasonLoginFailed, "login POST to %s: %s (expected %v), Location %q", u, resp.Status, []int(l.ExpectStatus), loc)
+	}
+	if l.ExpectLocation != "" && !strings.Contains(loc, l.ExpectLocation) {
+		return sdk.Failed(ReasonLoginFailed, "login POST to %s: Location %q does not contain %q", u, loc, l.ExpectLocation)
+	}
+	if l.ExpectCookie != "" {
+		found := false
+		for _, ck := range resp.Cookies() {
+			if ck.Name == l.ExpectCookie && ck.Value != "" && ck.MaxAge >= 0 {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return sdk.Failed(ReasonLoginFailed, "login POST to %s: %s set no cookie %q", u, resp.Status, l.ExpectCookie)
+		}
+	}
+	return nil
+}
+
+// do sends one request and reads at most MaxBody bytes of the answer,
+// adding the time of each phase to p.phases.
+func (p *probe) do(ctx context.Context, method string, u *url.URL, body io.Reader, contentType string) (*http.Response, []byte, error) {
+	// The hooks may run on the transport's dialing goroutine.
+	var mu sync.Mutex
+	var connectStart, connectDone, wrote, firstByte time.Time
+	at := func(t *time.Time) { mu.Lock(); *t = time.Now(); mu.Unlock() }
+	trace := &httptrace.ClientTrace{
+		ConnectStart:         func(string, string) { at(&connectStart) },
+		ConnectDone:          func(string, string, error) { at(&connectDone) },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { at(&wrote) },
+		GotFirstResponseByte: func() { at(&firstByte) },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, u.String(), body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u.Host == p.target.Host && p.c.Host != "" {
+		req.Host = p.c.Host
+	}
+	for k, v := range p.c.Headers {
+		req.Header.Set(k, v)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("User-Agent", "ripcord-http/"+Version)
+
+	resp, err := p.client.Do(req)
+	var buf []byte
+	if err == nil {
+		defer resp.Body.Close()
+		buf, err = io.ReadAll(io.LimitReader(resp.Body, p.c.MaxBody))
+	}
+	end := time.Now()
+
+	mu.Lock()
+	defer mu.Unlock()
+	p.span("connect", connectStart, connectDone)
+	if firstByte.IsZero() {
+		p.span("headers", wrote, end)
+	} else {
+		p.span("headers", wrote, firstByte)
+		p.span("transfer", firstByte, end)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	p.recordCert(resp.TLS)
+	return resp, buf, nil
+}
+
+func (p *probe) span(name string, from, to time.Time) {
+	if !from.IsZero() && to.After(from) {
+		p.addPhase(name, to.Sub(from))
+	}
+}
+
+// recordCert keeps the earliest expiry of the verified chain: an
+// intermediate that expires first breaks the service just as well.
+func (p *probe) recordCert(cs *tls.ConnectionState) {
+	if cs == nil || len(cs.VerifiedChains) == 0 {
+		return
+	}
+	for _, cert := range cs.VerifiedChains[0] {
+		if p.notAfter.IsZero() || cert.NotAfter.Before(p.notAfter) {
+			p.notAfter = cert.NotAfter
+		}
+	}
+}
+
+// transportFailure classifies an error that left no HTTP response.
+func (p *probe) transportFailure(err error) *sdk.Result {
+	var tlsErr *tlsError
+	var invalid x509.CertificateInvalidError
+	var unknown x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	switch {
+	case errors.As(err, &invalid):
+		if invalid.Reason == x509.Expired {
+			p.notAfter = invalid.Cert.NotAfter
+			if time.Now().Before(invalid.Cert.NotBefore) {
+				return sdk.Failed(sdk.ReasonTLSInvalid, "certificate not yet valid (valid from %s)", invalid.Cert.NotBefore.UTC().Format(time.RFC3339))
+			}
+			return sdk.Failed(sdk.ReasonTLSInvalid, "certificate expired on %s", invalid.Cert.NotAfter.UTC().Format(time.RFC3339))
+		}
+		return sdk.Failed(sdk.ReasonTLSInvalid, "certificate invalid: %v", invalid)
+	case errors.As(err, &unknown):
+		return sdk.Failed(sdk.ReasonTLSInvalid, "certificate untrusted: %v", unknown)
+	case errors.As(err, &hostErr):
+		return sdk.Failed(sdk.ReasonTLSInvalid, "hostname mismatch: %v", hostErr)
+	case isTimeout(err):
+		return sdk.Failed(sdk.ReasonTimeout, "%v", trimURLError(err))
+	case errors.As(err, &tlsErr):
+		return sdk.Failed(sdk.ReasonTLSInvalid, "handshake failed: %v", tlsErr.err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return sdk.Failed(sdk.ReasonRefused, "%v", trimURLError(err))
+	case isDialError(err):
+		// No route, no such host: nothing is listening for us either.
+		return sdk.Failed(sdk.ReasonRefused, "%v", trimURLError(err))
+	}
+	// Connected, but the answer broke off (reset, EOF, garbage).
+	return sdk.Failed(sdk.ReasonUnexpectedResponse, "%v", trimURLError(err))
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// trimURLError drops the `Get "url": ` prefix net/http adds; the message
+// names the URL where it matters.
+func trimURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, ue.URL, ue.Err)
+	}
+	return err
+}
+
+func isRedirect(code int) bool {
+	switch code {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return a.Scheme == b.Scheme && canonicalAddr(a.Host, a.Scheme) == canonicalAddr(b.Host, b.Scheme)
+}
+
+// canonicalAddr is host:port with the scheme's default port filled in.
+func canonicalAddr(host, scheme string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return strings.ToLower(host)
+	}
+	port := "80"
+	if scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(strings.ToLower(strings.Trim(host, "[]")), port)
+}
+
+// hostOnly strips a port from host:port (and brackets from IPv6).
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
