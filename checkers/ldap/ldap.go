@@ -1,0 +1,555 @@
+// Package ldap checks an LDAP server the way its clients use it: connect
+// (ldap://, ldaps:// or StartTLS), simple bind, search, and optionally compare
+// the replica's contextCSN with a reference server's to catch a replica that
+// answers but no longer replicates.
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// Name is the checker's name in configuration.
+const Name = "ldap"
+
+// Version is the checker's version.
+const Version = "0.1.0"
+
+// Reasons of this checker besides the shared ones in sdk.
+const (
+	ReasonUnwilling    = "unwilling"      // result 53, e.g. olcRestrict: read
+	ReasonNoSuchObject = "no_such_object" // result 32, the search base is gone
+	ReasonNoEntry      = "no_entry"       // fewer than min_entries, or the expected value is missing
+	ReasonStaleReplica = "stale_replica"  // replication lag above max_lag, or a SID never synced
+)
+
+// DefaultTimeout bounds a check whose context has no deadline.
+const DefaultTimeout = 10 * time.Second
+
+// Phase names.
+const (
+	PhaseConnect   = "connect"
+	PhaseTLS       = "tls"
+	PhaseBind      = "bind"
+	PhaseSearch    = "search"
+	PhaseReference = "reference"
+)
+
+// Checker is the LDAP checker. Its only state is when it last wrote each
+// heartbeat, so that it writes at most once per heartbeat_interval.
+type Checker struct {
+	mu       sync.Mutex
+	lastBeat map[string]time.Time // reference URL + heartbeat DN -> last write
+}
+
+// New returns the LDAP checker.
+func New() sdk.Checker { return &Checker{lastBeat: map[string]time.Time{}} }
+
+// Describe names the checker and documents its settings.
+func (c *Checker) Describe() sdk.Description {
+	return sdk.Description{
+		Name:     Name,
+		Version:  Version,
+		Summary:  "bind and search an LDAP server; optionally compare its contextCSN with a reference",
+		Settings: slices.Clone(fields),
+	}
+}
+
+// Configure validates settings.
+func (c *Checker) Configure(_ context.Context, settings sdk.Settings) ([]sdk.FieldError, error) {
+	_, errs := ParseConfig(settings)
+	return errs, nil
+}
+
+// Check probes req.Target once within ctx's deadline.
+func (c *Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	cfg, errs := ParseConfig(req.Settings)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("checkers/ldap: invalid settings: %w", errors.Join(fieldErrors(errs)...))
+	}
+	target, err := parseTarget(req.Target)
+	if err != nil {
+		return nil, fmt.Errorf("checkers/ldap: target: %w", err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	p := &probe{ctx: ctx, cfg: cfg, res: &sdk.Result{}}
+	return p.run(c, target)
+}
+
+func fieldErrors(errs []sdk.FieldError) []error {
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+	}
+	return out
+}
+
+// target is a parsed LDAP URL.
+type target struct {
+	url      string
+	ldaps    bool
+	host     string
+	hostPort string
+}
+
+func parseTarget(s string) (target, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return target{}, err
+	}
+	t := target{url: s, host: u.Hostname()}
+	port := u.Port()
+	switch strings.ToLower(u.Scheme) {
+	case "ldap":
+		if port == "" {
+			port = "389"
+		}
+	case "ldaps":
+		t.ldaps = true
+		if port == "" {
+			port = "636"
+		}
+	default:
+		return target{}, fmt.Errorf("%q: scheme must be ldap or ldaps", s)
+	}
+	if t.host == "" {
+		return target{}, fmt.Errorf("%q: no host", s)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return target{}, fmt.Errorf("%q: base, scope and filter are settings, not URL parts", s)
+	}
+	t.hostPort = net.JoinHostPort(t.host, port)
+	return t, nil
+}
+
+// failure is what went wrong with the service, as reason and message.
+type failure struct {
+	reason string
+	msg    string
+}
+
+// probe is one run of Check.
+type probe struct {
+	ctx context.Context
+	cfg Config
+	res *sdk.Result
+}
+
+func (p *probe) run(c *Checker, t target) (*sdk.Result, error) {
+	s, f, err := p.open(t, p.cfg.ServerName, p.cfg.BindDN, p.cfg.PasswordFile, true)
+	if err != nil {
+		return nil, err
+	}
+	if f != nil {
+		return p.fail(f), nil
+	}
+	defer s.close()
+
+	start := time.Now()
+	n, f := p.search(s)
+	p.res.AddPhase(PhaseSearch, time.Since(start))
+	if f != nil {
+		return p.fail(f), nil
+	}
+	p.res.Observe("entries", float64(n))
+	p.res.Status, p.res.Reason = sdk.StatusOK, sdk.ReasonOK
+	p.res.Message = fmt.Sprintf("%d entries for %s under %q", n, p.cfg.Filter, p.cfg.Base)
+
+	if p.cfg.Reference != "" {
+		start := time.Now()
+		err := p.freshness(c, s)
+		p.res.AddPhase(PhaseReference, time.Since(start))
+		if err != nil {
+			return nil, err
+		}
+	}
+	return p.res, nil
+}
+
+func (p *probe) fail(f *failure) *sdk.Result {
+	p.res.Status, p.res.Reason, p.res.Message = sdk.StatusFailed, f.reason, f.msg
+	return p.res
+}
+
+// session is one LDAP connection bounded by the check's deadline.
+type session struct {
+	tcp  net.Conn
+	conn *goldap.Conn
+	stop func() bool
+}
+
+func (s *session) close() {
+	s.stop()
+	// Closing the socket first makes go-ldap's Close return at once.
+	s.tcp.Close()
+	s.conn.Close()
+}
+
+// open connects, secures and binds. go-ldap's timeouts are per step, so the
+// one deadline of the check is enforced on the socket itself: a read/write
+// deadline, and closing it when ctx ends early.
+func (p *probe) open(t target, serverName, bindDN, passwordFile string, timed bool) (*session, *failure, error) {
+	phase := func(name string, start time.Time) {
+		if timed {
+			p.res.AddPhase(name, time.Since(start))
+		}
+	}
+	tlsConfig, err := p.tlsConfig(t, serverName)
+	if err != nil {
+		return nil, nil, err
+	}
+	deadline, _ := p.ctx.Deadline()
+
+	start := time.Now()
+	var d net.Dialer
+	tcp, err := d.DialContext(p.ctx, "tcp", t.hostPort)
+	phase(PhaseConnect, start)
+	if err != nil {
+		return nil, p.classify(PhaseConnect, t.url, err), nil
+	}
+	_ = tcp.SetDeadline(deadline)
+	s := &session{tcp: tcp, stop: context.AfterFunc(p.ctx, func() { tcp.Close() })}
+
+	var conn net.Conn = tcp
+	if t.ldaps {
+		start := time.Now()
+		tc := tls.Client(tcp, tlsConfig)
+		err := tc.HandshakeContext(p.ctx)
+		phase(PhaseTLS, start)
+		if err != nil {
+			s.stop()
+			tcp.Close()
+			return nil, p.classify(PhaseTLS, t.url, err), nil
+		}
+		conn = tc
+	}
+	s.conn = goldap.NewConn(conn, t.ldaps)
+	s.conn.Start()
+	s.conn.SetTimeout(time.Until(deadline))
+
+	if p.cfg.StartTLS && !t.ldaps {
+		start := time.Now()
+		err := s.conn.StartTLS(tlsConfig)
+		phase(PhaseTLS, start)
+		if err != nil {
+			s.close()
+			return nil, p.classify(PhaseTLS, t.url, err), nil
+		}
+	}
+	if bindDN != "" {
+		password, err := readPassword(passwordFile)
+		if err != nil {
+			s.close()
+			return nil, nil, fmt.Errorf("checkers/ldap: password: %w", err)
+		}
+		start := time.Now()
+		err = s.conn.Bind(bindDN, password)
+		phase(PhaseBind, start)
+		if err != nil {
+			s.close()
+			return nil, p.classify(PhaseBind, t.url, err), nil
+		}
+	}
+	return s, nil, nil
+}
+
+func (p *probe) tlsConfig(t target, serverName string) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: t.host, MinVersion: tls.VersionTLS12}
+	if serverName != "" {
+		cfg.ServerName = serverName
+	}
+	if p.cfg.CAFile != "" {
+		pool, err := caPool(p.cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("checkers/ldap: ca_file: %w", err)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// expired says whether the check's deadline has passed or it was cancelled:
+// every error after that is the deadline's doing.
+func (p *probe) expired() bool {
+	if p.ctx.Err() != nil {
+		return true
+	}
+	deadline, _ := p.ctx.Deadline()
+	return !time.Now().Before(deadline)
+}
+
+func (p *probe) classify(phase, what string, err error) *failure {
+	f := &failure{msg: fmt.Sprintf("%s %s: %v", phase, what, err)}
+	var netErr net.Error
+	var ldapErr *goldap.Error
+	switch {
+	case p.expired() || errors.As(err, &netErr) && netErr.Timeout():
+		f.reason = sdk.ReasonTimeout
+		f.msg = fmt.Sprintf("%s %s: no answer within the check's deadline: %v", phase, what, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		f.reason = sdk.ReasonRefused
+	case phase == PhaseTLS:
+		f.reason = sdk.ReasonTLSInvalid
+	case errors.As(err, &ldapErr):
+		switch ldapErr.ResultCode {
+		case goldap.LDAPResultInvalidCredentials:
+			f.reason = sdk.ReasonAuthFailed
+		case goldap.LDAPResultBusy, goldap.LDAPResultUnavailable, goldap.ErrorNetwork:
+			f.reason = sdk.ReasonUnavailable
+		case goldap.LDAPResultUnwillingToPerform:
+			f.reason = ReasonUnwilling
+		case goldap.LDAPResultNoSuchObject:
+			f.reason = ReasonNoSuchObject
+		default:
+			f.reason = sdk.ReasonUnexpectedResponse
+		}
+	case phase == PhaseConnect:
+		// No route, unknown host: nothing answers LDAP there, as for a
+		// refused connection (the http checker says the same).
+		f.reason = sdk.ReasonRefused
+	default:
+		f.reason = sdk.ReasonUnexpectedResponse
+	}
+	return f
+}
+
+var scopes = map[string]int{"base": goldap.ScopeBaseObject, "one": goldap.ScopeSingleLevel, "sub": goldap.ScopeWholeSubtree}
+
+// search runs the configured search and checks its entries.
+func (p *probe) search(s *session) (int, *failure) {
+	cfg := p.cfg
+	attrs := slices.Clone(cfg.Attributes)
+	if cfg.ExpectAttribute != "" && !slices.ContainsFunc(attrs, func(a string) bool { return strings.EqualFold(a, cfg.ExpectAttribute) }) {
+		attrs = append(attrs, cfg.ExpectAttribute)
+	}
+	if len(attrs) == 0 {
+		attrs = []string{"1.1"} // RFC 4511: no attributes
+	}
+	// Only count entries: no need to fetch more than min_entries of them.
+	sizeLimit := 0
+	if cfg.ExpectAttribute == "" {
+		sizeLimit = cfg.MinEntries
+	}
+	req := goldap.NewSearchRequest(cfg.Base, scopes[cfg.Scope], goldap.NeverDerefAliases, sizeLimit,
+		p.timeLimit(), false, cfg.Filter, attrs, nil)
+	res, err := s.conn.Search(req)
+	if err != nil && !(goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) && res != nil) {
+		return 0, p.classify(PhaseSearch, fmt.Sprintf("%s under %q", cfg.Filter, cfg.Base), err)
+	}
+	n := len(res.Entries)
+	if n < cfg.MinEntries {
+		return n, &failure{reason: ReasonNoEntry,
+			msg: fmt.Sprintf("search %s under %q: %d entries, want at least %d", cfg.Filter, cfg.Base, n, cfg.MinEntries)}
+	}
+	if cfg.ExpectAttribute != "" && !hasValue(res.Entries, cfg.ExpectAttribute, cfg.ExpectValue) {
+		want := "attribute " + cfg.ExpectAttribute
+		if cfg.ExpectValue != "" {
+			want += fmt.Sprintf(" = %q", cfg.ExpectValue)
+		}
+		return n, &failure{reason: ReasonNoEntry,
+			msg: fmt.Sprintf("search %s under %q: %d entries, none with %s", cfg.Filter, cfg.Base, n, want)}
+	}
+	return n, nil
+}
+
+// timeLimit is the server-side time limit in whole seconds (0 = none).
+func (p *probe) timeLimit() int {
+	deadline, _ := p.ctx.Deadline()
+	return max(1, int(math.Ceil(time.Until(deadline).Seconds())))
+}
+
+func hasValue(entries []*goldap.Entry, attr, value string) bool {
+	for _, e := range entries {
+		values := e.GetEqualFoldAttributeValues(attr)
+		if value == "" && len(values) > 0 || value != "" && slices.Contains(values, value) {
+			return true
+		}
+	}
+	return false
+}
+
+// freshness compares the replica's contextCSN with the reference's. The
+// replica is read first so that a change landing between the two reads makes
+// the reference newer, never the replica. A reference that cannot be read
+// leaves the replica's status alone: the provider being down must not take
+// every replica down with it.
+func (p *probe) freshness(c *Checker, replica *session) error {
+	nc, f := p.namingContext(replica)
+	if f != nil {
+		p.fail(f)
+		return nil
+	}
+	repValues, f := p.readContextCSN(replica, nc, "replica")
+	if f != nil {
+		p.fail(f)
+		return nil
+	}
+	repCSNs, err := ParseContextCSNs(repValues)
+	if err != nil {
+		p.fail(&failure{reason: sdk.ReasonUnexpectedResponse, msg: "replica contextCSN: " + err.Error()})
+		return nil
+	}
+
+	ref, _ := parseTarget(p.cfg.Reference) // validated
+	bindDN, passwordFile := p.cfg.ReferenceBindDN, p.cfg.ReferencePasswordFile
+	if bindDN == "" {
+		bindDN, passwordFile = p.cfg.BindDN, p.cfg.PasswordFile
+	}
+	rs, f, err := p.open(ref, "", bindDN, passwordFile, false)
+	if err != nil {
+		return err
+	}
+	if f != nil {
+		p.res.Message += "; freshness unknown: reference " + f.msg
+		p.res.Observe("reference_up", 0)
+		return nil
+	}
+	defer rs.close()
+	p.res.Observe("reference_up", 1)
+	refValues, f := p.readContextCSN(rs, nc, "reference")
+	if f != nil {
+		p.res.Message += "; freshness unknown: " + f.msg
+		return nil
+	}
+	refCSNs, err := ParseContextCSNs(refValues)
+	if err != nil || len(refCSNs) == 0 {
+		p.res.Message += fmt.Sprintf("; freshness unknown: reference contextCSN %q: %v", refValues, err)
+		return nil
+	}
+
+	fr := CompareCSNs(repCSNs, refCSNs)
+	p.res.Observe("replication_lag_seconds", fr.Lag.Seconds())
+	p.res.Observe("replication_missing_sids", float64(len(fr.Missing)))
+	switch {
+	case len(fr.Missing) > 0:
+		p.stale("replica has never received changes of SID %s from reference %s", sidList(fr.Missing), ref.url)
+	case fr.Lag > time.Duration(p.cfg.MaxLag):
+		p.stale("replica is %s behind reference %s for SID %03x (max_lag %s)",
+			fr.Lag.Round(time.Millisecond), ref.url, fr.LagSID, time.Duration(p.cfg.MaxLag))
+	default:
+		p.res.Message += fmt.Sprintf("; replication lag %s", fr.Lag.Round(time.Millisecond))
+	}
+	if p.cfg.HeartbeatDN != "" {
+		p.heartbeat(c, rs, ref, refCSNs)
+	}
+	return nil
+}
+
+func (p *probe) stale(format string, args ...any) {
+	p.res.Status = sdk.StatusDegraded
+	if p.cfg.LagAction == LagFailed {
+		p.res.Status = sdk.StatusFailed
+	}
+	p.res.Reason = ReasonStaleReplica
+	p.res.Message = fmt.Sprintf(format, args...)
+}
+
+func sidList(sids []int) string {
+	s := make([]string, len(sids))
+	for i, sid := range sids {
+		s[i] = fmt.Sprintf("%03x", sid)
+	}
+	return strings.Join(s, ",")
+}
+
+// heartbeat writes heartbeat_dn on the reference when the reference has not
+// changed for heartbeat_interval (its newest CSN is that old) and this
+// checker has not written it for as long. Without writes an idle provider's
+// contextCSN stands still and a replica that stopped replicating looks in
+// sync; with them the reference's CSN is never older than the interval, so
+// a dead replica's lag grows with time. A failed write only adds to the
+// message: the replica itself is not at fault.
+func (p *probe) heartbeat(c *Checker, rs *session, ref target, refCSNs map[int]CSN) {
+	interval := time.Duration(p.cfg.HeartbeatInterval)
+	var newest time.Time
+	for _, csn := range refCSNs {
+		if csn.Time.After(newest) {
+			newest = csn.Time
+		}
+	}
+	now := time.Now()
+	key := ref.url + "\x00" + p.cfg.HeartbeatDN
+	c.mu.Lock()
+	due := now.Sub(newest) >= interval && now.Sub(c.lastBeat[key]) >= interval
+	if due {
+		c.lastBeat[key] = now // claimed before writing: concurrent checks write once
+	}
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	m := goldap.NewModifyRequest(p.cfg.HeartbeatDN, nil)
+	m.Replace(p.cfg.HeartbeatAttribute, []string{"ripcord heartbeat " + now.UTC().Format(time.RFC3339Nano)})
+	if err := rs.conn.Modify(m); err != nil {
+		p.res.Message += fmt.Sprintf("; heartbeat write on %s failed: %v", ref.url, err)
+		return
+	}
+	p.res.Observe("heartbeat_written", 1)
+}
+
+// namingContext finds the database suffix that holds base: contextCSN lives
+// on the suffix entry, not on base.
+func (p *probe) namingContext(s *session) (string, *failure) {
+	res, err := s.conn.Search(goldap.NewSearchRequest("", goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0,
+		p.timeLimit(), false, "(objectClass=*)", []string{"namingContexts"}, nil))
+	if err != nil {
+		return "", p.classify(PhaseReference, "root DSE namingContexts", err)
+	}
+	if len(res.Entries) != 1 {
+		return "", &failure{reason: sdk.ReasonUnexpectedResponse, msg: fmt.Sprintf("root DSE: %d entries", len(res.Entries))}
+	}
+	contexts := res.Entries[0].GetAttributeValues("namingContexts")
+	base, err := goldap.ParseDN(p.cfg.Base)
+	if err != nil {
+		return "", &failure{reason: sdk.ReasonUnexpectedResponse, msg: err.Error()}
+	}
+	best, bestLen := "", -1
+	for _, nc := range contexts {
+		dn, err := goldap.ParseDN(nc)
+		if err != nil {
+			continue
+		}
+		if (dn.EqualFold(base) || dn.AncestorOfFold(base)) && len(dn.RDNs) > bestLen {
+			best, bestLen = nc, len(dn.RDNs)
+		}
+	}
+	if bestLen < 0 {
+		if p.cfg.Base == "" && len(contexts) == 1 {
+			return contexts[0], nil
+		}
+		return "", &failure{reason: sdk.ReasonUnexpectedResponse,
+			msg: fmt.Sprintf("no naming context of %q holds base %q", contexts, p.cfg.Base)}
+	}
+	return best, nil
+}
+
+func (p *probe) readContextCSN(s *session, nc, side string) ([]string, *failure) {
+	res, err := s.conn.Search(goldap.NewSearchRequest(nc, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0,
+		p.timeLimit(), false, "(objectClass=*)", []string{"contextCSN"}, nil))
+	if err != nil {
+		return nil, p.classify(PhaseReference, side+" contextCSN of "+nc, err)
+	}
+	if len(res.Entries) != 1 {
+		return nil, &failure{reason: sdk.ReasonUnexpectedResponse,
+			msg: fmt.Sprintf("%s contextCSN of %s: %d entries", side, nc, len(res.Entries))}
+	}
+	return res.Entries[0].GetAttributeValues("contextCSN"), nil
+}

@@ -1,0 +1,139 @@
+package ldap
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ripcord/ripcord/lab/services"
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// testCA is a throw-away certificate authority.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	file string // PEM of cert
+}
+
+func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	ca := &testCA{cert: cert, key: key, file: filepath.Join(t.TempDir(), "ca.pem")}
+	writePEM(t, ca.file, "CERTIFICATE", der)
+	return ca
+}
+
+// issue writes a server certificate for localhost and 127.0.0.1 and its
+// PKCS #8 key, returning both paths.
+func (ca *testCA) issue(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
+	writePEM(t, certFile, "CERTIFICATE", der)
+	writePEM(t, keyFile, "PRIVATE KEY", pkcs8)
+	return certFile, keyFile
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckTLS(t *testing.T) {
+	ca := newTestCA(t, "ripcord test CA")
+	other := newTestCA(t, "some other CA")
+	certFile, keyFile := ca.issue(t)
+	s := startSlapd(t, services.SlapdOptions{
+		TLSCertFile: certFile, TLSKeyFile: keyFile,
+		LDAPSListen: netip.MustParseAddrPort("127.0.0.1:0"),
+	})
+	svc := serviceSettings(t)
+	tests := []struct {
+		name     string
+		target   string
+		settings map[string]any
+		status   sdk.Status
+		reason   string
+		phases   []string
+	}{
+		{"ldaps", s.LDAPSURL(), with(svc, "ca_file", ca.file),
+			sdk.StatusOK, sdk.ReasonOK, []string{"connect", "tls", "bind", "search"}},
+		{"StartTLS", s.URL(), with(svc, "ca_file", ca.file, "start_tls", true),
+			sdk.StatusOK, sdk.ReasonOK, []string{"connect", "tls", "bind", "search"}},
+		{"StartTLS with server_name", s.URL(), with(svc, "ca_file", ca.file, "start_tls", true, "server_name", "localhost"),
+			sdk.StatusOK, sdk.ReasonOK, nil},
+		{"ldaps untrusted CA", s.LDAPSURL(), with(svc, "ca_file", other.file),
+			sdk.StatusFailed, sdk.ReasonTLSInvalid, []string{"connect", "tls"}},
+		{"ldaps system roots", s.LDAPSURL(), svc,
+			sdk.StatusFailed, sdk.ReasonTLSInvalid, nil},
+		{"StartTLS untrusted CA", s.URL(), with(svc, "ca_file", other.file, "start_tls", true),
+			sdk.StatusFailed, sdk.ReasonTLSInvalid, []string{"connect", "tls"}},
+		{"ldaps wrong server_name", s.LDAPSURL(), with(svc, "ca_file", ca.file, "server_name", "ldap.example.org"),
+			sdk.StatusFailed, sdk.ReasonTLSInvalid, nil},
+		{"ldaps to the plain port", "ldaps://" + s.Addr.String(), with(svc, "ca_file", ca.file),
+			sdk.StatusFailed, sdk.ReasonTLSInvalid, nil},
+	}
+	c := New()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, _ := runCheck(t, c, tt.target, tt.settings, checkTimeout)
+			assertResult(t, res, tt.status, tt.reason)
+			if tt.phases != nil && !slices.Equal(phaseNames(res), tt.phases) {
+				t.Errorf("phases %v, want %v", phaseNames(res), tt.phases)
+			}
+		})
+	}
+}
