@@ -200,6 +200,14 @@ services:
 	if s := rep.Services[0]; s.State != "drained" || s.Announced["rip"] != 15 || len(s.Checks) != 2 {
 		t.Fatalf("status = %+v", s)
 	}
+	// Both plugins really ran: the third-party one passes, the built-in one
+	// (the re-executed binary) reports the refused port, not a checker error.
+	for _, c := range rep.Services[0].Checks {
+		want := map[string]string{"port": "ok", "builtin": "refused"}[c.Name]
+		if c.Reason != want {
+			t.Errorf("check %s: reason %q (%s), want %q", c.Name, c.Reason, c.Message, want)
+		}
+	}
 
 	d.stop(t)
 	if !adv.closed {
