@@ -1,0 +1,232 @@
+package bgp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// frrRouter is a real FRR bgpd on 127.0.0.2, without zebra (it installs
+// nothing), accepting our speaker from 127.0.0.1.
+type frrRouter struct {
+	dir  string
+	port uint16
+}
+
+func startFRR(t *testing.T) *frrRouter {
+	t.Helper()
+	const bgpd = "/usr/lib/frr/bgpd"
+	if _, err := os.Stat(bgpd); err != nil {
+		t.Fatalf("FRR bgpd missing (install package frr): %v", err)
+	}
+	if _, err := exec.LookPath("vtysh"); err != nil {
+		t.Fatalf("vtysh missing (install package frr): %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("bgpd must start as root here")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &frrRouter{dir: dir, port: freePort(t, "127.0.0.2")}
+	conf := fmt.Sprintf(`frr defaults traditional
+hostname rcfrr
+log file %s/bgpd.log
+router bgp %d
+ bgp router-id 10.255.255.1
+ no bgp ebgp-requires-policy
+ neighbor 127.0.0.1 remote-as %d
+ neighbor 127.0.0.1 passive
+ neighbor 127.0.0.1 timers 3 9
+`, dir, routerASN, speakerASN)
+	if err := os.WriteFile(filepath.Join(dir, "bgpd.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Foreground, so the test owns and reaps the process. -S: run as root;
+	// -Z: no zebra; -P 0: no TCP vty.
+	cmd := exec.Command(bgpd, "-S", "-Z", "-l", "127.0.0.2", "-p", strconv.Itoa(int(r.port)), "-P", "0",
+		"--vty_socket", dir, "-f", filepath.Join(dir, "bgpd.conf"), "-i", filepath.Join(dir, "bgpd.pid"))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// If the test binary is killed, bgpd must not outlive it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start bgpd: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	waitFor(t, "bgpd vty", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "bgpd.vty"))
+		return err == nil
+	})
+	return r
+}
+
+func (r *frrRouter) vtysh(t *testing.T, command string) []byte {
+	t.Helper()
+	out, err := exec.Command("vtysh", "--vty_socket", r.dir, "-c", command).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vtysh %q: %v: %s", command, err, out)
+	}
+	return out
+}
+
+func (r *frrRouter) established(t *testing.T) bool {
+	var v struct {
+		Peers map[string]struct{ State string } `json:"peers"`
+	}
+	out := r.vtysh(t, "show bgp ipv4 unicast summary json")
+	if err := json.Unmarshal(out, &v); err != nil {
+		return false
+	}
+	return v.Peers["127.0.0.1"].State == "Established"
+}
+
+// frrSeen is what bgpd holds for one prefix.
+type frrSeen struct {
+	NextHop   string
+	MED       int    // -1: none
+	ASPath    string // as FRR prints it
+	LocalPref int    // -1: none (eBGP carries no LOCAL_PREF)
+	Community string // FRR's well-known names, e.g. "graceful-shutdown"
+}
+
+func (r *frrRouter) routes(t *testing.T) map[string]frrSeen {
+	t.Helper()
+	var table struct {
+		Routes map[string]json.RawMessage `json:"routes"`
+	}
+	if err := json.Unmarshal(r.vtysh(t, "show bgp ipv4 unicast json"), &table); err != nil {
+		t.Fatalf("bgpd table: %v", err)
+	}
+	out := make(map[string]frrSeen)
+	for prefix := range table.Routes {
+		var detail struct {
+			Paths []struct {
+				ASPath struct {
+					String string `json:"string"`
+				} `json:"aspath"`
+				MED       *int `json:"metric"`
+				LocalPref *int `json:"locPrf"`
+				Community struct {
+					String string `json:"string"`
+				} `json:"community"`
+				Nexthops []struct {
+					IP string `json:"ip"`
+				} `json:"nexthops"`
+				Bestpath struct {
+					Overall bool `json:"overall"`
+				} `json:"bestpath"`
+			} `json:"paths"`
+		}
+		if err := json.Unmarshal(r.vtysh(t, "show bgp ipv4 unicast "+prefix+" json"), &detail); err != nil {
+			t.Fatalf("bgpd %s: %v", prefix, err)
+		}
+		for _, p := range detail.Paths {
+			if !p.Bestpath.Overall {
+				continue
+			}
+			s := frrSeen{MED: -1, ASPath: p.ASPath.String, LocalPref: -1, Community: p.Community.String}
+			if p.MED != nil {
+				s.MED = *p.MED
+			}
+			if p.LocalPref != nil {
+				s.LocalPref = *p.LocalPref
+			}
+			if len(p.Nexthops) > 0 {
+				s.NextHop = p.Nexthops[0].IP
+			}
+			out[prefix] = s
+		}
+	}
+	return out
+}
+
+func (r *frrRouter) waitRoutes(t *testing.T, step string, want map[string]frrSeen) {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(10 * time.Second)
+	for {
+		got := r.routes(t)
+		diff := cmp.Diff(want, got)
+		if diff == "" {
+			t.Logf("%s: %s", step, time.Since(start))
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(r.dir, "bgpd.log"))
+			t.Fatalf("%s: bgpd table (-want +got):\n%s\nbgpd.log tail:\n%s", step, diff, tail(strings.ReplaceAll(string(log), "zclient_send_message() failed", ""), 40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// TestFRRInterop runs the speaker against a real FRR bgpd: what FRR makes
+// of MED, prepends, GRACEFUL_SHUTDOWN and withdrawals.
+func TestFRRInterop(t *testing.T) {
+	for _, priority := range []string{PriorityMED, PriorityPrepend} {
+		t.Run(priority, func(t *testing.T) {
+			r := startFRR(t)
+			sp, err := New(context.Background(), Config{
+				ASN: speakerASN, RouterID: netip.MustParseAddr("10.255.0.1"), NextHop: netip.MustParseAddr("198.51.100.7"),
+				Priority: priority, ConnectRetry: time.Second, Logger: quiet,
+				Peers: []Peer{{Address: netip.MustParseAddr("127.0.0.2"), ASN: routerASN, Port: r.port}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { sp.Close() })
+			start := time.Now()
+			waitFor(t, "FRR session", func() bool { return r.established(t) })
+			t.Logf("session: %s", time.Since(start))
+
+			med, path := func(m int) int {
+				if priority == PriorityMED {
+					return m
+				}
+				return -1
+			}, func(m int) string {
+				if priority == PriorityMED {
+					return "65001"
+				}
+				return strings.TrimSpace(strings.Repeat("65001 ", m))
+			}
+			set(t, sp, ann("10.77.0.1/32", 3, false))
+			r.waitRoutes(t, "announce", map[string]frrSeen{
+				"10.77.0.1/32": {NextHop: "198.51.100.7", MED: med(3), ASPath: path(3), LocalPref: -1},
+			})
+			set(t, sp, ann("10.77.0.1/32", 1, false), ann("10.77.0.2/32", 2, true))
+			r.waitRoutes(t, "change and drain", map[string]frrSeen{
+				"10.77.0.1/32": {NextHop: "198.51.100.7", MED: med(1), ASPath: path(1), LocalPref: -1},
+				// FRR 8.4 honours RFC 8326 on receipt by itself: LOCAL_PREF 0.
+				"10.77.0.2/32": {NextHop: "198.51.100.7", MED: med(2), ASPath: path(2), LocalPref: 0, Community: "graceful-shutdown"},
+			})
+			set(t, sp, ann("10.77.0.1/32", 16, false), ann("10.77.0.2/32", 2, true))
+			r.waitRoutes(t, "metric 16", map[string]frrSeen{
+				"10.77.0.2/32": {NextHop: "198.51.100.7", MED: med(2), ASPath: path(2), LocalPref: 0, Community: "graceful-shutdown"},
+			})
+			if err := sp.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r.waitRoutes(t, "after Close", map[string]frrSeen{})
+		})
+	}
+}
