@@ -1,0 +1,54 @@
+package plugins
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// The cost of running a check out of process: the same trivial check called
+// directly and through a plugin (this test binary re-executed), one at a time.
+// Recorded in docs/benchmarks.md.
+
+var benchReq = &sdk.Request{Target: "ok", Settings: sdk.Settings(`{"port": 389}`)}
+
+func BenchmarkCheckDirect(b *testing.B) {
+	c := testChecker{name: "direct"}
+	benchChecks(b, func(ctx context.Context) *sdk.Result {
+		res, err := c.Check(ctx, benchReq)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return res
+	})
+}
+
+func BenchmarkCheckPlugin(b *testing.B) {
+	h, _ := newTestHost(b, Options{})
+	if res := check(h, "test-bench", "ok", 10*time.Second); res.Status != sdk.StatusOK {
+		b.Fatalf("warm-up: %+v", res)
+	}
+	benchChecks(b, func(ctx context.Context) *sdk.Result { return h.Check(ctx, "test-bench", benchReq) })
+}
+
+// benchChecks times each call of check, with a fresh 5s deadline as the
+// daemon gives, and reports the median and 99th percentile.
+func benchChecks(b *testing.B, check func(ctx context.Context) *sdk.Result) {
+	var durs []time.Duration
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		t0 := time.Now()
+		res := check(ctx)
+		durs = append(durs, time.Since(t0))
+		cancel()
+		if res.Status != sdk.StatusOK {
+			b.Fatalf("check: %+v", res)
+		}
+	}
+	slices.Sort(durs)
+	b.ReportMetric(float64(durs[len(durs)/2]), "p50-ns")
+	b.ReportMetric(float64(durs[len(durs)*99/100]), "p99-ns")
+}

@@ -1,0 +1,188 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// bothSides serves c in-process (sdk side) and talks to it through the host's
+// client (this package's side).
+type bothSides struct {
+	goPlugin
+	c sdk.Checker
+}
+
+func (p bothSides) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	sdk.RegisterGRPC(s, p.c)
+	return nil
+}
+
+// inProcess returns the host's view of c over a real gRPC connection.
+func inProcess(t *testing.T, c sdk.Checker) remote {
+	t.Helper()
+	client, _ := plugin.TestPluginGRPCConn(t, false, plugin.PluginSet{"checker": bothSides{c: c}})
+	// Close stops the server too (go-plugin's controller Shutdown); stopping
+	// it again here would race with that.
+	t.Cleanup(func() { client.Close() })
+	raw, err := client.Dispense("checker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw.(remote)
+}
+
+// fixedChecker answers each target with a canned result and records what it got.
+type fixedChecker struct {
+	testChecker
+	results map[string]*sdk.Result
+	got     chan gotCheck
+}
+
+type gotCheck struct {
+	req      sdk.Request
+	deadline time.Time
+}
+
+func (c fixedChecker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	d, _ := ctx.Deadline()
+	c.got <- gotCheck{*req, d}
+	if res, ok := c.results[req.Target]; ok {
+		return res, nil
+	}
+	return c.testChecker.Check(ctx, req)
+}
+
+func TestRoundTrip(t *testing.T) {
+	full := &sdk.Result{
+		Status: sdk.StatusDegraded, Reason: "stale_replica", Message: "lag 12.5s, ünïcode",
+		Phases: []sdk.Phase{
+			{Name: "connect", Duration: 1234567 * time.Nanosecond},
+			{Name: "bind", Duration: 2 * time.Second},
+			{Name: "search", Duration: 0},
+		},
+		Observations: map[string]float64{"replication_lag_seconds": 12.5, "cert_days_left": -3, "zero": 0},
+	}
+	results := map[string]*sdk.Result{
+		"full":         full,
+		"failed":       sdk.Failed(sdk.ReasonRefused, "connection refused"),
+		"ok-no-reason": {Status: sdk.StatusOK},
+		"status-7":     {Status: sdk.Status(7), Reason: "ok"},
+		"status-minus": {Status: sdk.Status(-1), Reason: "x"},
+		"no-reason":    {Status: sdk.StatusFailed},
+		"bad-reason":   {Status: sdk.StatusFailed, Reason: "Connection Refused"},
+		"ok-reason":    {Status: sdk.StatusDegraded, Reason: sdk.ReasonOK},
+		"reserved":     {Status: sdk.StatusFailed, Reason: sdk.ReasonCheckerError},
+		"neg-phase":    sdk.OK("").AddPhase("connect", -time.Second),
+		"unnamed":      sdk.OK("").AddPhase("", time.Second),
+		"nan":          sdk.OK("").Observe("x", math.NaN()),
+		"inf":          sdk.OK("").Observe("x", math.Inf(1)),
+		"nil":          nil,
+		"binary":       sdk.Failed(sdk.ReasonUnexpectedResponse, "got \xff\xfe\x00banner"),
+	}
+	c := fixedChecker{testChecker: testChecker{name: "fixed"}, results: results, got: make(chan gotCheck, 1)}
+	r := inProcess(t, c)
+	ctx := context.Background()
+	deadline := time.Now().Add(time.Minute)
+
+	t.Run("describe", func(t *testing.T) {
+		got, err := r.describe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(c.Describe(), got); diff != "" {
+			t.Errorf("Describe (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("configure", func(t *testing.T) {
+		for _, tc := range []struct {
+			settings string
+			want     []sdk.FieldError
+			err      string
+		}{
+			{settings: `{"port": 389}`},
+			{settings: `{"port": 0}`, want: []sdk.FieldError{{Field: "port", Message: "must be positive"}}},
+			{settings: `{"prot": 1}`, want: []sdk.FieldError{{Field: "settings", Message: `json: unknown field "prot"`}}},
+			{settings: `{"broken": true}`, err: "checker error: configure broke"},
+		} {
+			got, err := r.configure(ctx, sdk.Settings(tc.settings))
+			if tc.err != "" {
+				var fault *checkerFault
+				if !errors.As(err, &fault) || err.Error() != tc.err {
+					t.Errorf("Configure(%s): error %v, want checker fault %q", tc.settings, err, tc.err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("Configure(%s): %v", tc.settings, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Configure(%s) (-want +got):\n%s", tc.settings, diff)
+			}
+		}
+	})
+
+	t.Run("check", func(t *testing.T) {
+		for _, tc := range []struct {
+			target   string
+			want     *sdk.Result
+			deadline time.Time
+		}{
+			{target: "full", want: full, deadline: deadline},
+			{target: "failed", want: results["failed"], deadline: deadline},
+			{target: "ok-no-reason", want: &sdk.Result{Status: sdk.StatusOK, Reason: sdk.ReasonOK}},
+			{target: "binary", want: sdk.Failed(sdk.ReasonUnexpectedResponse, "got \uFFFD\x00banner")},
+			{target: "error", want: &sdk.Result{Status: sdk.StatusFailed, Reason: sdk.ReasonCheckerError, Message: "broken on purpose"}},
+			{target: "panic", want: &sdk.Result{Status: sdk.StatusFailed, Reason: sdk.ReasonCheckerError, Message: "Check panicked: boom"}},
+			{target: "nil", want: &sdk.Result{Status: sdk.StatusFailed, Reason: sdk.ReasonCheckerError, Message: "Check returned neither a result nor an error"}},
+		} {
+			req := &sdk.Request{Target: tc.target, Settings: sdk.Settings(`{"port":1}`)}
+			got, err := r.check(ctx, req, tc.deadline)
+			if err != nil {
+				t.Fatalf("check %s: %v", tc.target, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("check %s (-want +got):\n%s", tc.target, diff)
+			}
+			seen := <-c.got
+			if diff := cmp.Diff(*req, seen.req); diff != "" {
+				t.Errorf("check %s: request (-sent +seen):\n%s", tc.target, diff)
+			}
+			if !seen.deadline.Equal(tc.deadline) {
+				t.Errorf("check %s: checker saw deadline %v, want %v", tc.target, seen.deadline, tc.deadline)
+			}
+		}
+	})
+
+	t.Run("invalid", func(t *testing.T) {
+		for target, want := range map[string]string{
+			"status-7":     "status 8 is none of ok, degraded, failed",
+			"status-minus": "status 0 is none of ok, degraded, failed",
+			"no-reason":    "failed result without a reason",
+			"bad-reason":   `reason "Connection Refused" is not a short lower_snake_case word`,
+			"ok-reason":    "degraded result with reason ok",
+			"reserved":     "reason checker_error is the daemon's",
+			"neg-phase":    `phase "connect" lasted -1 seconds`,
+			"unnamed":      `phase "" lasted 1 seconds`,
+			"nan":          `observation "x" = NaN`,
+			"inf":          `observation "x" = +Inf`,
+		} {
+			_, err := r.check(ctx, &sdk.Request{Target: target}, time.Time{})
+			<-c.got
+			var inv *invalidError
+			if !errors.As(err, &inv) || !strings.Contains(err.Error(), want) {
+				t.Errorf("check %s: error %v, want invalid answer containing %q", target, err, want)
+			}
+		}
+	})
+}
