@@ -95,10 +95,11 @@ type slot struct {
 
 // instance is one plugin process.
 type instance struct {
-	client *plugin.Client
-	cmd    *exec.Cmd // started, in a process group of its own
-	rpc    remote
-	gone   string // why it was stopped, empty while it is in use; guarded by Host.mu
+	client  *plugin.Client
+	cmd     *exec.Cmd // started, in a process group of its own
+	sockDir string    // private directory of the plugin's socket
+	rpc     remote
+	gone    string // why it was stopped, empty while it is in use; guarded by Host.mu
 }
 
 func (i *instance) pid() int {
@@ -111,7 +112,8 @@ func (i *instance) pid() int {
 // stop ends the plugin. A graceful stop lets go-plugin ask the plugin to exit
 // and kills it only if it has not within stopTimeout; otherwise the plugin,
 // being broken, is killed at once. Either way its whole process group goes,
-// so nothing the plugin started outlives it.
+// so nothing the plugin started outlives it, and so does its socket, which a
+// killed plugin cannot remove.
 func (i *instance) stop(graceful bool) {
 	if !graceful {
 		i.kill()
@@ -128,6 +130,7 @@ func (i *instance) stop(graceful bool) {
 		<-done
 	}
 	i.kill()
+	_ = os.RemoveAll(i.sockDir)
 }
 
 func (i *instance) kill() {
@@ -423,7 +426,14 @@ func (h *Host) launch(checker string) (*instance, error) {
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	log := h.o.Logger.With("checker", checker)
-	cmd.Env = []string{sdk.EnvLogLevel + "=" + minLevel(log).String()}
+	sockDir, err := os.MkdirTemp("", "ripcord-"+checker+"-")
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env = []string{
+		sdk.EnvLogLevel + "=" + minLevel(log).String(),
+		plugin.EnvUnixSocketDir + "=" + sockDir,
+	}
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  checkerpb.Handshake,
 		Plugins:          plugin.PluginSet{checkerpb.PluginName: goPlugin{}},
@@ -439,7 +449,7 @@ func (h *Host) launch(checker string) (*instance, error) {
 		sum, _ := hex.DecodeString(pin) // lookup checked it
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
-	inst := &instance{client: plugin.NewClient(cfg), cmd: cmd}
+	inst := &instance{client: plugin.NewClient(cfg), cmd: cmd, sockDir: sockDir}
 	if inst.rpc, err = dispense(inst.client); err != nil {
 		inst.stop(false)
 		return nil, fmt.Errorf("cannot start %s: %w", strings.Join(cmd.Args, " "), err)

@@ -302,6 +302,8 @@ func TestConcurrentRestarts(t *testing.T) {
 // Close kills every plugin process, and what they started, and leaves no
 // goroutine behind.
 func TestCloseLeaksNothing(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the plugins' sockets go
 	before := runtime.NumGoroutine()
 	h, _ := newTestHost(t, Options{})
 	var pids []int
@@ -321,6 +323,10 @@ func TestCloseLeaksNothing(t *testing.T) {
 	}
 	// Not our child, so nothing waits for it: the SIGKILL lands a moment later.
 	eventually(t, 2*time.Second, "the plugin's child killed", func() bool { return !alive(child) })
+	// Sockets, the crashed plugin's included, are gone.
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("%d files left in TMPDIR after Close: %v", len(left), left)
+	}
 	wantCheckerError(t, check(h, "test-a", "ok", time.Second), "plugin host is closed")
 	h.Close() // twice is fine
 	eventually(t, 5*time.Second, "goroutines back to "+strconv.Itoa(before), func() bool {
