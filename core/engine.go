@@ -191,20 +191,20 @@ func (e *Engine) transitioned(s *Service, from, to State, reason string) {
 }
 
 func (e *Engine) advanceAll() {
-	changed := false
 	now := e.now()
 	for _, s := range e.services {
 		e.mu.Lock()
 		from := s.State()
-		c := s.Advance(now)
+		s.Advance(now)
 		to, reason := s.State(), s.reason
 		e.mu.Unlock()
 		e.transitioned(s, from, to, reason)
-		changed = changed || c
 	}
-	if changed {
-		e.publish()
-	}
+	// Publish even when Advance saw no change: a time rule (the assist
+	// delay) changes the metric at exactly this instant, so Advance's
+	// before/after comparison at the same now cannot see it. publish
+	// compares with what was last published and sends only differences.
+	e.publish()
 }
 
 func (e *Engine) resetTimer(t *time.Timer) {

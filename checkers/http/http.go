@@ -70,7 +70,8 @@ func (Checker) Describe() sdk.Description {
 func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, error) {
 	c, err := parseConfig(s)
 	if err != nil {
-		return []sdk.FieldError{{Field: "settings", Message: err.Error()}}, nil
+		var raw Config
+		return s.DecodeFields(&raw), nil // names the offending key
 	}
 	return c.Validate(), nil
 }

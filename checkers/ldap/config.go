@@ -103,8 +103,8 @@ var fields = []sdk.Field{
 // ParseConfig decodes settings over the defaults and validates them.
 func ParseConfig(settings sdk.Settings) (Config, []sdk.FieldError) {
 	cfg := DefaultConfig
-	if err := settings.Decode(&cfg); err != nil {
-		return cfg, []sdk.FieldError{{Field: "settings", Message: err.Error()}}
+	if fes := settings.DecodeFields(&cfg); fes != nil {
+		return cfg, fes
 	}
 	return cfg, cfg.Validate()
 }

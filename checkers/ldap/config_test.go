@@ -66,7 +66,7 @@ func TestParseConfigInvalid(t *testing.T) {
 		settings string
 		want     []string
 	}{
-		{"unknown key", `{"bsae": "dc=x"}`, []string{`settings: json: unknown field "bsae"`}},
+		{"unknown key", `{"bsae": "dc=x"}`, []string{`bsae: unknown setting`}},
 		{"bad scope", `{"scope": "subtree"}`, []string{`scope: must be base, one or sub, not "subtree"`}},
 		{"bad filter", `{"filter": "uid=alice"}`, []string{`filter: LDAP Result Code 201 "Filter Compile Error": ldap: filter does not start with an '('`}},
 		{"bad base", `{"base": "dc"}`, []string{`base: DN ended with incomplete type, value pair`}},
@@ -83,7 +83,7 @@ func TestParseConfigInvalid(t *testing.T) {
 			[]string{`max_lag: needs reference`, `heartbeat_dn: needs reference`, `heartbeat_interval: must be a positive duration when heartbeat_dn is set`, `heartbeat_dn: needs reference_bind_dn (or bind_dn) with write access`}},
 		{"reference without max_lag", `{"reference": "ldap://p"}`, []string{`max_lag: must be a positive duration when reference is set`}},
 		{"reference not ldap", `{"reference": "http://p", "max_lag": "1s"}`, []string{`reference: "http://p": scheme must be ldap or ldaps`}},
-		{"bad duration", `{"max_lag": "soon"}`, []string{`settings: time: invalid duration "soon"`}},
+		{"bad duration", `{"max_lag": "soon"}`, []string{`time: invalid duration "soon"`}},
 		{"bad lag action", `{"lag_action": "panic"}`, []string{`lag_action: must be degraded or failed, not "panic"`}},
 		{"interval without heartbeat", `{"heartbeat_interval": "1s"}`, []string{`heartbeat_interval: needs heartbeat_dn`}},
 	}

@@ -235,7 +235,7 @@ func TestConfigure(t *testing.T) {
 		{name: "access_request ok", settings: `{"secret_file":"/s","user":"u","password_file":"/p"}`},
 		{name: "status_server ok", settings: `{"secret_file":"/s","mode":"status_server","retransmit":0}`},
 		{name: "empty", settings: `{}`, want: []string{"password_file", "secret_file", "user"}},
-		{name: "unknown key", settings: `{"secret":"x"}`, want: []string{"settings"}},
+		{name: "unknown key", settings: `{"secret":"x"}`, want: []string{"secret"}},
 		{name: "bad mode", settings: `{"secret_file":"/s","mode":"ping"}`, want: []string{"mode"}},
 		{name: "status_server with user", settings: `{"secret_file":"/s","mode":"status_server","user":"u"}`, want: []string{"mode"}},
 		{name: "retransmit range", settings: `{"secret_file":"/s","mode":"status_server","retransmit":11}`, want: []string{"retransmit"}},

@@ -481,7 +481,10 @@ func (s *Service) RequireN() (int, error) {
 func (c *Config) SettingsErrors(ch *Check, fes []sdk.FieldError) error {
 	var errs []error
 	for _, fe := range fes {
-		p := ch.path + ".settings." + fe.Field
+		p := ch.path + ".settings"
+		if fe.Field != "" {
+			p += "." + fe.Field
+		}
 		n := c.dec.keys[p]
 		if n == nil {
 			n = c.dec.pos[ch.path+".settings"]
@@ -501,7 +504,7 @@ func (c *Config) ConfigureChecks(ctx context.Context, configure func(ctx context
 	for _, ch := range c.AllChecks() {
 		fes, err := configure(ctx, ch.Checker, ch.SettingsJSON)
 		if err != nil {
-			errs = append(errs, c.at(ch.path+".checker", "checker %s: %v", ch.Checker, err))
+			errs = append(errs, c.at(ch.path+".checker", "%v", err))
 			continue
 		}
 		if err := c.SettingsErrors(ch, fes); err != nil {

@@ -54,7 +54,12 @@ type FieldError struct {
 	Message string
 }
 
-func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+func (e FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message // the settings as a whole
+	}
+	return e.Field + ": " + e.Message
+}
 
 // Settings are the check's settings as JSON (converted from the YAML config).
 type Settings []byte

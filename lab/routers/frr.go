@@ -1,0 +1,237 @@
+package routers
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ripcord/ripcord/lab/netns"
+)
+
+const (
+	frrZebra = "/usr/lib/frr/zebra"
+	frrRipd  = "/usr/lib/frr/ripd"
+	frrVtysh = "vtysh"
+)
+
+// FRR is a zebra + ripd pair in one namespace. Both run in the foreground
+// (no -d) so the pids we hold are the daemons' own.
+type FRR struct {
+	ns    *netns.NS
+	dir   string
+	zebra *netns.Process
+	ripd  *netns.Process
+}
+
+// StartFRR writes the configs, starts zebra then ripd as user frr with
+// every path inside a fresh instance directory, and waits until ripd
+// answers on its vty socket and has joined 224.0.0.9 on every interface.
+func StartFRR(ctx context.Context, cfg Config) (*FRR, error) {
+	for _, b := range []string{frrZebra, frrRipd, frrVtysh} {
+		if err := needBinary(b, "frr"); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Auth.Mode == AuthHMACSHA256 {
+		return nil, errors.New("routers: FRR ripd has no HMAC-SHA authentication")
+	}
+	dir, err := makeInstanceDir(cfg.BaseDir, "ripcord-frr-")
+	if err != nil {
+		return nil, err
+	}
+	f := &FRR{ns: cfg.NS, dir: dir}
+	if err := f.start(ctx, cfg); err != nil {
+		_ = f.Stop()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *FRR) start(ctx context.Context, cfg Config) error {
+	u, err := user.Lookup("frr")
+	if err != nil {
+		return fmt.Errorf("routers: user frr: %w (install the Debian package frr)", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	files := map[string]string{
+		"zebra.conf": "hostname zebra\n",
+		"ripd.conf":  frrRipdConf(cfg),
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(f.dir, name), []byte(body), 0o640); err != nil {
+			return fmt.Errorf("routers: write %s: %w", name, err)
+		}
+	}
+	// The daemons run as frr and create their sockets and pid files here.
+	if err := os.Chmod(f.dir, 0o750); err != nil {
+		return fmt.Errorf("routers: %w", err)
+	}
+	for _, p := range []string{f.dir, filepath.Join(f.dir, "zebra.conf"), filepath.Join(f.dir, "ripd.conf")} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			return fmt.Errorf("routers: chown %s: %w", p, err)
+		}
+	}
+	common := func(name string) []string {
+		return []string{"-u", "frr", "-g", "frr", "-P", "0",
+			"-f", filepath.Join(f.dir, name+".conf"),
+			"-i", filepath.Join(f.dir, name+".pid"),
+			"-z", filepath.Join(f.dir, "zserv.api"),
+			"--vty_socket", f.dir,
+			"--log", "file:" + filepath.Join(f.dir, name+".log")}
+	}
+	if f.zebra, err = f.ns.Start(filepath.Join(f.dir, "zebra.out"), frrZebra, common("zebra")...); err != nil {
+		return err
+	}
+	// ripd needs zebra's API socket; wait for it rather than racing.
+	if err := waitReady(ctx, func(context.Context) error {
+		_, err := os.Stat(filepath.Join(f.dir, "zserv.api"))
+		return err
+	}, f.zebra); err != nil {
+		return fmt.Errorf("routers: zebra: %w", err)
+	}
+	if f.ripd, err = f.ns.Start(filepath.Join(f.dir, "ripd.out"), frrRipd, common("ripd")...); err != nil {
+		return err
+	}
+	return waitReady(ctx, func(ctx context.Context) error {
+		if _, err := f.vtysh(ctx, "show ip rip status"); err != nil {
+			return err
+		}
+		return joinedRIPGroup(f.ns, cfg.Interfaces)
+	}, f.zebra, f.ripd)
+}
+
+func frrRipdConf(cfg Config) string {
+	var b strings.Builder
+	b.WriteString("hostname ripd\n!\n")
+	if cfg.Auth.Mode == AuthMD5 {
+		fmt.Fprintf(&b, "key chain ripcord\n key %d\n  key-string %s\n!\n", cfg.Auth.KeyID, cfg.Auth.Key)
+	}
+	for _, ifname := range cfg.Interfaces {
+		fmt.Fprintf(&b, "interface %s\n", ifname)
+		switch cfg.Auth.Mode {
+		case AuthMD5:
+			b.WriteString(" ip rip authentication mode md5\n ip rip authentication key-chain ripcord\n")
+		case AuthPlain:
+			fmt.Fprintf(&b, " ip rip authentication mode text\n ip rip authentication string %s\n", cfg.Auth.Key)
+		}
+		b.WriteString("!\n")
+	}
+	b.WriteString("router rip\n version 2\n")
+	for _, ifname := range cfg.Interfaces {
+		fmt.Fprintf(&b, " network %s\n", ifname)
+	}
+	fmt.Fprintf(&b, " timers basic %d %d %d\n!\n",
+		seconds(cfg.Timers.Update, 30*time.Second),
+		seconds(cfg.Timers.Timeout, 180*time.Second),
+		seconds(cfg.Timers.Garbage, 120*time.Second))
+	return b.String()
+}
+
+func (f *FRR) vtysh(ctx context.Context, command string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return f.ns.Exec(ctx, frrVtysh, "--vty_socket", f.dir, "-c", command)
+}
+
+// Kind implements Router.
+func (f *FRR) Kind() string { return "frr" }
+
+// Dir implements Router.
+func (f *FRR) Dir() string { return f.dir }
+
+// Route implements Router by parsing `show ip rip`.
+func (f *FRR) Route(ctx context.Context, prefix netip.Prefix) (Route, error) {
+	out, err := f.vtysh(ctx, "show ip rip")
+	if err != nil {
+		return Route{}, err
+	}
+	return parseFRRShowIPRIP(out, prefix)
+}
+
+// parseFRRShowIPRIP finds prefix in `show ip rip` output. Lines look like
+//
+//	R(n) 10.255.0.1/32      10.200.0.2               2 10.200.0.2       0 02:58
+//
+// A route in garbage collection still shows, with metric 16.
+func parseFRRShowIPRIP(out string, prefix netip.Prefix) (Route, error) {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || fields[1] != prefix.String() {
+			continue
+		}
+		metric, err := strconv.Atoi(fields[3])
+		if err != nil {
+			return Route{}, fmt.Errorf("routers: frr metric in %q: %w", sc.Text(), err)
+		}
+		nh, err := netip.ParseAddr(fields[2])
+		if err != nil {
+			return Route{}, fmt.Errorf("routers: frr next hop in %q: %w", sc.Text(), err)
+		}
+		return Route{Present: metric < 16, Metric: metric, NextHop: nh}, nil
+	}
+	return Route{Metric: 16}, nil
+}
+
+// Rejected implements Router by adding up the BadPackets column of the
+// "Routing Information Sources" in `show ip rip status`.
+func (f *FRR) Rejected(ctx context.Context) (int, error) {
+	out, err := f.vtysh(ctx, "show ip rip status")
+	if err != nil {
+		return 0, err
+	}
+	return parseFRRBadPackets(out)
+}
+
+func parseFRRBadPackets(out string) (int, error) {
+	total := 0
+	inSources := false
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) > 0 && f[0] == "Gateway":
+			inSources = true
+		case inSources && len(f) >= 2:
+			if _, err := netip.ParseAddr(f[0]); err != nil {
+				inSources = false
+				continue
+			}
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				return 0, fmt.Errorf("routers: frr bad packets in %q: %w", sc.Text(), err)
+			}
+			total += n
+		}
+	}
+	return total, nil
+}
+
+// Kernel implements Router.
+func (f *FRR) Kernel(ctx context.Context, prefix netip.Prefix) (KernelRoute, error) {
+	return kernelRoute(f.ns, prefix)
+}
+
+// Stop implements Router: ripd first (so it can withdraw from zebra), then
+// zebra, each by pid.
+func (f *FRR) Stop() error {
+	var errs []error
+	for _, p := range []*netns.Process{f.ripd, f.zebra} {
+		if p != nil {
+			errs = append(errs, p.Stop(stopGrace))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err // keep the logs for a look
+	}
+	return os.RemoveAll(f.dir)
+}
