@@ -21,7 +21,7 @@ func cmdCheck(args []string) error {
 		return exitError(2)
 	}
 	ctx := context.Background()
-	cfg, host, err := load(ctx, *cfgPath, newLogger)
+	cfg, host, err := load(ctx, *cfgPath, oneShotLogger)
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,15 @@ func newLogger(c *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// oneShotLogger is for commands that print their own output (check): only
+// warnings, unless the config asks for debug.
+func oneShotLogger(c *config.Config) *slog.Logger {
+	if c.Log.Level == "debug" {
+		return newLogger(c)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
 // load reads and validates a config, asking each checker about its settings.
 func load(ctx context.Context, path string, log func(*config.Config) *slog.Logger) (*config.Config, *plugins.Host, error) {
 	return daemon.Load(ctx, path, func(c *config.Config) *plugins.Host {

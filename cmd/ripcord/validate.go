@@ -3,10 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-
-	"github.com/ripcord/ripcord/core/config"
 )
 
 func cmdValidate(args []string) error {
@@ -15,8 +11,7 @@ func cmdValidate(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
-	quiet := func(*config.Config) *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-	cfg, host, err := load(context.Background(), *cfgPath, quiet)
+	cfg, host, err := load(context.Background(), *cfgPath, oneShotLogger)
 	if err != nil {
 		return err
 	}

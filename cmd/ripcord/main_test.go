@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var bin string
+
+// TestMain builds the real binary once: the CLI is tested as users run it,
+// with built-in checkers re-executing it as plugins.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ripcord-cli-")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "ripcord")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ripcord.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckPrintsTableAndExitStatus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<form><input name="password"></form>`)
+	}))
+	defer srv.Close()
+	good := writeConfig(t, `
+services:
+  - name: webauth
+    vip: 192.0.2.20
+    checks:
+      - {name: page, checker: http, target: "`+srv.URL+`/login", settings: {body_contains: 'name="password"'}}
+`)
+	out, code := run(t, "check", "-c", good)
+	if code != 0 || !strings.Contains(out, "webauth  page") || !strings.Contains(out, " ok ") {
+		t.Fatalf("check (healthy): exit %d\n%s", code, out)
+	}
+	bad := writeConfig(t, `
+services:
+  - name: webauth
+    vip: 192.0.2.20
+    checks:
+      - {name: page, checker: http, target: "`+srv.URL+`/login", settings: {body_contains: 'not on the page'}}
+`)
+	out, code = run(t, "check", "-c", bad)
+	if code != 1 || !strings.Contains(out, "unexpected_response") || !strings.Contains(out, "1 check(s) failed") {
+		t.Fatalf("check (failing): exit %d\n%s", code, out)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := writeConfig(t, "services:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: 'http://127.0.0.1/'}]}\n")
+	if out, code := run(t, "validate", "-c", good); code != 0 || !strings.Contains(out, "ok (1 services, 1 checks)") {
+		t.Fatalf("validate good: exit %d\n%s", code, out)
+	}
+	bad := writeConfig(t, "services:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: 'http://127.0.0.1/', settings: {expect_status: [700]}}]}\n")
+	out, code := run(t, "validate", "-c", bad)
+	if code != 1 || !strings.Contains(out, bad+":2:") || !strings.Contains(out, "settings.expect_status") {
+		t.Fatalf("validate bad setting: exit %d\n%s", code, out)
+	}
+}
+
+func TestUsageAndErrors(t *testing.T) {
+	if out, code := run(t); code != 2 || !strings.Contains(out, "Usage:") {
+		t.Fatalf("no args: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "frobnicate"); code != 2 || !strings.Contains(out, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "version"); code != 0 || !strings.HasPrefix(out, "ripcord ") {
+		t.Fatalf("version: exit %d\n%s", code, out)
+	}
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	if out, code := run(t, "status", "-s", sock); code != 1 || !strings.Contains(out, "is the daemon running?") {
+		t.Fatalf("status without daemon: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "drain", "-s", sock); code != 2 || !strings.Contains(out, "Usage: ripcord drain") {
+		t.Fatalf("drain without service: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "checker", "nope"); code != 1 || !strings.Contains(out, `no built-in checker "nope"`) {
+		t.Fatalf("checker nope: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "checkers"); code != 0 || !strings.Contains(out, "ldap") || !strings.Contains(out, "secret_file") {
+		t.Fatalf("checkers: exit %d\n%s", code, out)
+	}
+}
