@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -141,18 +142,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	if !o.NoVIP {
-		vm, err := vip.New(vip.Config{Logger: log})
+		stop, err := d.startVIPs(ctx)
 		if err != nil {
 			return err
 		}
-		defer vm.Close()
-		var addrs []vip.Address
-		for _, s := range cfg.Services {
-			addrs = append(addrs, vip.Address{Prefix: s.VIP, Interface: s.Interface})
-		}
-		if err := vm.Ensure(ctx, addrs); err != nil {
-			return err
-		}
+		defer stop()
 	}
 
 	advs := o.Advertisers
@@ -315,4 +309,47 @@ func (d *Daemon) loadDrained() ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// startVIPs puts every service address on its interface. The addresses
+// ripcord added are listed in state_dir, so that after a crash the next run
+// still knows they are its own and removes them when it exits.
+func (d *Daemon) startVIPs(ctx context.Context) (stop func(), err error) {
+	stateFile := filepath.Join(d.cfg.StateDir, "vips")
+	var claim []vip.Address
+	if b, err := os.ReadFile(stateFile); err == nil {
+		for _, line := range strings.Fields(string(b)) {
+			pfx, dev, _ := strings.Cut(line, "@")
+			if p, err := netip.ParsePrefix(pfx); err == nil {
+				claim = append(claim, vip.Address{Prefix: p, Interface: dev})
+			}
+		}
+	}
+	vm, err := vip.New(vip.Config{Logger: d.log, Claim: claim})
+	if err != nil {
+		return nil, err
+	}
+	var addrs []vip.Address
+	for _, s := range d.cfg.Services {
+		addrs = append(addrs, vip.Address{Prefix: s.VIP, Interface: s.Interface})
+	}
+	if err := vm.Ensure(ctx, addrs); err != nil {
+		vm.Close()
+		return nil, err
+	}
+	var lines []string
+	for _, a := range vm.Owned() {
+		lines = append(lines, a.Prefix.String()+"@"+a.Interface)
+	}
+	if err := os.WriteFile(stateFile, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		vm.Close()
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	return func() {
+		if err := vm.Close(); err != nil {
+			d.log.Error("removing service addresses", "err", err)
+			return
+		}
+		os.Remove(stateFile)
+	}, nil
 }

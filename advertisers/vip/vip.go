@@ -47,6 +47,11 @@ type Config struct {
 	// instead of the caller's. The handle must stay open until Close returns.
 	// It lets one process manage VIPs for several replicas (the lab).
 	Namespace *netns.NsHandle
+	// Claim lists addresses an earlier run of this program added and did not
+	// remove (it was killed): they are owned even though they are present
+	// when first wanted, so they are removed when no longer wanted or on
+	// Close. The daemon keeps this list in its state directory.
+	Claim []Address
 
 	// noSubscription leaves only the periodic re-check (tests of the fallback).
 	noSubscription bool
@@ -83,6 +88,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	entries map[Address]*entry
+	claimed map[Address]bool
 	closed  bool
 	repairs uint64
 
@@ -121,11 +127,30 @@ func New(cfg Config) (*Manager, error) {
 		noSub:   cfg.noSubscription,
 		handle:  h,
 		entries: make(map[Address]*entry),
+		claimed: make(map[Address]bool),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	for _, a := range cfg.Claim {
+		if n, err := normalize(a); err == nil {
+			m.claimed[n] = true
+		}
+	}
 	go m.watch()
 	return m, nil
+}
+
+// Owned returns the addresses the Manager added (and will remove), sorted.
+func (m *Manager) Owned() []Address {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Address
+	for _, key := range sortedKeys(m.entries) {
+		if m.entries[key].owned {
+			out = append(out, key)
+		}
+	}
+	return out
 }
 
 // normalize checks an Address and fills in the default interface.
@@ -180,7 +205,7 @@ func (m *Manager) Ensure(ctx context.Context, want []Address) error {
 	}
 	for key := range next {
 		if _, ok := m.entries[key]; !ok {
-			m.entries[key] = &entry{addr: key}
+			m.entries[key] = &entry{addr: key, owned: m.claimed[key]}
 		}
 	}
 	if err := ctx.Err(); err != nil {

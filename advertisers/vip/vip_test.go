@@ -463,3 +463,24 @@ func BenchmarkRepair(b *testing.B) {
 		}
 	}
 }
+
+// A run that was killed leaves its address behind; the next run claims it
+// (the daemon keeps the list) and so removes it on Close.
+func TestClaimedLeftoverIsRemovedOnClose(t *testing.T) {
+	ns := newTestNS(t)
+	run(t, "ip", "-n", ns.name, "addr", "add", "10.77.0.5/32", "dev", "lo") // the killed run's VIP
+	run(t, "ip", "-n", ns.name, "addr", "add", "10.77.0.6/32", "dev", "lo") // the operator's
+	m, _ := newManager(t, ns, Config{Claim: []Address{addr("10.77.0.5/32", "")}})
+	if err := m.Ensure(context.Background(), []Address{addr("10.77.0.5/32", ""), addr("10.77.0.6/32", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]Address{addr("10.77.0.5/32", "lo")}, m.Owned(), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("Owned (-want +got):\n%s", diff)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ns.has(t, "lo", "10.77.0.5/32") || !ns.has(t, "lo", "10.77.0.6/32") {
+		t.Fatalf("after Close: %v, want the claimed address gone and the operator's kept", ns.addrs(t, "lo"))
+	}
+}
