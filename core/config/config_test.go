@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
@@ -131,5 +132,32 @@ func TestSecretsNeverInConfigErrors(t *testing.T) {
 	_, err := Parse("x.yml", []byte("services:\n  - name: a\n    vip: 192.0.2.1\n    checks:\n      - {name: c, checker: ldap, target: t, settings: {password: hunter2}, rise: 0}\n"), testOptions)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAliasBombIsAnError(t *testing.T) {
+	// 300 services, each aliasing a list of 400 aliased checks: 120,000
+	// checks to decode from a 20 KB file.
+	var b strings.Builder
+	b.WriteString("services:\n  - {name: s0, vip: 192.0.2.1, checks: &cs [&c {name: c, checker: http, target: t}")
+	for range 399 {
+		b.WriteString(", *c")
+	}
+	b.WriteString("]}\n")
+	for i := 1; i < 300; i++ {
+		fmt.Fprintf(&b, "  - {name: s%d, vip: 192.0.2.%d, checks: *cs}\n", i, i%250+1)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Parse("a.yml", []byte(b.String()), testOptions)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "too large") {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an alias bomb keeps the parser busy")
 	}
 }

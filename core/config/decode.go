@@ -44,9 +44,11 @@ var (
 // decoder fills Go values from yaml nodes strictly and remembers where each
 // key was, so that validation can point at the line.
 type decoder struct {
-	file string
-	pos  map[string]*yaml.Node // path -> node of the value
-	keys map[string]*yaml.Node // path -> node of the key
+	depth int // current nesting, bounded: aliases can make the tree a cycle
+	nodes int // nodes visited, bounded: aliases can make it explode
+	file  string
+	pos   map[string]*yaml.Node // path -> node of the value
+	keys  map[string]*yaml.Node // path -> node of the key
 }
 
 func (d *decoder) errAt(n *yaml.Node, path, format string, args ...any) *Error {
@@ -57,7 +59,19 @@ func (d *decoder) errAt(n *yaml.Node, path, format string, args ...any) *Error {
 	return e
 }
 
+// Limits on what aliases can do to the decoder; real configs are far below.
+const (
+	maxDepth = 32
+	maxNodes = 100_000
+)
+
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
+	d.depth++
+	d.nodes++
+	defer func() { d.depth-- }()
+	if d.depth > maxDepth || d.nodes > maxNodes {
+		return d.errAt(n, path, "nested too deeply or too large (YAML aliases expanding without bound?)")
+	}
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
 			return nil
