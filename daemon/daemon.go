@@ -15,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ripcord/ripcord/advertisers"
+	"github.com/ripcord/ripcord/advertisers/rip"
 	"github.com/ripcord/ripcord/advertisers/vip"
 	"github.com/ripcord/ripcord/checkers"
 	"github.com/ripcord/ripcord/control"
@@ -154,6 +156,9 @@ func Run(ctx context.Context, o Options) error {
 		if advs, err = buildAdvertisers(ctx, cfg, log); err != nil {
 			return err
 		}
+	}
+	if sp, ok := advs["rip"].(*rip.Speaker); ok {
+		registerRIPStats(d.metrics, sp)
 	}
 	allowed := map[string]bool{}
 	for _, s := range cfg.Services {
@@ -352,4 +357,22 @@ func (d *Daemon) startVIPs(ctx context.Context) (stop func(), err error) {
 		}
 		os.Remove(stateFile)
 	}, nil
+}
+
+// registerRIPStats exports the speaker's packet counters; malformed and
+// unauthenticated packets are dropped, and this is where they show.
+func registerRIPStats(m *control.Metrics, sp *rip.Speaker) {
+	for kind, get := range map[string]func(rip.Stats) uint64{
+		"sent":              func(s rip.Stats) uint64 { return s.Sent },
+		"received":          func(s rip.Stats) uint64 { return s.Received },
+		"malformed":         func(s rip.Stats) uint64 { return s.Malformed },
+		"auth_failed":       func(s rip.Stats) uint64 { return s.AuthFailed },
+		"requests_answered": func(s rip.Stats) uint64 { return s.RequestsAnswered },
+		"poisons_heard":     func(s rip.Stats) uint64 { return s.PoisonsHeard },
+	} {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ripcord_rip_packets_total", Help: "RIP packets by kind; malformed and auth_failed ones were dropped.",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 { return float64(get(sp.Stats())) }))
+	}
 }

@@ -3,11 +3,14 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,9 +161,10 @@ func TestDaemonThirdPartyPluginFailoverDrain(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "ripcord.sock")
 	cfgPath := filepath.Join(dir, "ripcord.yaml")
+	metricsAddr := freePort(t)
 	cfg := fmt.Sprintf(`
 state_dir: %s/state
-control: {socket: %s}
+control: {socket: %s, metrics_listen: "`+metricsAddr+`"}
 plugins: {dir: %s}
 services:
   - name: svc
@@ -209,6 +213,19 @@ services:
 		}
 	}
 
+	body := httpGet(t, "http://"+metricsAddr+"/metrics")
+	for _, want := range []string{
+		`ripcord_announced_metric{advertiser="rip",vip="192.0.2.99/32"} 15`,
+		`ripcord_check_success{check="port",reason="ok",service="svc"} 1`,
+		`ripcord_check_success{check="builtin",reason="refused",service="svc"} 0`,
+		`ripcord_transitions_total{from="down",service="svc",to="degraded"} 1`,
+		`ripcord_check_duration_seconds_count{check="port",service="svc"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	d.stop(t)
 	if !adv.closed {
 		t.Fatal("advertiser not closed on shutdown (routes must be poisoned)")
@@ -227,6 +244,30 @@ services:
 			}
 		}
 	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestDaemonRefusesBadSettingsAtLoad(t *testing.T) {
