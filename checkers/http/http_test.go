@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -20,35 +19,18 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
-func settingsJSON(t testing.TB, m map[string]any) sdk.Settings {
-	t.Helper()
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func settingsJSON(t testing.TB, m map[string]any) sdk.Settings { return sdktest.Settings(t, m) }
 
 func runCheck(t testing.TB, timeout time.Duration, target string, s sdk.Settings) (*sdk.Result, time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	start := time.Now()
-	res, err := New().Check(ctx, &sdk.Request{Target: target, Settings: s})
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	return res, time.Since(start)
+	return sdktest.Check(t, New(), timeout, target, s)
 }
 
 func wantResult(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
 	t.Helper()
-	t.Logf("%s/%s: %s %v %v", res.Status, res.Reason, res.Message, res.Phases, res.Observations)
-	if res.Status != status || res.Reason != reason {
-		t.Fatalf("got %s/%s (%s), want %s/%s", res.Status, res.Reason, res.Message, status, reason)
-	}
+	sdktest.Want(t, res, status, reason)
 }
 
 func phaseNames(res *sdk.Result) []string {

@@ -2,7 +2,6 @@ package ldap
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ripcord/ripcord/lab/services"
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
 // checkTimeout is the check's deadline in tests: everything answers in a
@@ -69,28 +69,12 @@ func with(base map[string]any, kv ...any) map[string]any {
 }
 
 func runCheck(t testing.TB, c sdk.Checker, target string, settings map[string]any, timeout time.Duration) (*sdk.Result, time.Duration) {
-	t.Helper()
-	raw, err := json.Marshal(settings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	start := time.Now()
-	res, err := c.Check(ctx, &sdk.Request{Target: target, Settings: raw})
-	elapsed := time.Since(start)
-	if err != nil {
-		t.Fatalf("Check(%s) error: %v", target, err)
-	}
-	return res, elapsed
+	return sdktest.Check(t, c, timeout, target, sdktest.Settings(t, settings))
 }
 
 func assertResult(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
 	t.Helper()
-	t.Logf("%s/%s: %s %v phases=%v", res.Status, res.Reason, res.Message, res.Observations, res.Phases)
-	if res.Status != status || res.Reason != reason {
-		t.Fatalf("got %s/%s (%s), want %s/%s", res.Status, res.Reason, res.Message, status, reason)
-	}
+	sdktest.Want(t, res, status, reason)
 }
 
 func phaseNames(res *sdk.Result) []string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ripcord/ripcord/lab/services"
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
 const testSecret = "ripcord-test-secret"
@@ -71,23 +72,12 @@ func settings(t testing.TB, secret, user, password string, extra map[string]any)
 }
 
 func runCheck(t testing.TB, timeout time.Duration, target string, s sdk.Settings) (*sdk.Result, time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	start := time.Now()
-	res, err := New().Check(ctx, &sdk.Request{Target: target, Settings: s})
-	if err != nil {
-		t.Fatalf("Check: %v", err)
-	}
-	return res, time.Since(start)
+	return sdktest.Check(t, New(), timeout, target, s)
 }
 
 func wantResult(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
 	t.Helper()
-	t.Logf("%s/%s: %s %v %v", res.Status, res.Reason, res.Message, res.Phases, res.Observations)
-	if res.Status != status || res.Reason != reason {
-		t.Fatalf("got %s/%s (%s), want %s/%s", res.Status, res.Reason, res.Message, status, reason)
-	}
+	sdktest.Want(t, res, status, reason)
 	if len(res.Phases) != 1 || res.Phases[0].Name != "request" {
 		t.Fatalf("phases = %+v, want one named request", res.Phases)
 	}

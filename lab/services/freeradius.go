@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -238,11 +237,11 @@ func StartFreeRADIUS(ctx context.Context, opts RadiusOptions) (*FreeRADIUS, erro
 func radiusTryStart(ctx context.Context, opts RadiusOptions, bin string) (*FreeRADIUS, error) {
 	dir := opts.Dir
 	var err error
-	if opts.Listen, err = radiusPickPort(opts.Listen); err != nil {
+	if opts.Listen, err = pickPort("udp", opts.Listen); err != nil {
 		return nil, err
 	}
 	if opts.StatusListen.IsValid() {
-		if opts.StatusListen, err = radiusPickPort(opts.StatusListen); err != nil {
+		if opts.StatusListen, err = pickPort("udp", opts.StatusListen); err != nil {
 			return nil, err
 		}
 	}
@@ -286,26 +285,6 @@ func radiusTryStart(ctx context.Context, opts RadiusOptions, bin string) (*FreeR
 		return nil, fmt.Errorf("lab/services: freeradius: %w\n%s", err, radiusTail(logFile, filepath.Join(dir, "stdout.log")))
 	}
 	return f, nil
-}
-
-// radiusPickPort replaces port 0 by a port that is free on the host right
-// now. Another process may take it before the daemon binds it; tests use
-// fresh ports each run so this race is rare.
-func radiusPickPort(ap netip.AddrPort) (netip.AddrPort, error) {
-	if ap.Port() != 0 {
-		return ap, nil
-	}
-	c, err := net.ListenPacket("udp", netip.AddrPortFrom(ap.Addr(), 0).String())
-	if err != nil {
-		// The address may exist only inside a namespace: use a loopback port.
-		c, err = net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return ap, fmt.Errorf("lab/services: pick a free port: %w", err)
-		}
-	}
-	port := c.LocalAddr().(*net.UDPAddr).Port
-	c.Close()
-	return netip.AddrPortFrom(ap.Addr(), uint16(port)), nil
 }
 
 func radiusTail(files ...string) string {

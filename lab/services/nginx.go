@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -350,7 +349,7 @@ func nginxTryStart(ctx context.Context, opts NginxOptions, bin string) (*Nginx, 
 		if !opts.Listen.IsValid() {
 			opts.Listen = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
 		}
-		if n.Addr, err = nginxPickPort(opts.Listen); err != nil {
+		if n.Addr, err = pickPort("tcp", opts.Listen); err != nil {
 			return nil, err
 		}
 		listeners = append(listeners, nginxListener{Addr: n.Addr})
@@ -362,7 +361,7 @@ func nginxTryStart(ctx context.Context, opts NginxOptions, bin string) (*Nginx, 
 		if !t.Listen.IsValid() {
 			t.Listen = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0)
 		}
-		addr, err := nginxPickPort(t.Listen)
+		addr, err := pickPort("tcp", t.Listen)
 		if err != nil {
 			return nil, err
 		}
@@ -420,22 +419,4 @@ func nginxTryStart(ctx context.Context, opts NginxOptions, bin string) (*Nginx, 
 		return nil, fmt.Errorf("lab/services: nginx: %w\n%s", err, radiusTail(n.ErrorLog, filepath.Join(dir, "stdout.log")))
 	}
 	return n, nil
-}
-
-// nginxPickPort replaces port 0 by a TCP port free on the host right now.
-func nginxPickPort(ap netip.AddrPort) (netip.AddrPort, error) {
-	if ap.Port() != 0 {
-		return ap, nil
-	}
-	l, err := net.Listen("tcp", netip.AddrPortFrom(ap.Addr(), 0).String())
-	if err != nil {
-		// The address may exist only inside a namespace: use a loopback port.
-		l, err = net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return ap, fmt.Errorf("lab/services: pick a free port: %w", err)
-		}
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return netip.AddrPortFrom(ap.Addr(), uint16(port)), nil
 }

@@ -336,11 +336,11 @@ func StartSlapd(ctx context.Context, opts SlapdOptions) (*Slapd, error) {
 func slapdTryStart(ctx context.Context, opts SlapdOptions, conf string) (*Slapd, error) {
 	s := &Slapd{opts: opts, done: make(chan struct{})}
 	var err error
-	if s.Addr, err = slapdPickPort(opts.Listen); err != nil {
+	if s.Addr, err = pickPort("tcp", opts.Listen); err != nil {
 		return nil, err
 	}
 	if opts.LDAPSListen.IsValid() {
-		if s.LDAPSAddr, err = slapdPickPort(opts.LDAPSListen); err != nil {
+		if s.LDAPSAddr, err = pickPort("tcp", opts.LDAPSListen); err != nil {
 			return nil, err
 		}
 	}
@@ -413,18 +413,6 @@ func (s *Slapd) readRootDSE(ctx context.Context) error {
 	_, err = c.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases,
 		0, 0, false, "(objectClass=*)", []string{"namingContexts"}, nil))
 	return err
-}
-
-func slapdPickPort(ap netip.AddrPort) (netip.AddrPort, error) {
-	if ap.Port() != 0 {
-		return ap, nil
-	}
-	l, err := net.Listen("tcp", netip.AddrPortFrom(ap.Addr(), 0).String())
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("services: slapd pick port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).AddrPort(), nil
 }
 
 func slapdDialable(ap netip.AddrPort) netip.AddrPort {

@@ -1,0 +1,49 @@
+// Package sdktest helps checker authors test a checker directly, in
+// process, against a real server: run one check with a deadline and assert
+// its status and reason.
+package sdktest
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// Settings encodes a settings map the way the daemon hands it to a checker.
+func Settings(t testing.TB, m map[string]any) sdk.Settings {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Check runs one check of target with the given timeout as its deadline and
+// returns the result and how long it took. A returned error (the checker
+// broke) fails the test.
+func Check(t testing.TB, c sdk.Checker, timeout time.Duration, target string, s sdk.Settings) (*sdk.Result, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	res, err := c.Check(ctx, &sdk.Request{Target: target, Settings: s})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("Check(%s): %v", target, err)
+	}
+	return res, took
+}
+
+// Want fails the test unless res has the given status and reason. It logs
+// the whole result, which is what one wants to see when it does fail.
+func Want(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
+	t.Helper()
+	t.Logf("%s/%s: %s phases=%v observations=%v", res.Status, res.Reason, res.Message, res.Phases, res.Observations)
+	if res.Status != status || res.Reason != reason {
+		t.Fatalf("got %s/%s (%s), want %s/%s", res.Status, res.Reason, res.Message, status, reason)
+	}
+}
