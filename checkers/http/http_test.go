@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -31,14 +30,6 @@ func runCheck(t testing.TB, timeout time.Duration, target string, s sdk.Settings
 func wantResult(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
 	t.Helper()
 	sdktest.Want(t, res, status, reason)
-}
-
-func phaseNames(res *sdk.Result) []string {
-	var names []string
-	for _, p := range res.Phases {
-		names = append(names, p.Name)
-	}
-	return names
 }
 
 func writeFile(t testing.TB, name string, data []byte) string {
@@ -147,7 +138,7 @@ func TestBasicOptions(t *testing.T) {
 			if !strings.Contains(res.Message, tt.wantInMsg) {
 				t.Fatalf("message %q lacks %q", res.Message, tt.wantInMsg)
 			}
-			names := phaseNames(res)
+			names := sdktest.PhaseNames(res)
 			if !slices.Contains(names, "connect") || !slices.Contains(names, "headers") {
 				t.Fatalf("phases %v lack connect or headers", names)
 			}
@@ -181,8 +172,8 @@ func TestTimeoutIsTheContextDeadline(t *testing.T) {
 	if took < deadline/2 || took > deadline+time.Second {
 		t.Fatalf("timeout after %v, want about %v", took, deadline)
 	}
-	if !slices.Contains(phaseNames(res), "headers") {
-		t.Fatalf("phases %v: the wait for headers should be timed", phaseNames(res))
+	if !slices.Contains(sdktest.PhaseNames(res), "headers") {
+		t.Fatalf("phases %v: the wait for headers should be timed", sdktest.PhaseNames(res))
 	}
 }
 
@@ -201,7 +192,7 @@ func TestTLSWithHTTPTest(t *testing.T) {
 	if !ok || days < wantDays-1 || days > wantDays+1 {
 		t.Fatalf("cert_days_left = %v (present %v), want about %v", days, ok, wantDays)
 	}
-	if names := phaseNames(res); !slices.Equal(names, []string{"connect", "tls", "headers", "transfer"}) {
+	if names := sdktest.PhaseNames(res); !slices.Equal(names, []string{"connect", "tls", "headers", "transfer"}) {
 		t.Fatalf("phases = %v", names)
 	}
 	// httptest's certificate names example.com: the override verifies it.
@@ -270,25 +261,4 @@ func TestCheckerErrors(t *testing.T) {
 }
 
 // Describe documents exactly the settings Config accepts.
-func TestDescribeMatchesConfig(t *testing.T) {
-	d := New().Describe()
-	if d.Name != "http" || d.Version == "" {
-		t.Fatalf("Describe = %q %q", d.Name, d.Version)
-	}
-	var described []string
-	for _, f := range d.Settings {
-		described = append(described, f.Name)
-	}
-	var fields []string
-	typ := reflect.TypeOf(Config{})
-	for i := range typ.NumField() {
-		if tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ","); tag != "" {
-			fields = append(fields, tag)
-		}
-	}
-	sort.Strings(described)
-	sort.Strings(fields)
-	if !slices.Equal(described, fields) {
-		t.Fatalf("Describe lists %v, Config has %v", described, fields)
-	}
-}
+func TestDescribeMatchesConfig(t *testing.T) { sdktest.DescribeMatches(t, New(), "http", Config{}) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ripcord/ripcord/lab/services"
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
 // tlsPortal is one nginx with a plain listener and four HTTPS listeners:
@@ -140,8 +141,8 @@ func TestAgainstNginx(t *testing.T) {
 					t.Fatalf("cert_days_left = %v (present %v), want about %v", days, ok, tt.wantDays)
 				}
 			}
-			if strings.HasPrefix(tt.url, "https") && tt.wantStatus != sdk.StatusFailed && !slices.Contains(phaseNames(res), "tls") {
-				t.Fatalf("phases %v lack tls", phaseNames(res))
+			if strings.HasPrefix(tt.url, "https") && tt.wantStatus != sdk.StatusFailed && !slices.Contains(sdktest.PhaseNames(res), "tls") {
+				t.Fatalf("phases %v lack tls", sdktest.PhaseNames(res))
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -102,26 +102,7 @@ func TestParseConfigInvalid(t *testing.T) {
 }
 
 func TestDescribeDocumentsEverySetting(t *testing.T) {
-	d := New().Describe()
-	if d.Name != "ldap" {
-		t.Errorf("Name = %q", d.Name)
-	}
-	documented := map[string]bool{}
-	for _, f := range d.Settings {
-		documented[f.Name] = true
-	}
-	// Every JSON key of Config must be documented, and nothing else.
-	var keys []string
-	typ := reflectConfigKeys()
-	for _, k := range typ {
-		keys = append(keys, k)
-		if !documented[k] {
-			t.Errorf("setting %q is not in Describe", k)
-		}
-	}
-	if len(keys) != len(d.Settings) {
-		t.Errorf("Describe has %d settings, Config has %d keys (%s)", len(d.Settings), len(keys), strings.Join(keys, ","))
-	}
+	sdktest.DescribeMatches(t, New(), "ldap", Config{})
 }
 
 func TestConfigureReturnsFieldErrors(t *testing.T) {
@@ -141,13 +122,4 @@ func TestCheckRejectsBadTarget(t *testing.T) {
 			t.Errorf("target %q: err = %v, want a checkers/ldap target error", target, err)
 		}
 	}
-}
-
-func reflectConfigKeys() []string {
-	var keys []string
-	typ := reflect.TypeFor[Config]()
-	for i := range typ.NumField() {
-		keys = append(keys, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
-	}
-	return keys
 }

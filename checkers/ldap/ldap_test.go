@@ -77,14 +77,6 @@ func assertResult(t testing.TB, res *sdk.Result, status sdk.Status, reason strin
 	sdktest.Want(t, res, status, reason)
 }
 
-func phaseNames(res *sdk.Result) []string {
-	var names []string
-	for _, p := range res.Phases {
-		names = append(names, p.Name)
-	}
-	return names
-}
-
 // TestCheckAgainstSlapd covers the cases that leave the server as it is.
 func TestCheckAgainstSlapd(t *testing.T) {
 	s := startSlapd(t, services.SlapdOptions{})
@@ -126,8 +118,8 @@ func TestCheckAgainstSlapd(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, _ := runCheck(t, c, s.URL(), tt.settings, checkTimeout)
 			assertResult(t, res, tt.status, tt.reason)
-			if tt.phases != nil && !slices.Equal(phaseNames(res), tt.phases) {
-				t.Errorf("phases %v, want %v", phaseNames(res), tt.phases)
+			if tt.phases != nil && !slices.Equal(sdktest.PhaseNames(res), tt.phases) {
+				t.Errorf("phases %v, want %v", sdktest.PhaseNames(res), tt.phases)
 			}
 		})
 	}
@@ -155,8 +147,8 @@ func TestCheckProcessKilled(t *testing.T) {
 	}
 	res, _ := runCheck(t, New(), s.URL(), serviceSettings(t), checkTimeout)
 	assertResult(t, res, sdk.StatusFailed, sdk.ReasonRefused)
-	if !slices.Equal(phaseNames(res), []string{"connect"}) {
-		t.Errorf("phases %v, want [connect]", phaseNames(res))
+	if !slices.Equal(sdktest.PhaseNames(res), []string{"connect"}) {
+		t.Errorf("phases %v, want [connect]", sdktest.PhaseNames(res))
 	}
 }
 
@@ -183,7 +175,7 @@ func TestCheckProcessHung(t *testing.T) {
 			if elapsed > timeout+250*time.Millisecond {
 				t.Errorf("check took %s with a %s deadline", elapsed, timeout)
 			}
-			if got := phaseNames(res); got[len(got)-1] != tc.phase {
+			if got := sdktest.PhaseNames(res); got[len(got)-1] != tc.phase {
 				t.Errorf("phases %v, want the last to be %s", got, tc.phase)
 			}
 		})
@@ -254,8 +246,8 @@ func TestCheckStaleReplica(t *testing.T) {
 			if lag, ok := res.Observations["replication_lag_seconds"]; !ok || lag != 0 {
 				t.Errorf("in sync: replication_lag_seconds = %v, %v; want 0", lag, ok)
 			}
-			if !slices.Equal(phaseNames(res), []string{"connect", "bind", "search", "reference"}) {
-				t.Errorf("phases %v", phaseNames(res))
+			if !slices.Equal(sdktest.PhaseNames(res), []string{"connect", "bind", "search", "reference"}) {
+				t.Errorf("phases %v", sdktest.PhaseNames(res))
 			}
 
 			// Cut replication, let the replica's last change age past

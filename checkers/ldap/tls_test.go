@@ -18,6 +18,7 @@ import (
 
 	"github.com/ripcord/ripcord/lab/services"
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
 // testCA is a throw-away certificate authority.
@@ -131,8 +132,8 @@ func TestCheckTLS(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, _ := runCheck(t, c, tt.target, tt.settings, checkTimeout)
 			assertResult(t, res, tt.status, tt.reason)
-			if tt.phases != nil && !slices.Equal(phaseNames(res), tt.phases) {
-				t.Errorf("phases %v, want %v", phaseNames(res), tt.phases)
+			if tt.phases != nil && !slices.Equal(sdktest.PhaseNames(res), tt.phases) {
+				t.Errorf("phases %v, want %v", sdktest.PhaseNames(res), tt.phases)
 			}
 		})
 	}

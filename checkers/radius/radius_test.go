@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -296,25 +295,4 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 }
 
 // Describe documents exactly the settings Config accepts.
-func TestDescribeMatchesConfig(t *testing.T) {
-	d := New().Describe()
-	if d.Name != "radius" || d.Version == "" {
-		t.Fatalf("Describe = %q %q", d.Name, d.Version)
-	}
-	var described []string
-	for _, f := range d.Settings {
-		described = append(described, f.Name)
-	}
-	var fields []string
-	typ := reflect.TypeOf(Config{})
-	for i := range typ.NumField() {
-		if tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ","); tag != "" {
-			fields = append(fields, tag)
-		}
-	}
-	sort.Strings(described)
-	sort.Strings(fields)
-	if !slices.Equal(described, fields) {
-		t.Fatalf("Describe lists %v, Config has %v", described, fields)
-	}
-}
+func TestDescribeMatchesConfig(t *testing.T) { sdktest.DescribeMatches(t, New(), "radius", Config{}) }

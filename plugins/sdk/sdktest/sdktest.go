@@ -6,6 +6,9 @@ package sdktest
 import (
 	"context"
 	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,4 +49,40 @@ func Want(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
 	if res.Status != status || res.Reason != reason {
 		t.Fatalf("got %s/%s (%s), want %s/%s", res.Status, res.Reason, res.Message, status, reason)
 	}
+}
+
+// DescribeMatches fails the test unless c.Describe() documents exactly the
+// JSON keys of the settings struct config (a value of it): the settings
+// schema users read must never drift from what the checker accepts.
+func DescribeMatches(t testing.TB, c sdk.Checker, name string, config any) {
+	t.Helper()
+	d := c.Describe()
+	if d.Name != name || d.Version == "" {
+		t.Fatalf("Describe() = name %q version %q, want name %q and a version", d.Name, d.Version, name)
+	}
+	var described []string
+	for _, f := range d.Settings {
+		described = append(described, f.Name)
+	}
+	var fields []string
+	typ := reflect.TypeOf(config)
+	for i := range typ.NumField() {
+		if tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ","); tag != "" && tag != "-" {
+			fields = append(fields, tag)
+		}
+	}
+	slices.Sort(described)
+	slices.Sort(fields)
+	if !slices.Equal(described, fields) {
+		t.Fatalf("Describe lists %v, the settings struct has %v", described, fields)
+	}
+}
+
+// PhaseNames lists the names of a result's phases, in order.
+func PhaseNames(res *sdk.Result) []string {
+	var names []string
+	for _, p := range res.Phases {
+		names = append(names, p.Name)
+	}
+	return names
 }
