@@ -8,6 +8,7 @@ import (
 
 	"github.com/ripcord/ripcord/checkers/http"
 	"github.com/ripcord/ripcord/checkers/ldap"
+	"github.com/ripcord/ripcord/checkers/peer"
 	"github.com/ripcord/ripcord/checkers/radius"
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
@@ -15,6 +16,7 @@ import (
 var builtin = map[string]func() sdk.Checker{
 	"http":   http.New,
 	"ldap":   ldap.New,
+	"peer":   peer.New,
 	"radius": radius.New,
 }
 

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestRegistry(t *testing.T) {
-	if got := Names(); !slices.Equal(got, []string{"http", "ldap", "radius"}) {
+	if got := Names(); !slices.Equal(got, []string{"http", "ldap", "peer", "radius"}) {
 		t.Fatalf("Names() = %v", got)
 	}
 	for _, n := range Names() {

@@ -51,14 +51,20 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// ServeMetrics serves /metrics on addr until the returned server is closed.
-func (m *Metrics) ServeMetrics(addr string, log *slog.Logger) (*http.Server, error) {
+// ServeMetrics serves /metrics on addr, and the read-only status report at
+// /v1/status, which peer replicas read (checker "peer") to learn at once that
+// this replica has withdrawn a service. Drain and check-now stay on the unix
+// socket.
+func (m *Metrics) ServeMetrics(addr string, report func() Report, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, report())
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -42,6 +42,7 @@ func TestMain(m *testing.M) {
 type recordingAdvertiser struct {
 	mu     sync.Mutex
 	sets   [][]advertisers.Announcement
+	times  []time.Time
 	closed bool
 }
 
@@ -49,7 +50,20 @@ func (r *recordingAdvertiser) Set(_ context.Context, want []advertisers.Announce
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sets = append(r.sets, want)
+	r.times = append(r.times, time.Now())
 	return nil
+}
+
+// firstAt returns when the advertiser was first asked for metric m.
+func (r *recordingAdvertiser) firstAt(m int) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, set := range r.sets {
+		if len(set) == 1 && set[0].Metric == m {
+			return r.times[i]
+		}
+	}
+	return time.Time{}
 }
 
 func (r *recordingAdvertiser) Close() error {

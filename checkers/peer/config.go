@@ -1,0 +1,34 @@
+package peer
+
+import "github.com/ripcord/ripcord/plugins/sdk"
+
+// Config are the peer checker's settings.
+type Config struct {
+	// Service is the service name on the peer (usually the same as here).
+	Service string `json:"service"`
+	// Advertiser whose announcement counts (default rip).
+	Advertiser string `json:"advertiser"`
+}
+
+// DefaultAdvertiser is the advertiser read when none is set.
+const DefaultAdvertiser = "rip"
+
+var fields = []sdk.Field{
+	{Name: "service", Type: "string", Required: true, Help: "service name in the peer's config"},
+	{Name: "advertiser", Type: "string", Default: DefaultAdvertiser, Help: "whose announcement counts: rip or bgp"},
+}
+
+func parseConfig(s sdk.Settings) (Config, []sdk.FieldError) {
+	c := Config{Advertiser: DefaultAdvertiser}
+	if fes := s.DecodeFields(&c); fes != nil {
+		return c, fes
+	}
+	var fes []sdk.FieldError
+	if c.Service == "" {
+		fes = append(fes, sdk.FieldError{Field: "service", Message: "required: the service name on the peer"})
+	}
+	if c.Advertiser != "rip" && c.Advertiser != "bgp" {
+		fes = append(fes, sdk.FieldError{Field: "advertiser", Message: "must be rip or bgp"})
+	}
+	return c, fes
+}

@@ -1,0 +1,117 @@
+// Package peer checks a peer replica's own ripcord: it fails as soon as the
+// peer announces the service as unreachable (metric 16), which is the
+// moment the routers start dropping the peer's route. Used in assist.peers,
+// it makes the healthy replica's metric change reach the routers after the
+// poison, never before, whatever the phase of the two replicas' checks.
+package peer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/plugins/sdk"
+)
+
+// Checker is the peer checker.
+type Checker struct{}
+
+// New returns the checker ("peer").
+func New() sdk.Checker { return Checker{} }
+
+// Describe implements sdk.Checker.
+func (Checker) Describe() sdk.Description {
+	return sdk.Description{Name: "peer", Version: "0.1.0",
+		Summary: "a peer replica's ripcord: fails when the peer withdraws (poisons) the service", Settings: fields}
+}
+
+// Configure implements sdk.Checker.
+func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, error) {
+	_, fes := parseConfig(s)
+	return fes, nil
+}
+
+// Reasons beyond the shared ones.
+const (
+	ReasonWithdrawn    = "withdrawn"     // the peer announces metric 16
+	ReasonNotAnnounced = "not_announced" // the peer has not announced the service yet
+	ReasonNoService    = "no_service"    // the peer has no such service
+)
+
+// Check implements sdk.Checker. Target is the peer's metrics_listen URL,
+// e.g. http://10.0.2.10:9473.
+func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	c, fes := parseConfig(req.Settings)
+	if fes != nil {
+		return nil, fmt.Errorf("checkers/peer: %v", fes[0])
+	}
+	u, err := url.Parse(req.Target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("checkers/peer: target %q is not an http:// URL of the peer's metrics_listen", req.Target)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/status"
+	start := time.Now()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	// A fresh connection each time: a peer that died must not look alive
+	// through a pooled one.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	resp, err := client.Do(hreq)
+	if err != nil {
+		return classify(err).AddPhase("request", time.Since(start)), nil
+	}
+	defer resp.Body.Close()
+	var rep control.Report
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err == nil && resp.StatusCode == http.StatusOK {
+		err = json.Unmarshal(body, &rep)
+	} else if err == nil {
+		err = fmt.Errorf("status %s", resp.Status)
+	}
+	took := time.Since(start)
+	if err != nil {
+		return sdk.Failed(sdk.ReasonUnexpectedResponse, "peer status: %v", err).AddPhase("request", took), nil
+	}
+	for _, s := range rep.Services {
+		if s.Name != c.Service {
+			continue
+		}
+		m, ok := s.Announced[c.Advertiser]
+		var r *sdk.Result
+		switch {
+		case !ok:
+			r = sdk.Failed(ReasonNotAnnounced, "%s has not announced %s over %s yet (%s: %s)", rep.Node, c.Service, c.Advertiser, s.State, s.Reason)
+		case m >= 16:
+			r = sdk.Failed(ReasonWithdrawn, "%s withdrew %s (%s: %s)", rep.Node, c.Service, s.State, s.Reason)
+		default:
+			r = sdk.OK(fmt.Sprintf("%s announces %s with metric %d (%s)", rep.Node, c.Service, m, s.State))
+		}
+		if ok {
+			r.Observe("peer_metric", float64(m))
+		}
+		return r.AddPhase("request", took), nil
+	}
+	return sdk.Failed(ReasonNoService, "%s has no service %q", rep.Node, c.Service).AddPhase("request", took), nil
+}
+
+func classify(err error) *sdk.Result {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return sdk.Failed(sdk.ReasonRefused, "peer's ripcord refused the connection: %v", err)
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return sdk.Failed(sdk.ReasonTimeout, "peer's ripcord did not answer in time")
+	}
+	return sdk.Failed(sdk.ReasonRefused, "peer's ripcord unreachable: %v", err)
+}

@@ -1,0 +1,116 @@
+package peer
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core"
+	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
+)
+
+// peerStatus serves a real status endpoint (the daemon's metrics listener)
+// whose report the test changes.
+type peerStatus struct {
+	mu  sync.Mutex
+	rep control.Report
+}
+
+func (p *peerStatus) set(state string, announced map[string]int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rep = control.Report{Node: "sa", Services: []control.ServiceReport{{
+		Status: core.Status{Name: "ldap", State: state, Reason: "search: refused"}, Announced: announced}}}
+}
+
+func (p *peerStatus) report() control.Report {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rep
+}
+
+func startPeer(t *testing.T) (*peerStatus, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	p := &peerStatus{}
+	srv, err := control.NewMetrics().ServeMetrics(addr, p.report, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return p, "http://" + addr
+}
+
+func TestPeerFollowsTheAnnouncement(t *testing.T) {
+	p, target := startPeer(t)
+	s := sdktest.Settings(t, map[string]any{"service": "ldap"})
+	cases := []struct {
+		state     string
+		announced map[string]int
+		settings  sdk.Settings
+		status    sdk.Status
+		reason    string
+	}{
+		{"up", map[string]int{"rip": 1}, s, sdk.StatusOK, sdk.ReasonOK},
+		{"drained", map[string]int{"rip": 15}, s, sdk.StatusOK, sdk.ReasonOK},
+		{"down", map[string]int{"rip": 16}, s, sdk.StatusFailed, ReasonWithdrawn},
+		{"starting", map[string]int{}, s, sdk.StatusFailed, ReasonNotAnnounced},
+		{"up", map[string]int{"rip": 1}, sdktest.Settings(t, map[string]any{"service": "radius"}), sdk.StatusFailed, ReasonNoService},
+		{"up", map[string]int{"rip": 1, "bgp": 16}, sdktest.Settings(t, map[string]any{"service": "ldap", "advertiser": "bgp"}), sdk.StatusFailed, ReasonWithdrawn},
+	}
+	for _, c := range cases {
+		p.set(c.state, c.announced)
+		res, _ := sdktest.Check(t, New(), time.Second, target, c.settings)
+		sdktest.Want(t, res, c.status, c.reason)
+	}
+}
+
+func TestPeerUnreachable(t *testing.T) {
+	s := sdktest.Settings(t, map[string]any{"service": "ldap"})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	res, _ := sdktest.Check(t, New(), time.Second, closed, s)
+	sdktest.Want(t, res, sdk.StatusFailed, sdk.ReasonRefused)
+
+	// Accepts, never answers: the deadline is the only bound.
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	res, took := sdktest.Check(t, New(), 300*time.Millisecond, "http://"+hung.Addr().String(), s)
+	sdktest.Want(t, res, sdk.StatusFailed, sdk.ReasonTimeout)
+	if took > time.Second {
+		t.Fatalf("took %s with a 300ms deadline", took)
+	}
+	if _, err := New().Check(context.Background(), &sdk.Request{Target: "10.0.0.1:9473", Settings: s}); err == nil {
+		t.Fatal("a target that is not a URL must be a checker error")
+	}
+}
+
+func TestConfigure(t *testing.T) {
+	fes, _ := New().Configure(context.Background(), sdk.Settings(`{"advertiser":"ospf"}`))
+	if len(fes) != 2 || fes[0].Field != "service" || fes[1].Field != "advertiser" {
+		t.Fatalf("field errors = %v", fes)
+	}
+	fes, _ = New().Configure(context.Background(), sdk.Settings(`{"service":"ldap","srvice":"x"}`))
+	if len(fes) != 1 || fes[0].Field != "srvice" {
+		t.Fatalf("field errors = %v", fes)
+	}
+}
+
+func TestDescribe(t *testing.T) { sdktest.DescribeMatches(t, New(), "peer", Config{}) }
