@@ -152,3 +152,35 @@ func TestEngineCheckNow(t *testing.T) {
 		t.Fatal("CheckNow of an unknown service must fail")
 	}
 }
+
+// byChecker fails every check of the named checker and passes the others.
+type byChecker struct{ failing string }
+
+func (r byChecker) Check(_ context.Context, checker string, _ *sdk.Request) *sdk.Result {
+	if checker == r.failing {
+		return sdk.Failed(sdk.ReasonRefused, "connection refused")
+	}
+	return sdk.OK("fine")
+}
+
+// The assist metric takes effect when assist.delay has passed, a moment no
+// check result marks: the engine must publish it from its timer.
+func TestEnginePublishesAssistAfterDelay(t *testing.T) {
+	rec := &recorder{ch: make(chan struct{}, 1)}
+	e := New(Options{
+		Services: []ServiceSpec{{Name: "ldap", VIP: netip.MustParsePrefix("192.0.2.10/32"), Metric: 1, DownMetric: 16,
+			Checks: []CheckSpec{{Name: "own", Rise: 1, Fall: 1}},
+			Assist: &AssistSpec{Metric: 2, Delay: 100 * time.Millisecond, Peers: []CheckSpec{{Name: "peer", Rise: 1, Fall: 1}}}}},
+		Jobs: []Job{
+			{Service: "ldap", Name: "own", Checker: "own", Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond},
+			// Rare peer checks: no peer result arrives near the end of the delay.
+			{Service: "ldap", Name: "peer", Peer: true, Checker: "peer", Interval: time.Second, Timeout: 15 * time.Millisecond},
+		},
+		Runner:  byChecker{failing: "peer"},
+		Publish: rec.publish,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.Run(ctx)
+	rec.waitMetric(t, 2)
+}

@@ -114,11 +114,14 @@ type Service struct {
 
 	peerDownSince time.Time // when a peer check last went down, zero if none is down
 	transitions   int
+	// metric is the metric as of the last Advance: time alone can change
+	// Metric (assist delay), so a change is judged against this.
+	metric int
 }
 
 // NewService starts a service in state Starting at now.
 func NewService(spec ServiceSpec, now time.Time) *Service {
-	s := &Service{spec: spec, state: Starting, reason: "waiting for first checks", since: now}
+	s := &Service{spec: spec, state: Starting, reason: "waiting for first checks", since: now, metric: spec.DownMetric}
 	for _, c := range spec.Checks {
 		s.checks = append(s.checks, &checkState{spec: c})
 	}
@@ -201,7 +204,7 @@ func (s *Service) health() (known, healthy, warn bool, why string) {
 // Advance re-evaluates time-dependent rules (hold-down, assist delay) and the
 // state. It reports whether the state or the announced metric changed.
 func (s *Service) Advance(now time.Time) bool {
-	oldState, oldMetric, oldReason := s.state, s.Metric(now), s.reason
+	oldState, oldMetric, oldReason := s.state, s.metric, s.reason
 	known, healthy, warn, why := s.health()
 
 	state, reason := s.state, s.reason
@@ -236,7 +239,8 @@ func (s *Service) Advance(now time.Time) bool {
 		s.transitions++
 	}
 	s.reason = reason
-	return state != oldState || s.Metric(now) != oldMetric || reason != oldReason
+	s.metric = s.Metric(now)
+	return state != oldState || s.metric != oldMetric || reason != oldReason
 }
 
 func (s *Service) updatePeers(now time.Time) {

@@ -210,3 +210,23 @@ func TestStatusSnapshot(t *testing.T) {
 		t.Fatalf("check status = %+v", c)
 	}
 }
+
+// Time alone (the end of assist.delay) changes the metric; Advance must say
+// so, or the engine never publishes it.
+func TestAdvanceReportsTimeDrivenChanges(t *testing.T) {
+	svc := NewService(spec(func(sp *ServiceSpec) {
+		sp.Checks[0].Rise = 1
+		sp.Assist = &AssistSpec{Metric: 2, Delay: time.Second, Peers: []CheckSpec{{Name: "p", Rise: 1, Fall: 1}}}
+	}), t0)
+	svc.Observe(t0, "a", sdk.OK(""))
+	svc.ObservePeer(t0, "p", sdk.Failed("refused", ""))
+	if svc.Advance(t0.Add(500 * time.Millisecond)) {
+		t.Fatal("Advance before the delay reported a change")
+	}
+	if !svc.Advance(t0.Add(time.Second)) {
+		t.Fatal("Advance at the end of the assist delay did not report the metric change")
+	}
+	if svc.Advance(t0.Add(2 * time.Second)) {
+		t.Fatal("Advance reported a change twice")
+	}
+}
