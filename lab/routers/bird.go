@@ -72,6 +72,13 @@ func birdConf(cfg Config, dir string) string {
 	fmt.Fprintf(&s, "log %q all;\n", filepath.Join(dir, "bird.log"))
 	s.WriteString("protocol device { scan time 10; }\n")
 	s.WriteString("protocol kernel { ipv4 { import none; export all; }; }\n")
+	if cfg.AnnounceConnected {
+		s.WriteString("protocol direct {\n  ipv4;\n")
+		for _, ifname := range cfg.Interfaces {
+			fmt.Fprintf(&s, "  interface %q;\n", ifname)
+		}
+		s.WriteString("}\n")
+	}
 	s.WriteString("protocol rip rip1 {\n  ipv4 { import all; export all; };\n")
 	for _, ifname := range cfg.Interfaces {
 		fmt.Fprintf(&s, "  interface %q {\n    version 2;\n", ifname)

@@ -52,6 +52,10 @@ type Config struct {
 	Interfaces []string // RIPv2 runs on these
 	Auth       Auth
 	Timers     Timers
+	// AnnounceConnected also puts the networks of the RIP interfaces into
+	// RIP, so that routers in a chain reach each other's hosts. FRR always
+	// does ("network IFACE"); BIRD needs a direct protocol for it.
+	AnnounceConnected bool
 	// BaseDir holds the instance directory (configs, sockets, pid and log
 	// files); default os.TempDir(). FRR drops privileges to user frr, so the
 	// directory must be reachable by that user: avoid t.TempDir().

@@ -1,0 +1,461 @@
+// Command failover measures failover and failback in the lab: for each
+// scenario (shape x peer assistance on/off) it builds one lab, then runs N
+// trials of "kill slapd on sa, wait, restart it", each after a random wait so
+// that the routers' timer phase is sampled, and reports p50/p95/max failover
+// and failback per client and the failed requests. With -write it puts the
+// table into the "## Failover" section of docs/benchmarks.md.
+//
+//	go run ./bench/failover -trials 20 -shape both -write docs/benchmarks.md
+//
+// Needs root and the lab's packages (scripts/setup).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ripcord/ripcord/lab"
+)
+
+type scenario struct {
+	Shape  lab.Shape
+	Assist bool
+}
+
+func (s scenario) String() string {
+	a := "assist"
+	if !s.Assist {
+		a = "no assist (baseline)"
+	}
+	return fmt.Sprintf("%s, %s", s.Shape, a)
+}
+
+// trialResult is one trial as measured by lab.Analyze.
+type trialResult struct {
+	Scenario string             `json:"scenario"`
+	Trial    int                `json:"trial"`
+	Wait     float64            `json:"wait_seconds"`
+	Clients  []lab.ClientResult `json:"clients"`
+	Err      string             `json:"error,omitempty"`
+}
+
+func main() {
+	trials := flag.Int("trials", 20, "trials per scenario")
+	shape := flag.String("shape", "both", "failover, loadbalance or both")
+	assist := flag.String("assist", "both", "on, off (the baseline: immediate poison only) or both")
+	routers := flag.String("routers", "frr", "frr or bird")
+	failback := flag.Duration("failback-delay", 5*time.Second, "the replicas' failback_delay")
+	maxWait := flag.Duration("max-wait", 15*time.Second, "random wait before each fault, uniform in [1s, max-wait]")
+	ripcord := flag.String("ripcord", "", "ripcord binary (default: build ./cmd/ripcord)")
+	write := flag.String("write", "", "update the \"## Failover\" section of this markdown file (e.g. docs/benchmarks.md)")
+	raw := flag.String("raw", "", "write every trial as JSON lines to this file")
+	sigkill := flag.Bool("sigkill", false, "instead: measure once what SIGKILL of ripcord on sa does (no poison; failover shape)")
+	flag.Parse()
+
+	if *sigkill {
+		if err := measureSIGKILL(*routers, *ripcord); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/failover:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	if err := run(*trials, *shape, *assist, *routers, *failback, *maxWait, *ripcord, *write, *raw); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/failover:", err)
+		os.Exit(1)
+	}
+}
+
+func run(trials int, shape, assist, routerKind string, failback, maxWait time.Duration, ripcord, write, raw string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces)")
+	}
+	if err := lab.Prerequisites(routerKind); err != nil {
+		return err
+	}
+	var shapes []lab.Shape
+	switch shape {
+	case "both":
+		shapes = []lab.Shape{lab.ShapeLoadBalance, lab.ShapeFailover}
+	case "failover", "loadbalance":
+		shapes = []lab.Shape{lab.Shape(shape)}
+	default:
+		return fmt.Errorf("-shape %q: failover, loadbalance or both", shape)
+	}
+	var assists []bool
+	switch assist {
+	case "both":
+		assists = []bool{true, false}
+	case "on":
+		assists = []bool{true}
+	case "off":
+		assists = []bool{false}
+	default:
+		return fmt.Errorf("-assist %q: on, off or both", assist)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if ripcord == "" {
+		bin, cleanup, err := buildRipcord(ctx)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		ripcord = bin
+	}
+	var rawFile *os.File
+	if raw != "" {
+		f, err := os.Create(raw)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		rawFile = f
+	}
+
+	started := time.Now()
+	var all []summary
+	for _, sh := range shapes {
+		for _, as := range assists {
+			sc := scenario{Shape: sh, Assist: as}
+			fmt.Fprintf(os.Stderr, "== %s: %d trials\n", sc, trials)
+			results, err := runScenario(ctx, sc, trials, routerKind, failback, maxWait, ripcord)
+			for _, r := range results {
+				if rawFile != nil {
+					b, _ := json.Marshal(r)
+					fmt.Fprintf(rawFile, "%s\n", b)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", sc, err)
+			}
+			all = append(all, summarize(sc, results))
+		}
+	}
+	table := render(all, trials, routerKind, failback, maxWait, time.Since(started))
+	fmt.Print(table)
+	if write != "" {
+		return writeSection(write, table)
+	}
+	return nil
+}
+
+func runScenario(ctx context.Context, sc scenario, trials int, routerKind string, failback, maxWait time.Duration, ripcord string) ([]trialResult, error) {
+	l, err := lab.Build(ctx, lab.Options{Shape: sc.Shape, Routers: routerKind, NoAssist: !sc.Assist,
+		FailbackDelay: failback, Ripcord: ripcord})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	rec := l.Record(ctx, nil)
+	defer rec.Stop()
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	err = l.WaitHealthy(wctx)
+	if err == nil {
+		err = rec.WaitFor(wctx, l.HomeState())
+	}
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	var out []trialResult
+	for i := 0; i < trials; i++ {
+		wait := time.Second + time.Duration(rand.Int64N(int64(maxWait-time.Second)+1))
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(wait):
+		}
+		tr, _, err := l.RunTrial(ctx, rec, lab.TrialOptions{Service: lab.ServiceLDAP, Replica: l.SA, Fault: lab.FaultKill})
+		res := trialResult{Scenario: sc.String(), Trial: i + 1, Wait: wait.Seconds(),
+			Clients: lab.Analyze(rec.Samples(), tr, []string{"ca", "cb"})}
+		if err != nil {
+			res.Err = err.Error()
+		}
+		out = append(out, res)
+		fmt.Fprintf(os.Stderr, "  trial %2d (wait %4.1fs): %s\n", i+1, wait.Seconds(), brief(res))
+		if err != nil {
+			// The lab may be in an unknown state: stop this scenario here.
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func brief(r trialResult) string {
+	var parts []string
+	for _, c := range r.Clients {
+		if !c.Affect {
+			parts = append(parts, fmt.Sprintf("%s unaffected, %d failed", c.Client, c.FailedRequests))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s failover %s failback %s, %d failed", c.Client, f2(c.FailoverSeconds), f2(c.FailbackSeconds), c.FailedRequests))
+	}
+	if r.Err != "" {
+		parts = append(parts, "ERROR "+r.Err)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func f2(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fs", *p)
+}
+
+type clientSummary struct {
+	Client             string
+	Affected           int
+	Failover, Failback []float64
+	Failed             []int
+	Never              int
+}
+
+type summary struct {
+	Scenario scenario
+	Clients  []clientSummary
+}
+
+func summarize(sc scenario, results []trialResult) summary {
+	s := summary{Scenario: sc}
+	for _, name := range []string{"ca", "cb"} {
+		cs := clientSummary{Client: name}
+		for _, r := range results {
+			for _, c := range r.Clients {
+				if c.Client != name {
+					continue
+				}
+				cs.Failed = append(cs.Failed, c.FailedRequests)
+				if !c.Affect {
+					continue
+				}
+				cs.Affected++
+				if c.FailoverSeconds == nil || c.FailbackSeconds == nil {
+					cs.Never++
+				}
+				if c.FailoverSeconds != nil {
+					cs.Failover = append(cs.Failover, *c.FailoverSeconds)
+				}
+				if c.FailbackSeconds != nil {
+					cs.Failback = append(cs.Failback, *c.FailbackSeconds)
+				}
+			}
+		}
+		s.Clients = append(s.Clients, cs)
+	}
+	return s
+}
+
+// percentile is the nearest-rank percentile.
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	rank := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, min(rank, len(s)-1))]
+}
+
+func stats(xs []float64) string {
+	if len(xs) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f / %.2f / %.2f", percentile(xs, 50), percentile(xs, 95), percentile(xs, 100))
+}
+
+func render(all []summary, trials int, routerKind string, failback, maxWait time.Duration, took time.Duration) string {
+	var b strings.Builder
+	b.WriteString("## Failover\n\n")
+	fmt.Fprintf(&b, `What clients see when LDAP breaks on sa and comes back, in the lab (`+"`ripcord lab`"+`'s topology: routers ra, rb
+running %s with default RIP timers; replicas sa, sb with slapd, FreeRADIUS, nginx and ripcord; clients ca, cb sending
+a real LDAP search to the VIP every %v, each with a %v timeout). One trial: a random wait of 1–%v (so the
+routers' 30 s update timers are met at a random phase), slapd on sa killed with SIGKILL, 2 s after every affected
+client is served by sb it is restarted, then the clients must be back home. ripcord checks its own services every
+500 ms (timeout 500 ms, fall 2, rise 1) and, with assistance, the peer's every 500 ms (fall 2) with `+"`assist.delay`"+` 700 ms;
+`+"`failback_delay`"+` is %v.
+
+- **failover**: from the kill until the client's first answer from sb (only clients whose home was sa).
+- **failback**: from the restarted slapd answering until the client's first answer from sa again; the goal is
+  `+"`failback_delay`"+` + 1 s = %.0f s.
+- **failed requests**: requests without an answer per trial (timeouts, unreachable, refused), fault to end of trial.
+- Baseline ("no assist"): the failing replica poisons at once, nobody else helps. The RIP speaker's re-advertisement
+  on hearing its VIP poisoned is always on (it is not an option).
+
+`, map[string]string{"frr": "FRR ripd", "bird": "BIRD 2"}[routerKind], lab.ProbeInterval, lab.RequestTimeout, maxWait, failback, (failback + time.Second).Seconds())
+	fmt.Fprintf(&b, "```sh\ngo run ./bench/failover %s\n```\n\n", strings.Join(os.Args[1:], " "))
+	fmt.Fprintf(&b, "Machine: `nproc` = %d, %s/%s, %s, shared with other jobs; %d trials per scenario; whole run %s.\n\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), trials, took.Round(time.Second))
+	b.WriteString("| scenario | client | trials affected | failover p50 / p95 / max (s) | failback p50 / p95 / max (s) | failed requests per trial p50 / max |\n")
+	b.WriteString("|---|---|---|---|---|---|\n")
+	for _, s := range all {
+		for _, c := range s.Clients {
+			failed := make([]float64, len(c.Failed))
+			maxFailed := 0
+			for i, n := range c.Failed {
+				failed[i] = float64(n)
+				maxFailed = max(maxFailed, n)
+			}
+			p50Failed := percentile(failed, 50)
+			affected := fmt.Sprintf("%d of %d", c.Affected, len(c.Failed))
+			if c.Never > 0 {
+				affected += fmt.Sprintf(" (%d never recovered)", c.Never)
+			}
+			if c.Affected == 0 {
+				fmt.Fprintf(&b, "| %s | %s | %s (home sb: served throughout) | – | – | %.0f / %d |\n", s.Scenario, c.Client, affected, p50Failed, maxFailed)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.0f / %d |\n", s.Scenario, c.Client, affected,
+				stats(c.Failover), stats(c.Failback), p50Failed, maxFailed)
+		}
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// writeSection replaces the "## Failover" section of a markdown file (up to
+// the next "## " heading), or appends it.
+func writeSection(path, section string) error {
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	text := string(data)
+	const head = "## Failover\n"
+	if i := strings.Index(text, head); i >= 0 {
+		rest := text[i+len(head):]
+		end := len(text)
+		if j := strings.Index(rest, "\n## "); j >= 0 {
+			end = i + len(head) + j + 1
+		}
+		// Keep hand-written notes that follow the generated table.
+		text = text[:i] + section + keepNotes(text[i:end]) + text[end:]
+	} else {
+		if text != "" && !strings.HasSuffix(text, "\n\n") {
+			text = strings.TrimRight(text, "\n") + "\n\n"
+		}
+		text += section
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
+}
+
+// notesMarker starts the hand-written part of the section, which a rerun
+// keeps.
+const notesMarker = "### Reading the numbers"
+
+func keepNotes(old string) string {
+	if i := strings.Index(old, notesMarker); i >= 0 {
+		return old[i:]
+	}
+	return ""
+}
+
+func buildRipcord(ctx context.Context) (string, func(), error) {
+	dir, err := os.MkdirTemp("", "ripcord-bench-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	_ = os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "ripcord")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/ripcord").CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("building ripcord: %v: %s", err, out)
+	}
+	return bin, cleanup, nil
+}
+
+// measureSIGKILL kills ripcord on sa without letting it poison: the VIPs
+// stay on sa's lo, the services keep running, and the routers keep the
+// route until their timeout (180 s after the last update), as with the
+// paper's dead routing daemon. sb cannot help: its peer checks still pass.
+func measureSIGKILL(routerKind, ripcord string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if ripcord == "" {
+		bin, cleanup, err := buildRipcord(ctx)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		ripcord = bin
+	}
+	l, err := lab.Build(ctx, lab.Options{Shape: lab.ShapeFailover, Routers: routerKind, Ripcord: ripcord})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	rec := l.Record(ctx, nil)
+	defer rec.Stop()
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	err = l.WaitHealthy(wctx)
+	if err == nil {
+		err = rec.WaitFor(wctx, l.HomeState())
+	}
+	cancel()
+	if err != nil {
+		return err
+	}
+	time.Sleep(time.Duration(1+rand.IntN(10)) * time.Second)
+	if err := l.SA.KillRipcord(); err != nil {
+		return err
+	}
+	killed := time.Now()
+	fmt.Fprintf(os.Stderr, "ripcord on sa killed with SIGKILL at %s; waiting up to 240 s\n", killed.Format(time.TimeOnly))
+	want := map[lab.Key]string{}
+	for _, c := range []string{"ca", "cb"} {
+		for _, svc := range lab.Services {
+			want[lab.Key{Client: c, Service: svc}] = "sb"
+		}
+	}
+	wctx, cancel = context.WithTimeout(ctx, 240*time.Second)
+	err = rec.WaitFor(wctx, want)
+	cancel()
+	took := time.Since(killed)
+	rec.Stop()
+	samples := rec.Samples()
+	for _, c := range []string{"ca", "cb"} {
+		for _, svc := range lab.Services {
+			var first *time.Time
+			failed := 0
+			for _, s := range samples {
+				if s.Client != c || s.Service != svc || s.At.Before(killed) {
+					continue
+				}
+				if s.Replica == "" {
+					failed++
+				}
+				if s.Replica == "sb" && first == nil {
+					at := s.At
+					first = &at
+				}
+			}
+			if first != nil {
+				fmt.Printf("%s %-8s first answer from sb %.1f s after SIGKILL, %d failed requests\n", c, svc, first.Sub(killed).Seconds(), failed)
+			} else {
+				fmt.Printf("%s %-8s never answered by sb, %d failed requests\n", c, svc, failed)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("after %.0f s: %w", took.Seconds(), err)
+	}
+	fmt.Printf("all clients on sb %.1f s after SIGKILL\n", took.Seconds())
+	return nil
+}

@@ -1,0 +1,449 @@
+package lab
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ripcord/ripcord/lab/routers"
+)
+
+// The end-to-end tests build the whole lab (real FRR ripd with default
+// timers, slapd, FreeRADIUS, nginx, ripcord) once per shape and run their
+// faults one after the other on it, asserting which replica answers each
+// client before, during and after.
+
+const (
+	testFailbackDelay = 4 * time.Second
+	// failoverBound is generous: the slowest expected path (no help, a
+	// router's periodic update) is about 35 s; with help it is seconds.
+	failoverBound = 40 * time.Second
+	failbackBound = testFailbackDelay + 40*time.Second
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the lab needs root (network namespaces)")
+	}
+}
+
+type testLab struct {
+	*Lab
+	rec   *Recorder
+	start time.Time
+}
+
+func buildLab(t *testing.T, ctx context.Context, opts Options) *testLab {
+	t.Helper()
+	opts.Ripcord = ripcordBinary(t)
+	opts.Logf = t.Logf
+	if opts.FailbackDelay == 0 {
+		opts.FailbackDelay = testFailbackDelay
+	}
+	l, err := Build(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &testLab{Lab: l, start: time.Now()}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(l.LogTail(30))
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
+	})
+	tl.rec = l.Record(ctx, func(s Sample, prev string) {
+		t.Logf("%7.2fs %s %-8s %s -> %s %s", time.Since(tl.start).Seconds(), s.Client, s.Service, prev, s.Replica, s.Err)
+	})
+	t.Cleanup(tl.rec.Stop)
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := l.WaitHealthy(wctx); err != nil {
+		t.Fatal(err)
+	}
+	tl.expect(t, ctx, l.HomeState(), 60*time.Second)
+	return tl
+}
+
+// expect waits (bounded) until every client is served as in want.
+func (tl *testLab) expect(t *testing.T, ctx context.Context, want map[Key]string, bound time.Duration) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	if err := tl.rec.WaitFor(wctx, want); err != nil {
+		for _, r := range tl.Replicas() {
+			if rep, serr := r.Status(); serr == nil {
+				for _, s := range rep.Services {
+					t.Logf("%s/%s: %s (%s) metric %d announced %v assisting %v", r.Name, s.Name, s.State, s.Reason, s.Metric, s.Announced, s.Assisting)
+				}
+			}
+		}
+		t.Fatal(err)
+	}
+}
+
+// everyone returns the expectation that every client is served by replica
+// for the given services.
+func everyone(replica string, svcs ...string) map[Key]string {
+	want := map[Key]string{}
+	for _, c := range []string{"ca", "cb"} {
+		for _, s := range svcs {
+			want[Key{c, s}] = replica
+		}
+	}
+	return want
+}
+
+func merge(ms ...map[Key]string) map[Key]string {
+	out := map[Key]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// answeredBy counts the samples of a client for a service since a time
+// that were answered by replica.
+func answeredBy(samples []Sample, client, service, replica string, since time.Time) int {
+	n := 0
+	for _, s := range samples {
+		if s.Client == client && s.Service == service && s.Replica == replica && !s.At.Before(since) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestFailoverShape(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	l := buildLab(t, ctx, Options{Shape: ShapeFailover})
+	others := func(svc string) []string {
+		var out []string
+		for _, s := range Services {
+			if s != svc {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+
+	t.Run("initial: both clients use sa", func(t *testing.T) {
+		l.expect(t, ctx, everyone("sa", Services...), 10*time.Second)
+	})
+
+	for _, tc := range []struct {
+		name    string
+		service string
+		fault   Fault
+	}{
+		{"slapd killed", ServiceLDAP, FaultKill},
+		{"freeradius hung", ServiceRADIUS, FaultHang},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, _, err := l.RunTrial(ctx, l.rec, TrialOptions{Service: tc.service, Replica: l.SA, Fault: tc.fault,
+				FailoverTimeout: failoverBound, FailbackTimeout: failbackBound})
+			if err != nil {
+				t.Fatal(err)
+			}
+			samples := l.rec.Samples()
+			for _, r := range Analyze(samples, tr, []string{"ca", "cb"}) {
+				t.Logf("%s/%s: home %s, during %s, failover %vs, failback %vs, %d of %d requests failed", r.Client, r.Service, r.Home, r.During, deref(r.FailoverSeconds), deref(r.FailbackSeconds), r.FailedRequests, r.Requests)
+				if r.Home != "sa" || !r.Affect || r.During != "sb" || r.FailoverSeconds == nil || r.FailbackSeconds == nil {
+					t.Errorf("%s: home %s, during %s, failover %v, failback %v; want sa, sb, both measured",
+						r.Client, r.Home, r.During, deref(r.FailoverSeconds), deref(r.FailbackSeconds))
+				}
+				// The hold-down: no answer from sa before failback_delay of
+				// continuous health has passed since the repair.
+				if early := answeredByBetween(samples, r.Client, tc.service, "sa", tr.Repair, tr.Repair.Add(testFailbackDelay)); early > 0 {
+					t.Errorf("%s: %d answers from sa within failback_delay after the repair", r.Client, early)
+				}
+			}
+			// The other services never left sa.
+			for _, svc := range others(tc.service) {
+				for _, c := range []string{"ca", "cb"} {
+					if n := answeredBy(samples, c, svc, "sb", tr.Fault); n > 0 {
+						t.Errorf("%s/%s answered %d times by sb although only %s broke", c, svc, n, tc.service)
+					}
+				}
+			}
+		})
+	}
+
+	t.Run("flapping service moves traffic at most once each way", func(t *testing.T) {
+		// nginx on sa dies and comes back every 2 s: shorter healthy
+		// stretches than failback_delay, so sa must not get its route back
+		// until the flapping stops.
+		watch := watchRoutes(ctx, l.Lab, ServiceWebAuth)
+		flapStart := time.Now()
+		for i := 0; i < 4; i++ {
+			if err := l.SA.KillService(ServiceWebAuth); err != nil {
+				t.Fatal(err)
+			}
+			sleep(ctx, 2*time.Second)
+			if err := l.SA.RestartService(ctx, ServiceWebAuth); err != nil {
+				t.Fatal(err)
+			}
+			sleep(ctx, 2*time.Second)
+		}
+		stable := time.Now()
+		l.expect(t, ctx, everyone("sa", Services...), failbackBound)
+		sleep(ctx, 2*time.Second)
+		changes := watch.stop()
+		t.Logf("route changes at the routers: %v", changes)
+		for _, r := range []string{"ra", "rb"} {
+			c := changes[r]
+			// Away from sa once, back once: two next-hop changes, at most one
+			// stretch without a route (the poison before sb's route arrived).
+			if c.nextHops > 2 || c.losses > 1 {
+				t.Errorf("%s: %d next-hop changes and %d losses of the route while flapping; want at most 2 and 1", r, c.nextHops, c.losses)
+			}
+		}
+		samples := l.rec.Samples()
+		for _, c := range []string{"ca", "cb"} {
+			if n := answeredByBetween(samples, c, ServiceWebAuth, "sa", flapStart.Add(2*time.Second), stable); n > 0 {
+				t.Errorf("%s: answered %d times by sa while it flapped", c, n)
+			}
+		}
+	})
+
+	t.Run("drain moves traffic and survives a ripcord restart", func(t *testing.T) {
+		if err := l.SA.Drain(ServiceLDAP, true); err != nil {
+			t.Fatal(err)
+		}
+		l.expect(t, ctx, merge(everyone("sa", ServiceRADIUS, ServiceWebAuth), everyone("sb", ServiceLDAP)), failoverBound)
+		if err := l.SA.StopRipcord(); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.SA.StartRipcord(); err != nil {
+			t.Fatal(err)
+		}
+		// Everything else comes back to sa; LDAP stays drained.
+		l.expect(t, ctx, merge(everyone("sa", ServiceRADIUS, ServiceWebAuth), everyone("sb", ServiceLDAP)), failoverBound)
+		rep, err := l.SA.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range rep.Services {
+			if s.Name == ServiceLDAP && (!s.Drained || s.State != "drained" || s.Announced["rip"] != drainMetric) {
+				t.Errorf("after restart ldap is %s drained=%v announced %v; want drained with metric %d", s.State, s.Drained, s.Announced, drainMetric)
+			}
+		}
+		out, err := l.SA.Ctl(ctx, "status")
+		if err != nil || !strings.Contains(out, "drained") {
+			t.Errorf("ripcord status does not show the drain: %v\n%s", err, out)
+		}
+		since := time.Now()
+		sleep(ctx, 2*time.Second)
+		for _, c := range []string{"ca", "cb"} {
+			if n := answeredBy(l.rec.Samples(), c, ServiceLDAP, "sa", since); n > 0 {
+				t.Errorf("%s: LDAP answered %d times by drained sa", c, n)
+			}
+		}
+		if err := l.SA.Drain(ServiceLDAP, false); err != nil {
+			t.Fatal(err)
+		}
+		l.expect(t, ctx, everyone("sa", Services...), failbackBound)
+	})
+
+	t.Run("ripcord SIGTERM poisons at once", func(t *testing.T) {
+		if err := l.SA.StopRipcord(); err != nil {
+			t.Fatal(err)
+		}
+		// The services on sa still run: only the routes move them.
+		l.expect(t, ctx, everyone("sb", Services...), failoverBound)
+		if err := l.SA.StartRipcord(); err != nil {
+			t.Fatal(err)
+		}
+		l.expect(t, ctx, everyone("sa", Services...), failbackBound)
+	})
+
+	t.Run("replica link down", func(t *testing.T) {
+		if err := l.SA.LinkDown(); err != nil {
+			t.Fatal(err)
+		}
+		l.expect(t, ctx, everyone("sb", Services...), failoverBound)
+		if err := l.SA.LinkUp(); err != nil {
+			t.Fatal(err)
+		}
+		l.expect(t, ctx, everyone("sa", Services...), failbackBound)
+	})
+}
+
+func TestLoadBalanceShape(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance})
+
+	t.Run("initial: each site uses its own replica", func(t *testing.T) {
+		l.expect(t, ctx, merge(map[Key]string{}, everyoneAt("ca", "sa"), everyoneAt("cb", "sb")), 10*time.Second)
+	})
+
+	for _, tc := range []struct {
+		name    string
+		replica *Replica
+		service string
+		fault   Fault
+	}{
+		{"slapd killed on sa", l.SA, ServiceLDAP, FaultKill},
+		{"nginx hung on sb", l.SB, ServiceWebAuth, FaultHang},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, _, err := l.RunTrial(ctx, l.rec, TrialOptions{Service: tc.service, Replica: tc.replica, Fault: tc.fault,
+				FailoverTimeout: failoverBound, FailbackTimeout: failbackBound})
+			if err != nil {
+				t.Fatal(err)
+			}
+			samples := l.rec.Samples()
+			survivor := tc.replica.peer.Name
+			for _, r := range Analyze(samples, tr, []string{"ca", "cb"}) {
+				t.Logf("%s/%s: home %s, during %s, failover %vs, failback %vs, %d of %d requests failed", r.Client, r.Service, r.Home, r.During, deref(r.FailoverSeconds), deref(r.FailbackSeconds), r.FailedRequests, r.Requests)
+				home := l.Home(r.Client)
+				if r.Home != home {
+					t.Errorf("%s: home %s, want %s", r.Client, r.Home, home)
+				}
+				if home == tc.replica.Name {
+					if r.During != survivor || r.FailoverSeconds == nil || r.FailbackSeconds == nil {
+						t.Errorf("%s: during %s failover %v failback %v; want %s and both measured", r.Client, r.During,
+							deref(r.FailoverSeconds), deref(r.FailbackSeconds), survivor)
+					}
+					continue
+				}
+				// The survivor's own client never moves.
+				if n := answeredBy(samples, r.Client, tc.service, tc.replica.Name, tr.Fault); n > 0 || r.Affect {
+					t.Errorf("%s: answered %d times by the broken replica %s (affected %v)", r.Client, n, tc.replica.Name, r.Affect)
+				}
+			}
+		})
+	}
+}
+
+func everyoneAt(client, replica string) map[Key]string {
+	m := map[Key]string{}
+	for _, s := range Services {
+		m[Key{client, s}] = replica
+	}
+	return m
+}
+
+func answeredByBetween(samples []Sample, client, service, replica string, from, to time.Time) int {
+	n := 0
+	for _, s := range samples {
+		if s.Client == client && s.Service == service && s.Replica == replica && !s.At.Before(from) && s.At.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// routeChanges counts what a router's route for a VIP did.
+type routeChanges struct {
+	nextHops int // a present route moved to another next hop
+	losses   int // the route went away (poisoned or dropped)
+	metrics  int // any change of metric, next hop or presence
+}
+
+type routeWatch struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	res    map[string]routeChanges
+}
+
+// watchRoutes polls both routers' RIP table for a service's VIP and counts
+// changes until stop.
+func watchRoutes(ctx context.Context, l *Lab, service string) *routeWatch {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &routeWatch{cancel: cancel, res: map[string]routeChanges{}}
+	for _, r := range []*Router{l.RA, l.RB} {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			var last routers.Route
+			var lastHop string
+			first := true
+			for ctx.Err() == nil {
+				rt, err := l.RouterRoute(ctx, r, service)
+				if err == nil {
+					w.mu.Lock()
+					c := w.res[r.Name]
+					if !first && (rt.Present != last.Present || rt.Metric != last.Metric || rt.NextHop != last.NextHop) {
+						c.metrics++
+					}
+					if !first && last.Present && !rt.Present {
+						c.losses++
+					}
+					if rt.Present {
+						hop := rt.NextHop.String()
+						if lastHop != "" && hop != lastHop {
+							c.nextHops++
+						}
+						lastHop = hop
+					}
+					w.res[r.Name] = c
+					w.mu.Unlock()
+					last, first = rt, false
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	return w
+}
+
+func (w *routeWatch) stop() map[string]routeChanges {
+	w.cancel()
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.res
+}
+
+// TestBIRDRouters runs the load-balancing shape with BIRD 2 as the routers
+// and one fault: the lab's router variant must behave like FRR.
+func TestBIRDRouters(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance, Routers: "bird"})
+	if kind := l.RA.Router.Kind(); kind != "bird" {
+		t.Fatalf("router kind %q, want bird", kind)
+	}
+	tr, _, err := l.RunTrial(ctx, l.rec, TrialOptions{Service: ServiceRADIUS, Replica: l.SA, Fault: FaultKill,
+		FailoverTimeout: failoverBound, FailbackTimeout: failbackBound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range Analyze(l.rec.Samples(), tr, []string{"ca", "cb"}) {
+		t.Logf("%s/%s: home %s, during %s, failover %vs, failback %vs, %d of %d requests failed", r.Client, r.Service, r.Home, r.During, deref(r.FailoverSeconds), deref(r.FailbackSeconds), r.FailedRequests, r.Requests)
+		switch r.Client {
+		case "ca":
+			if r.Home != "sa" || r.During != "sb" || r.FailoverSeconds == nil || r.FailbackSeconds == nil {
+				t.Errorf("ca: home %s during %s; want sa, then sb, then back", r.Home, r.During)
+			}
+		case "cb":
+			if r.Home != "sb" || r.Affect {
+				t.Errorf("cb: home %s affected %v; want sb throughout", r.Home, r.Affect)
+			}
+		}
+	}
+}

@@ -1,0 +1,442 @@
+// Package lab builds the paper's two-site topology in network namespaces and
+// runs it: two RIP routers (FRR ripd with default timers, or BIRD), two
+// replicas each running real slapd, FreeRADIUS and nginx behind ripcord, and
+// two clients that ask the anycast addresses which replica answers.
+//
+//	ca --- ra ========= rb --- cb
+//	        |            |
+//	       sa           sb
+//
+// The demo (`ripcord lab`), the end-to-end tests and the failover benchmark
+// all use it.
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ripcord/ripcord/lab/netns"
+	"github.com/ripcord/ripcord/lab/routers"
+)
+
+// Shape is how the replicas share the work.
+type Shape string
+
+const (
+	// ShapeFailover: sa announces metric 1, sb metric 3; everyone uses sa
+	// while it is healthy.
+	ShapeFailover Shape = "failover"
+	// ShapeLoadBalance: both announce metric 1; each site uses its own
+	// replica.
+	ShapeLoadBalance Shape = "loadbalance"
+)
+
+// The three services every replica runs, by their ripcord service names.
+const (
+	ServiceLDAP    = "ldap"
+	ServiceRADIUS  = "radius"
+	ServiceWebAuth = "webauth"
+)
+
+// Services lists the services in display order.
+var Services = []string{ServiceLDAP, ServiceRADIUS, ServiceWebAuth}
+
+// Addresses of the lab. They exist only inside the lab's own namespaces, so
+// several labs can run side by side.
+var (
+	vips = map[string]netip.Prefix{
+		ServiceLDAP:    netip.MustParsePrefix("10.77.100.1/32"),
+		ServiceRADIUS:  netip.MustParsePrefix("10.77.100.2/32"),
+		ServiceWebAuth: netip.MustParsePrefix("10.77.100.3/32"),
+	}
+	// linkNets number the five links; the router end is .1, the other .2.
+	netRARB = netip.MustParsePrefix("10.77.0.0/24")
+	netCARA = netip.MustParsePrefix("10.77.1.0/24")
+	netSARA = netip.MustParsePrefix("10.77.2.0/24")
+	netSBRB = netip.MustParsePrefix("10.77.3.0/24")
+	netCBRB = netip.MustParsePrefix("10.77.4.0/24")
+	// labNet covers every lab address: RADIUS clients are allowed from it.
+	labNet = netip.MustParsePrefix("10.77.0.0/16")
+)
+
+// VIP is the anycast address of a service.
+func VIP(service string) netip.Prefix { return vips[service] }
+
+// Options describe a lab.
+type Options struct {
+	Shape Shape
+	// Routers is "frr" (default) or "bird".
+	Routers string
+	// NoAssist turns peer assistance off: replicas only poison their own
+	// routes (the baseline).
+	NoAssist bool
+	// FailbackDelay is the replicas' failback_delay (default 10s).
+	FailbackDelay time.Duration
+	// CheckInterval is the interval of every own and peer check (default
+	// 500ms).
+	CheckInterval time.Duration
+	// AssistDelay is assist.delay (default 700ms): long enough that the
+	// failing replica's own check has poisoned its route before the healthy
+	// one changes its metric.
+	AssistDelay time.Duration
+	// Ripcord is the ripcord binary run on the replicas. Required.
+	Ripcord string
+	// BaseDir holds the lab directory (default os.TempDir()). FRR runs as
+	// user frr and must reach it, so avoid private test directories.
+	BaseDir string
+	// KeepFiles leaves the lab directory (configs and logs) in place after
+	// Close.
+	KeepFiles bool
+	// Logf, when set, receives progress messages.
+	Logf func(format string, args ...any)
+}
+
+func (o *Options) defaults() error {
+	switch o.Shape {
+	case "":
+		o.Shape = ShapeFailover
+	case ShapeFailover, ShapeLoadBalance:
+	default:
+		return fmt.Errorf("lab: unknown shape %q (failover or loadbalance)", o.Shape)
+	}
+	switch o.Routers {
+	case "":
+		o.Routers = "frr"
+	case "frr", "bird":
+	default:
+		return fmt.Errorf("lab: unknown routers %q (frr or bird)", o.Routers)
+	}
+	if o.FailbackDelay <= 0 {
+		o.FailbackDelay = 10 * time.Second
+	}
+	if o.CheckInterval <= 0 {
+		o.CheckInterval = 500 * time.Millisecond
+	}
+	if o.AssistDelay <= 0 {
+		o.AssistDelay = 700 * time.Millisecond
+	}
+	if o.Ripcord == "" {
+		return errors.New("lab: Options.Ripcord (the ripcord binary) is required")
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return nil
+}
+
+// Router is one of the lab's routers.
+type Router struct {
+	Name   string // "ra" or "rb"
+	NS     *netns.NS
+	Router routers.Router
+	// Links maps the neighbour's role name to the router's interface.
+	Links map[string]string
+}
+
+// Client is one of the lab's client hosts.
+type Client struct {
+	Name string // "ca" or "cb"
+	NS   *netns.NS
+	Addr netip.Addr
+}
+
+// Lab is a running lab.
+type Lab struct {
+	Opts     Options
+	Dir      string
+	RA, RB   *Router
+	SA, SB   *Replica
+	CA, CB   *Client
+	started  time.Time
+	nss      []*netns.NS
+	teardown []func() error
+}
+
+// Replicas returns sa and sb.
+func (l *Lab) Replicas() []*Replica { return []*Replica{l.SA, l.SB} }
+
+// Clients returns ca and cb.
+func (l *Lab) Clients() []*Client { return []*Client{l.CA, l.CB} }
+
+// Replica returns the replica with that role name.
+func (l *Lab) Replica(name string) *Replica {
+	for _, r := range l.Replicas() {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// Namespaces returns the names of the lab's namespaces by role.
+func (l *Lab) Namespaces() map[string]string {
+	m := map[string]string{}
+	for _, r := range []*Router{l.RA, l.RB} {
+		if r != nil {
+			m[r.Name] = r.NS.Name
+		}
+	}
+	for _, r := range l.Replicas() {
+		if r != nil {
+			m[r.Name] = r.NS.Name
+		}
+	}
+	for _, c := range l.Clients() {
+		if c != nil {
+			m[c.Name] = c.NS.Name
+		}
+	}
+	return m
+}
+
+// Home is the replica each client uses while both replicas are healthy.
+func (l *Lab) Home(client string) string {
+	if l.Opts.Shape == ShapeLoadBalance && client == "cb" {
+		return "sb"
+	}
+	return "sa"
+}
+
+// Build creates the namespaces and links, starts the routers, the services
+// and ripcord on both replicas. It does not wait for the routes to converge:
+// use WaitServing. On error everything already made is torn down.
+func Build(ctx context.Context, opts Options) (*Lab, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("lab: needs root (network namespaces)")
+	}
+	if err := Prerequisites(opts.Routers); err != nil {
+		return nil, err
+	}
+	base := opts.BaseDir
+	if base == "" {
+		base = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(base, "ripcord-lab-")
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	// The routers run as user frr and need to traverse into their own
+	// directories below this one.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	l := &Lab{Opts: opts, Dir: dir, started: time.Now()}
+	if err := l.build(ctx); err != nil {
+		return nil, errors.Join(err, l.Close())
+	}
+	return l, nil
+}
+
+func (l *Lab) newNS(role string) (*netns.NS, error) {
+	ns, err := netns.New("rc" + role + "-")
+	if err != nil {
+		return nil, err
+	}
+	l.nss = append(l.nss, ns)
+	return ns, nil
+}
+
+func host(p netip.Prefix, n byte) netip.Prefix {
+	a := p.Addr().As4()
+	a[3] = n
+	return netip.PrefixFrom(netip.AddrFrom4(a), p.Bits())
+}
+
+func (l *Lab) build(ctx context.Context) error {
+	o := l.Opts
+	o.Logf("lab: building namespaces and links in %s", l.Dir)
+	roles := map[string]*netns.NS{}
+	for _, role := range []string{"ra", "rb", "sa", "sb", "ca", "cb"} {
+		ns, err := l.newNS(role)
+		if err != nil {
+			return err
+		}
+		roles[role] = ns
+	}
+	l.RA = &Router{Name: "ra", NS: roles["ra"], Links: map[string]string{"ca": "ra-ca", "sa": "ra-sa", "rb": "ra-rb"}}
+	l.RB = &Router{Name: "rb", NS: roles["rb"], Links: map[string]string{"cb": "rb-cb", "sb": "rb-sb", "ra": "rb-ra"}}
+	l.CA = &Client{Name: "ca", NS: roles["ca"], Addr: host(netCARA, 2).Addr()}
+	l.CB = &Client{Name: "cb", NS: roles["cb"], Addr: host(netCBRB, 2).Addr()}
+	l.SA = &Replica{Name: "sa", NS: roles["sa"], Addr: host(netSARA, 2).Addr(), Gateway: host(netSARA, 1).Addr(), lab: l}
+	l.SB = &Replica{Name: "sb", NS: roles["sb"], Addr: host(netSBRB, 2).Addr(), Gateway: host(netSBRB, 1).Addr(), lab: l}
+	l.SA.peer, l.SB.peer = l.SB, l.SA
+
+	links := []struct {
+		a, b       netns.End
+		hostGW     netip.Addr // default route of the non-router end
+		hostNSRole string
+	}{
+		{a: netns.End{NS: roles["ra"], Dev: "ra-rb", Addr: host(netRARB, 1)}, b: netns.End{NS: roles["rb"], Dev: "rb-ra", Addr: host(netRARB, 2)}},
+		{a: netns.End{NS: roles["ra"], Dev: "ra-ca", Addr: host(netCARA, 1)}, b: netns.End{NS: roles["ca"], Dev: "eth0", Addr: host(netCARA, 2)}, hostGW: host(netCARA, 1).Addr(), hostNSRole: "ca"},
+		{a: netns.End{NS: roles["ra"], Dev: "ra-sa", Addr: host(netSARA, 1)}, b: netns.End{NS: roles["sa"], Dev: "eth0", Addr: host(netSARA, 2)}, hostGW: host(netSARA, 1).Addr(), hostNSRole: "sa"},
+		{a: netns.End{NS: roles["rb"], Dev: "rb-sb", Addr: host(netSBRB, 1)}, b: netns.End{NS: roles["sb"], Dev: "eth0", Addr: host(netSBRB, 2)}, hostGW: host(netSBRB, 1).Addr(), hostNSRole: "sb"},
+		{a: netns.End{NS: roles["rb"], Dev: "rb-cb", Addr: host(netCBRB, 1)}, b: netns.End{NS: roles["cb"], Dev: "eth0", Addr: host(netCBRB, 2)}, hostGW: host(netCBRB, 1).Addr(), hostNSRole: "cb"},
+	}
+	for _, ln := range links {
+		if err := netns.Veth(ln.a, ln.b); err != nil {
+			return err
+		}
+		if ln.hostGW.IsValid() {
+			if _, err := roles[ln.hostNSRole].IP("route", "add", "default", "via", ln.hostGW.String()); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range []*Router{l.RA, l.RB} {
+		// Routers forward between their links.
+		if _, err := r.NS.Exec(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
+			return err
+		}
+	}
+
+	o.Logf("lab: starting %s routers (default timers)", o.Routers)
+	for _, r := range []*Router{l.RA, l.RB} {
+		ifaces := slices.Sorted(maps.Values(r.Links))
+		cfg := routers.Config{NS: r.NS, Interfaces: ifaces, BaseDir: l.Dir, AnnounceConnected: true}
+		var err error
+		if o.Routers == "bird" {
+			r.Router, err = routers.StartBIRD(ctx, cfg)
+		} else {
+			r.Router, err = routers.StartFRR(ctx, cfg)
+		}
+		if err != nil {
+			return fmt.Errorf("lab: router %s: %w", r.Name, err)
+		}
+		l.teardown = append(l.teardown, r.Router.Stop)
+	}
+
+	// sa first: sb's slapd replicates from it.
+	for _, rep := range l.Replicas() {
+		o.Logf("lab: starting slapd, FreeRADIUS, nginx and ripcord on %s", rep.Name)
+		if err := rep.start(ctx); err != nil {
+			return fmt.Errorf("lab: replica %s: %w", rep.Name, err)
+		}
+	}
+	return nil
+}
+
+// Close stops every process by pid (ripcord first, so it poisons its routes
+// while the routers still listen) and deletes the namespaces. It is safe to
+// call more than once.
+func (l *Lab) Close() error {
+	var errs []error
+	for _, rep := range l.Replicas() {
+		if rep != nil {
+			errs = append(errs, rep.stopAll())
+		}
+	}
+	for i := len(l.teardown) - 1; i >= 0; i-- {
+		errs = append(errs, l.teardown[i]())
+	}
+	l.teardown = nil
+	for _, ns := range l.nss {
+		errs = append(errs, ns.Delete())
+	}
+	l.nss = nil
+	err := errors.Join(errs...)
+	if err == nil && l.Dir != "" && !l.Opts.KeepFiles {
+		err = os.RemoveAll(l.Dir)
+	}
+	return err
+}
+
+// RouterRoute reads a router's RIP table entry for a service's VIP.
+func (l *Lab) RouterRoute(ctx context.Context, r *Router, service string) (routers.Route, error) {
+	return r.Router.Route(ctx, VIP(service))
+}
+
+// Prerequisites reports every program the lab needs that is missing, with
+// the Debian packages to install.
+func Prerequisites(routerKind string) error {
+	type need struct{ path, pkg string }
+	needs := []need{{"ip", "iproute2"}, {"slapd", "slapd"}, {"slapadd", "slapd"},
+		{"freeradius", "freeradius"}, {"nginx", "nginx"}}
+	if routerKind == "bird" {
+		needs = append(needs, need{"bird", "bird2"}, need{"birdc", "bird2"})
+	} else {
+		needs = append(needs, need{"/usr/lib/frr/zebra", "frr"}, need{"/usr/lib/frr/ripd", "frr"}, need{"vtysh", "frr"})
+	}
+	var missing, pkgs []string
+	for _, n := range needs {
+		if _, err := lookPath(n.path); err != nil {
+			missing = append(missing, n.path)
+			if !slices.Contains(pkgs, n.pkg) {
+				pkgs = append(pkgs, n.pkg)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("lab: missing %v: install with `apt-get install -y %s` (or run scripts/setup)",
+			missing, strings.Join(pkgs, " "))
+	}
+	return nil
+}
+
+// labDir makes a subdirectory of the lab directory.
+func (l *Lab) labDir(parts ...string) (string, error) {
+	d := filepath.Join(append([]string{l.Dir}, parts...)...)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return "", fmt.Errorf("lab: %w", err)
+	}
+	return d, nil
+}
+
+// LogTail returns the last lines of every ripcord log of the lab, for
+// failure reports.
+func (l *Lab) LogTail(lines int) string {
+	var b strings.Builder
+	for _, r := range l.Replicas() {
+		if r == nil || r.Dir == "" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(r.Dir, "ripcord.log"))
+		if err != nil {
+			continue
+		}
+		all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(all) > lines {
+			all = all[len(all)-lines:]
+		}
+		fmt.Fprintf(&b, "--- ripcord on %s (%s)\n%s\n", r.Name, r.Config, strings.Join(all, "\n"))
+	}
+	return b.String()
+}
+
+// WaitHealthy polls both ripcords until every service is up and announced
+// over RIP with its base metric, or ctx ends.
+func (l *Lab) WaitHealthy(ctx context.Context) error {
+	for {
+		var notYet []string
+		for _, r := range l.Replicas() {
+			rep, err := r.Status()
+			if err != nil {
+				notYet = append(notYet, fmt.Sprintf("%s: %v", r.Name, err))
+				continue
+			}
+			for _, s := range rep.Services {
+				if s.State != "up" || s.Announced["rip"] != r.metric() {
+					notYet = append(notYet, fmt.Sprintf("%s/%s: %s (%s), rip metric %d", r.Name, s.Name, s.State, s.Reason, s.Announced["rip"]))
+				}
+			}
+		}
+		if len(notYet) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("lab: replicas not healthy: %s", strings.Join(notYet, "; "))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
