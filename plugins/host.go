@@ -424,7 +424,10 @@ func (h *Host) launch(checker string) (*instance, error) {
 	if builtin {
 		cmd = exec.Command(path, append(slices.Clone(h.o.Self[1:]), checker)...)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group, so a hung plugin and its children can be killed as
+	// one; Pdeathsig so a daemon that is killed outright takes its plugins
+	// with it instead of leaving them orphaned.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	log := h.o.Logger.With("checker", checker)
 	sockDir, err := os.MkdirTemp("", "ripcord-"+checker+"-")
 	if err != nil {

@@ -70,6 +70,8 @@ services:
 	if !hasVIP() {
 		t.Fatal("VIP vanished with a killed daemon; nothing should have removed it")
 	}
+	// Its checker plugins die with it (no orphans left running).
+	waitFor("plugins of the killed daemon exit", func() bool { return len(pluginsOf(t, bin)) == 0 })
 	p = start()
 	waitFor("second run serves its control socket", func() bool {
 		_, code := run(t, "status", "-s", dir+"/ripcord.sock")
@@ -88,4 +90,27 @@ services:
 		b, _ := os.ReadFile(filepath.Join(dir, "ripcord-2.log"))
 		t.Fatalf("VIP left on lo after SIGTERM of the run that claimed it\n%s", b)
 	}
+}
+
+// pluginsOf lists the pids of running `BIN checker ...` processes.
+func pluginsOf(t *testing.T, bin string) []int {
+	t.Helper()
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) > 1 && args[0] == bin && args[1] == "checker" {
+			if st, err := os.ReadFile(d + "/stat"); err == nil && strings.Contains(string(st), ") Z ") {
+				continue // a zombie: exited, not yet reaped
+			}
+			var pid int
+			fmt.Sscan(filepath.Base(d), &pid)
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
