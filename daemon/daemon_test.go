@@ -210,12 +210,12 @@ services:
 	if err := c.Drain("svc"); err != nil {
 		t.Fatal(err)
 	}
-	adv.waitMetric(t, 15, "drained")
+	adv.waitMetric(t, 10, "drained")
 	rep, err := c.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := rep.Services[0]; s.State != "drained" || s.Announced["rip"] != 15 || len(s.Checks) != 2 {
+	if s := rep.Services[0]; s.State != "drained" || s.Announced["rip"] != 10 || len(s.Checks) != 2 {
 		t.Fatalf("status = %+v", s)
 	}
 	// Both plugins really ran: the third-party one passes, the built-in one
@@ -229,7 +229,7 @@ services:
 
 	body := httpGet(t, "http://"+metricsAddr+"/metrics")
 	for _, want := range []string{
-		`ripcord_announced_metric{advertiser="rip",vip="192.0.2.99/32"} 15`,
+		`ripcord_announced_metric{advertiser="rip",vip="192.0.2.99/32"} 10`,
 		`ripcord_check_success{check="port",reason="ok",service="svc"} 1`,
 		`ripcord_check_success{check="builtin",reason="refused",service="svc"} 0`,
 		`ripcord_transitions_total{from="down",service="svc",to="degraded"} 1`,
@@ -246,7 +246,7 @@ services:
 	}
 	adv2 := &recordingAdvertiser{}
 	startDaemon(t, cfgPath, adv2)
-	adv2.waitMetric(t, 15, "drain flag persisted across restart")
+	adv2.waitMetric(t, 10, "drain flag persisted across restart")
 	if err := control.NewClient(sock).Undrain("svc"); err != nil {
 		t.Fatal(err)
 	}

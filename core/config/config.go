@@ -260,8 +260,16 @@ func (c *Config) validate(o Options) error {
 				return c.at(p+"."+m.key, "%d is outside 1-16", m.v)
 			}
 		}
-		if s.DegradedPenalty < 0 || s.Metric+s.DegradedPenalty > 16 {
-			return c.at(p+".degraded_penalty", "metric + degraded_penalty must stay within 1-16")
+		// Routers add 1 per hop, so an announced 15 is already unreachable
+		// at the first router: metrics meant to keep a route must stay below.
+		if s.Metric > maxReachable {
+			return c.at(p+".metric", "%d leaves no room for router hops: at most %d (a router adds 1; 16 is unreachable)", s.Metric, maxReachable)
+		}
+		if s.DrainMetric > maxReachable {
+			return c.at(p+".drain_metric", "%d would cut clients off instead of draining: at most %d (a router adds 1; 16 is unreachable)", s.DrainMetric, maxReachable)
+		}
+		if s.DegradedPenalty < 0 || s.Metric+s.DegradedPenalty > maxReachable {
+			return c.at(p+".degraded_penalty", "metric + degraded_penalty must stay within 1-%d, or a degraded replica becomes unreachable", maxReachable)
 		}
 		if s.DownMetric <= s.Metric {
 			return c.at(p+".down_metric", "must be worse (higher) than metric %d", s.Metric)
@@ -280,8 +288,8 @@ func (c *Config) validate(o Options) error {
 		}
 		if s.Assist != nil {
 			a := s.Assist
-			if a.Metric < 1 || a.Metric > 15 {
-				return c.at(p+".assist.metric", "%d is outside 1-15", a.Metric)
+			if a.Metric < 1 || a.Metric > maxReachable {
+				return c.at(p+".assist.metric", "%d is outside 1-%d", a.Metric, maxReachable)
 			}
 			if a.Metric == s.Metric {
 				return c.at(p+".assist.metric", "must differ from metric %d: the change is what makes routers update", s.Metric)

@@ -82,7 +82,7 @@ func TestValidMinimalDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.Services[0]
-	if s.Metric != DefaultMetric || s.DownMetric != 16 || s.DrainMetric != 15 || s.Interface != "lo" || s.Require != "all" {
+	if s.Metric != DefaultMetric || s.DownMetric != 16 || s.DrainMetric != DefaultDrainMetric || s.Interface != "lo" || s.Require != "all" {
 		t.Errorf("service defaults not applied: %+v", s)
 	}
 	ch := s.Checks[0]

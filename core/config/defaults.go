@@ -18,7 +18,8 @@ const (
 	DefaultMetric         = 1
 	DefaultDegradedAdd    = 2
 	DefaultDownMetric     = 16
-	DefaultDrainMetric    = 15
+	DefaultDrainMetric    = 10
+	maxReachable          = 14 // announced + 1 per router hop must stay below 16
 	DefaultFailbackDelay  = 30 * time.Second
 	DefaultAssistDelay    = 200 * time.Millisecond
 	DefaultAssistMetricLB = 2
