@@ -32,7 +32,8 @@ func buildAdvertisers(ctx context.Context, cfg *config.Config, log *slog.Logger)
 	out := map[string]advertisers.Advertiser{}
 	if r := cfg.RIP; r != nil {
 		rc := rip.Config{UpdateInterval: r.UpdateInterval.D(), Logger: log.With("advertiser", "rip"),
-			Auth: rip.Auth{Type: ripAuthTypes[r.Auth.Mode], KeyID: uint8(r.Auth.KeyID)}}
+			NoReadvertise: !r.ReadvertiseOnPoison,
+			Auth:          rip.Auth{Type: ripAuthTypes[r.Auth.Mode], KeyID: uint8(r.Auth.KeyID)}}
 		if r.Auth.KeyFile != "" {
 			key, err := readSecret(r.Auth.KeyFile)
 			if err != nil {

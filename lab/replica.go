@@ -30,6 +30,7 @@ const (
 	portLDAP   = 389
 	portRADIUS = 1812
 	portHTTP   = 80
+	portStatus = 9473 // ripcord's metrics_listen: /metrics and /v1/status
 	// radiusSecret is the shared secret of the lab's RADIUS clients.
 	radiusSecret = "lab-secret"
 	// drainMetric is below 15 so that a drained replica's route survives the
@@ -467,7 +468,7 @@ func (r *Replica) writeConfig() error {
           body_contains: 'name="password"'`, host, portHTTP),
 		}
 	}
-	own, peer := checks("127.0.0.1"), checks(r.peer.Addr.String())
+	own := checks("127.0.0.1")
 	var b strings.Builder
 	fmt.Fprintf(&b, `# ripcord on replica %s of the lab (%s shape)
 node: %s
@@ -476,19 +477,21 @@ log:
   level: info
 control:
   socket: %s
+  metrics_listen: %s:%d   # also the status the peer's assist check reads
 rip:
+  readvertise_on_poison: %v
   interfaces:
     - name: eth0
 services:
-`, r.Name, o.Shape, r.Name, filepath.Join(r.Dir, "state"), r.Socket)
+`, r.Name, o.Shape, r.Name, filepath.Join(r.Dir, "state"), r.Socket, r.Addr, portStatus, !o.NoReadvertise)
 	for _, svc := range Services {
 		// Two failures in a row (fall 2) so that one slow check on a busy
 		// machine does not move traffic. rise 1: failback_delay, not rise,
 		// is what guards against flapping, and a second passing check would
-		// only add an interval to every failback. The peer checks use the
-		// same pace; assist.delay then makes the healthy replica change its
-		// metric after the failing one has poisoned its route, because the
-		// routers must have dropped the failed route first.
+		// only add an interval to every failback. Assistance watches the
+		// peer's own ripcord (checker peer): it fails once the peer has sent
+		// its poison, so this replica's metric change always reaches the
+		// routers after they dropped the peer's route.
 		fmt.Fprintf(&b, `  - name: %s
     vip: %s
     metric: %d
@@ -508,12 +511,14 @@ services:
       delay: %s
       peers:
         - name: %s
-          interval: %s
-          timeout: %s
+          checker: peer
+          target: http://%s:%d
+          interval: 200ms
+          timeout: 150ms
           rise: 1
-          fall: 2
-          %s
-`, o.AssistDelay, r.peer.Name, interval, timeout, indent(peer[svc], 2))
+          fall: 1
+          settings: {service: %s}
+`, o.AssistDelay, r.peer.Name, r.peer.Addr, portStatus, svc)
 		}
 	}
 	return os.WriteFile(r.Config, []byte(b.String()), 0o600)

@@ -95,7 +95,12 @@ func WriteSVG(w io.Writer, title string, start, end time.Time, samples []Sample,
 			colour = "#555555"
 		}
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2" stroke-dasharray="5,3"/>`+"\n", xx, labelY+4, xx, axisY, colour)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" fill="%s">%s</text>`+"\n", xx+3, labelY, colour, html.EscapeString(e.Text))
+		// Labels in the right half end at their line, so none runs off the picture.
+		tx, anchor := xx+3, "start"
+		if xx > width/2 {
+			tx, anchor = xx-3, "end"
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" fill="%s" text-anchor="%s">%s</text>`+"\n", tx, labelY, colour, anchor, html.EscapeString(e.Text))
 	}
 	ly := axisY + 40
 	lx := left

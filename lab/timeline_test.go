@@ -212,7 +212,7 @@ func TestOptionsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.Shape != ShapeFailover || o.Routers != "frr" || o.FailbackDelay != 10*time.Second ||
-		o.CheckInterval != 500*time.Millisecond || o.AssistDelay != 700*time.Millisecond {
+		o.CheckInterval != 500*time.Millisecond || o.AssistDelay != 100*time.Millisecond {
 		t.Errorf("defaults: %+v", o)
 	}
 	for _, bad := range []Options{

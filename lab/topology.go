@@ -78,14 +78,17 @@ type Options struct {
 	// NoAssist turns peer assistance off: replicas only poison their own
 	// routes (the baseline).
 	NoAssist bool
+	// NoReadvertise sets rip.readvertise_on_poison: false on the replicas
+	// (to measure what that re-advertisement is worth).
+	NoReadvertise bool
 	// FailbackDelay is the replicas' failback_delay (default 10s).
 	FailbackDelay time.Duration
-	// CheckInterval is the interval of every own and peer check (default
-	// 500ms).
+	// CheckInterval is the interval of every own service check (default
+	// 500ms); the peer checks poll the peer's ripcord every 200ms.
 	CheckInterval time.Duration
-	// AssistDelay is assist.delay (default 700ms): long enough that the
-	// failing replica's own check has poisoned its route before the healthy
-	// one changes its metric.
+	// AssistDelay is assist.delay (default 100ms): the peer check fires
+	// only after the peer sent its poison; this is the routers' slack to
+	// process it before this replica's change arrives.
 	AssistDelay time.Duration
 	// Ripcord is the ripcord binary run on the replicas. Required.
 	Ripcord string
@@ -121,7 +124,7 @@ func (o *Options) defaults() error {
 		o.CheckInterval = 500 * time.Millisecond
 	}
 	if o.AssistDelay <= 0 {
-		o.AssistDelay = 700 * time.Millisecond
+		o.AssistDelay = 100 * time.Millisecond
 	}
 	if o.Ripcord == "" {
 		return errors.New("lab: Options.Ripcord (the ripcord binary) is required")

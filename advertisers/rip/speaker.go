@@ -82,6 +82,9 @@ type Config struct {
 	// starts advertising one of our prefixes with metric 16 (the speaker
 	// has already re-advertised its own metric). It must not block.
 	OnPoisonHeard func(netip.Prefix)
+	// NoReadvertise turns off the re-advertisement on heard poison. It
+	// exists to measure what that re-advertisement is worth; leave it off.
+	NoReadvertise bool
 }
 
 // Stats counts packets. Malformed and AuthFailed packets are dropped.
@@ -564,7 +567,9 @@ func (s *Speaker) watchPoison(l *link, from netip.Addr, pkt *Packet) {
 	}
 	if len(poisoned) > 0 {
 		s.stats.poisonsHeard.Add(1)
-		s.readvertiseLocked(l)
+		if !s.cfg.NoReadvertise {
+			s.readvertiseLocked(l)
+		}
 	}
 	s.mu.Unlock()
 	if s.cfg.OnPoisonHeard != nil {

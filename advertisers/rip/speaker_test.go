@@ -392,6 +392,15 @@ func TestPoisonHeardReadvertises(t *testing.T) {
 	}
 }
 
+func TestNoReadvertiseOnlyCounts(t *testing.T) {
+	s, c := newTestSpeaker(t, Config{NoReadvertise: true})
+	set(t, s, ann(vipA, 3))
+	next(t, c, Auth{})
+	inject(c, router, Auth{}, response(routeEntry(vipA, 16)))
+	waitStats(t, s, func(st Stats) bool { return st.PoisonsHeard == 1 })
+	quiet(t, c, 250*time.Millisecond)
+}
+
 func TestDropsBadPackets(t *testing.T) {
 	good := Auth{Type: AuthMD5, KeyID: 1, Key: []byte("right")}
 	wrong := Auth{Type: AuthMD5, KeyID: 1, Key: []byte("wrong")}

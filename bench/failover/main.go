@@ -32,8 +32,9 @@ import (
 )
 
 type scenario struct {
-	Shape  lab.Shape
-	Assist bool
+	Shape         lab.Shape
+	Assist        bool
+	NoReadvertise bool // the RIP speaker's re-advertisement on heard poison is off
 }
 
 func (s scenario) String() string {
@@ -41,8 +42,15 @@ func (s scenario) String() string {
 	if !s.Assist {
 		a = "no assist (baseline)"
 	}
+	if s.NoReadvertise {
+		a += ", no re-advertisement on poison"
+	}
 	return fmt.Sprintf("%s, %s", s.Shape, a)
 }
+
+// noReadvertise is -no-readvertise: every scenario runs without the RIP
+// speaker's re-advertisement on heard poison.
+var noReadvertise bool
 
 // trialResult is one trial as measured by lab.Analyze.
 type trialResult struct {
@@ -63,6 +71,7 @@ func main() {
 	ripcord := flag.String("ripcord", "", "ripcord binary (default: build ./cmd/ripcord)")
 	write := flag.String("write", "", "update the \"## Failover\" section of this markdown file (e.g. docs/benchmarks.md)")
 	raw := flag.String("raw", "", "write every trial as JSON lines to this file")
+	flag.BoolVar(&noReadvertise, "no-readvertise", false, "turn off the RIP speaker's re-advertisement on heard poison (rip.readvertise_on_poison: false), to measure that lever")
 	sigkill := flag.Bool("sigkill", false, "instead: measure once what SIGKILL of ripcord on sa does (no poison; failover shape)")
 	flag.Parse()
 
@@ -132,7 +141,7 @@ func run(trials int, shape, assist, routerKind string, failback, maxWait time.Du
 	var all []summary
 	for _, sh := range shapes {
 		for _, as := range assists {
-			sc := scenario{Shape: sh, Assist: as}
+			sc := scenario{Shape: sh, Assist: as, NoReadvertise: noReadvertise}
 			fmt.Fprintf(os.Stderr, "== %s: %d trials\n", sc, trials)
 			results, err := runScenario(ctx, sc, trials, routerKind, failback, maxWait, ripcord)
 			for _, r := range results {
@@ -156,7 +165,7 @@ func run(trials int, shape, assist, routerKind string, failback, maxWait time.Du
 }
 
 func runScenario(ctx context.Context, sc scenario, trials int, routerKind string, failback, maxWait time.Duration, ripcord string) ([]trialResult, error) {
-	l, err := lab.Build(ctx, lab.Options{Shape: sc.Shape, Routers: routerKind, NoAssist: !sc.Assist,
+	l, err := lab.Build(ctx, lab.Options{Shape: sc.Shape, Routers: routerKind, NoAssist: !sc.Assist, NoReadvertise: sc.NoReadvertise,
 		FailbackDelay: failback, Ripcord: ripcord})
 	if err != nil {
 		return nil, err
@@ -288,7 +297,8 @@ running %s with default RIP timers; replicas sa, sb with slapd, FreeRADIUS, ngin
 a real LDAP search to the VIP every %v, each with a %v timeout). One trial: a random wait of 1–%v (so the
 routers' 30 s update timers are met at a random phase), slapd on sa killed with SIGKILL, 2 s after every affected
 client is served by sb it is restarted, then the clients must be back home. ripcord checks its own services every
-500 ms (timeout 500 ms, fall 2, rise 1) and, with assistance, the peer's every 500 ms (fall 2) with `+"`assist.delay`"+` 700 ms;
+500 ms (timeout 500 ms, fall 2, rise 1) and, with assistance, polls the peer's own ripcord every 200 ms (checker
+`+"`peer`"+`, which fails once the peer has sent its poison) with `+"`assist.delay`"+` 100 ms;
 `+"`failback_delay`"+` is %v.
 
 - **failover**: from the kill until the client's first answer from sb (only clients whose home was sa).

@@ -59,6 +59,9 @@ type RIP struct {
 	Interfaces     []RIPInterface `yaml:"interfaces"`
 	UpdateInterval Duration       `yaml:"update_interval"`
 	Auth           RIPAuth        `yaml:"auth"`
+	// ReadvertiseOnPoison re-sends our routes at once when a router on the
+	// link advertises one of our VIPs with metric 16 (it lost its route).
+	ReadvertiseOnPoison bool `yaml:"readvertise_on_poison"`
 }
 
 // RIPInterface is one link with routers on it.

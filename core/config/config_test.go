@@ -115,7 +115,7 @@ func TestValidFull(t *testing.T) {
 	if got := string(s.Checks[0].SettingsJSON); got != `{"bind_dn":"cn=svc,dc=example,dc=com","min_entries":1,"password_file":"testdata/secret.txt"}` {
 		t.Errorf("settings json = %s", got)
 	}
-	if c.RIP.UpdateInterval.String() != "10s" || c.RIP.Auth.KeyID != 3 || c.RIP.Interfaces[0].Neighbors[0].String() != "10.0.1.1" {
+	if c.RIP.UpdateInterval.String() != "10s" || c.RIP.ReadvertiseOnPoison || c.RIP.Auth.KeyID != 3 || c.RIP.Interfaces[0].Neighbors[0].String() != "10.0.1.1" {
 		t.Errorf("rip: %+v", c.RIP)
 	}
 	if s.Assist == nil || s.Assist.Metric != 2 || s.Assist.Delay.String() != "300ms" || s.Assist.Peers[0].Interval.D() != DefaultCheckInterval {
@@ -159,5 +159,15 @@ func TestAliasBombIsAnError(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("an alias bomb keeps the parser busy")
+	}
+}
+
+func TestRIPDefaults(t *testing.T) {
+	c, err := Parse("r.yml", []byte("rip: {interfaces: [{name: eth0}]}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: t}]}\n"), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.RIP; !r.ReadvertiseOnPoison || r.UpdateInterval.D() != DefaultRIPInterval || r.Auth.Mode != "none" {
+		t.Fatalf("rip defaults: %+v", r)
 	}
 }

@@ -38,7 +38,7 @@ func applyDefaults(v any) {
 			Control:  Control{Socket: DefaultSocket},
 		}
 	case *RIP:
-		*t = RIP{UpdateInterval: Duration(DefaultRIPInterval), Auth: RIPAuth{Mode: "none", KeyID: 1}}
+		*t = RIP{UpdateInterval: Duration(DefaultRIPInterval), Auth: RIPAuth{Mode: "none", KeyID: 1}, ReadvertiseOnPoison: true}
 	case *BGP:
 		*t = BGP{Priority: "med"}
 	case *Service:
