@@ -307,13 +307,16 @@ type CheckStatus struct {
 
 // Status is a snapshot of the service.
 type Status struct {
-	Name        string        `json:"name"`
-	VIP         string        `json:"vip"`
-	State       string        `json:"state"`
-	Reason      string        `json:"reason"`
-	Since       time.Time     `json:"since"`
-	Metric      int           `json:"metric"`
-	Assisting   bool          `json:"assisting,omitempty"`
+	Name      string    `json:"name"`
+	VIP       string    `json:"vip"`
+	State     string    `json:"state"`
+	Reason    string    `json:"reason"`
+	Since     time.Time `json:"since"`
+	Metric    int       `json:"metric"`
+	Assisting bool      `json:"assisting,omitempty"`
+	// Recovering: down only because of the failback hold-down; its checks
+	// pass and it will announce again when the hold-down ends.
+	Recovering  bool          `json:"recovering,omitempty"`
 	Drained     bool          `json:"drained,omitempty"`
 	Transitions int           `json:"transitions"`
 	Checks      []CheckStatus `json:"checks"`
@@ -324,6 +327,7 @@ func (s *Service) Status(now time.Time) Status {
 	st := Status{
 		Name: s.spec.Name, VIP: s.spec.VIP.String(), State: s.state.String(), Reason: s.reason,
 		Since: s.since, Metric: s.Metric(now), Assisting: s.assisting(now), Drained: s.drained,
+		Recovering:  s.state == Down && s.holdDown && !s.healthySince.IsZero(),
 		Transitions: s.transitions,
 	}
 	add := func(cs []*checkState, peer bool) {

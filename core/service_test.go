@@ -191,9 +191,19 @@ func TestNextWake(t *testing.T) {
 	if w := svc.NextWake(t0.Add(time.Second)); !w.IsZero() {
 		t.Fatalf("down and unhealthy: NextWake = %v, want zero", w)
 	}
+	if svc.Status(t0.Add(time.Second)).Recovering {
+		t.Fatal("failing service reported as recovering")
+	}
 	svc.Observe(t0.Add(2*time.Second), "a", sdk.OK(""))
 	if w, want := svc.NextWake(t0.Add(2*time.Second)), t0.Add(12*time.Second); !w.Equal(want) {
 		t.Fatalf("NextWake = %v, want %v (hold-down end)", w, want)
+	}
+	if st := svc.Status(t0.Add(2 * time.Second)); !st.Recovering || st.State != "down" {
+		t.Fatalf("in hold-down: %+v, want down and recovering", st)
+	}
+	svc.Advance(t0.Add(12 * time.Second))
+	if st := svc.Status(t0.Add(12 * time.Second)); st.Recovering || st.State != "up" {
+		t.Fatalf("after hold-down: %+v", st)
 	}
 }
 

@@ -50,7 +50,7 @@ func TestAssistFollowsThePeersPoison(t *testing.T) {
 services:
   - name: svc
     vip: 192.0.2.50
-    failback_delay: 200ms
+    failback_delay: 500ms
     checks:
       - {name: port, checker: tcpconnect, target: "%s", interval: 50ms, timeout: 40ms, rise: 1, fall: 1}
 `, svcA.Addr()))
@@ -84,4 +84,9 @@ services:
 	defer svcA.Close()
 	advA.waitMetric(t, 1, "A back after its failback delay")
 	advB.waitMetric(t, 1, "B back to its base metric")
+	// B must step back while A is still in its hold-down: if both changed
+	// together, routers would hear A's route at B's metric and keep B's.
+	if back, returned := advB.changedTo(1), advA.changedTo(1); !back.Before(returned) {
+		t.Fatalf("B left its assist metric at %s, A returned at %s: B must go first", back.Format(time.StampMilli), returned.Format(time.StampMilli))
+	}
 }

@@ -54,6 +54,18 @@ func (r *recordingAdvertiser) Set(_ context.Context, want []advertisers.Announce
 	return nil
 }
 
+// changedTo returns when the advertiser was last asked to change to metric m.
+func (r *recordingAdvertiser) changedTo(m int) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.sets) - 1; i >= 0; i-- {
+		if len(r.sets[i]) == 1 && r.sets[i][0].Metric == m && (i == 0 || r.sets[i-1][0].Metric != m) {
+			return r.times[i]
+		}
+	}
+	return time.Time{}
+}
+
 // firstAt returns when the advertiser was first asked for metric m.
 func (r *recordingAdvertiser) firstAt(m int) time.Time {
 	r.mu.Lock()

@@ -1,8 +1,9 @@
 // Package peer checks a peer replica's own ripcord: it fails as soon as the
 // peer announces the service as unreachable (metric 16), which is the
-// moment the routers start dropping the peer's route. Used in assist.peers,
-// it makes the healthy replica's metric change reach the routers after the
-// poison, never before, whatever the phase of the two replicas' checks.
+// moment the routers start dropping the peer's route, and passes again as
+// soon as the peer's checks pass (it is then in its failback hold-down).
+// Used in assist.peers, it makes the healthy replica's metric change reach
+// the routers after the poison, and its return before the peer's return.
 package peer
 
 import (
@@ -92,6 +93,13 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 		switch {
 		case !ok:
 			r = sdk.Failed(ReasonNotAnnounced, "%s has not announced %s over %s yet (%s: %s)", rep.Node, c.Service, c.Advertiser, s.State, s.Reason)
+		case m >= 16 && s.Recovering:
+			// Its checks pass again and it returns when its failback
+			// hold-down ends. Assistance must end now, before that: if it
+			// ended when the peer returns, routers would hear the peer's
+			// route at a metric equal to ours and keep ours (RIP prefers
+			// the route it has) until a periodic update.
+			r = sdk.OK(fmt.Sprintf("%s recovers %s (%s)", rep.Node, c.Service, s.Reason))
 		case m >= 16:
 			r = sdk.Failed(ReasonWithdrawn, "%s withdrew %s (%s: %s)", rep.Node, c.Service, s.State, s.Reason)
 		default:

@@ -25,7 +25,8 @@ func (p *peerStatus) set(state string, announced map[string]int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rep = control.Report{Node: "sa", Services: []control.ServiceReport{{
-		Status: core.Status{Name: "ldap", State: state, Reason: "search: refused"}, Announced: announced}}}
+		Status:    core.Status{Name: "ldap", State: state, Reason: "search: refused", Recovering: state == "recovering"},
+		Announced: announced}}}
 }
 
 func (p *peerStatus) report() control.Report {
@@ -64,6 +65,7 @@ func TestPeerFollowsTheAnnouncement(t *testing.T) {
 		{"up", map[string]int{"rip": 1}, s, sdk.StatusOK, sdk.ReasonOK},
 		{"drained", map[string]int{"rip": 15}, s, sdk.StatusOK, sdk.ReasonOK},
 		{"down", map[string]int{"rip": 16}, s, sdk.StatusFailed, ReasonWithdrawn},
+		{"recovering", map[string]int{"rip": 16}, s, sdk.StatusOK, sdk.ReasonOK}, // in failback hold-down
 		{"starting", map[string]int{}, s, sdk.StatusFailed, ReasonNotAnnounced},
 		{"up", map[string]int{"rip": 1}, sdktest.Settings(t, map[string]any{"service": "radius"}), sdk.StatusFailed, ReasonNoService},
 		{"up", map[string]int{"rip": 1, "bgp": 16}, sdktest.Settings(t, map[string]any{"service": "ldap", "advertiser": "bgp"}), sdk.StatusFailed, ReasonWithdrawn},
