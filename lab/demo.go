@@ -53,7 +53,7 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	if err := o.Lab.defaults(); err != nil {
 		return nil, err
 	}
-	assist := "on (each replica checks the other's services)"
+	assist := "on (each replica watches the other's ripcord and nudges the routers when it withdraws)"
 	if o.Lab.NoAssist {
 		assist = "off (a failing replica only poisons its own route)"
 	}
