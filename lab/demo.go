@@ -86,13 +86,7 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	defer rec.Stop()
 
 	say("lab: waiting for the routes to converge (clients ask every %v)", ProbeInterval)
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	err = l.WaitHealthy(wctx)
-	if err == nil {
-		err = rec.WaitFor(wctx, l.HomeState())
-	}
-	cancel()
-	if err != nil {
+	if err := l.WaitConverged(ctx, rec); err != nil {
 		return nil, err
 	}
 	say("lab: converged after %.1fs: %s", time.Since(start).Seconds(), describeHomes(l))

@@ -135,3 +135,14 @@ func (l *Lab) HomeState() map[Key]string {
 	}
 	return want
 }
+
+// WaitConverged waits (at most 90 s) until every ripcord reports its services
+// healthy and every client is served by its home replica.
+func (l *Lab) WaitConverged(ctx context.Context, rec *Recorder) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if err := l.WaitHealthy(ctx); err != nil {
+		return err
+	}
+	return rec.WaitFor(ctx, l.HomeState())
+}

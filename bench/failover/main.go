@@ -75,15 +75,23 @@ func main() {
 	sigkill := flag.Bool("sigkill", false, "instead: measure once what SIGKILL of ripcord on sa does (no poison; failover shape)")
 	flag.Parse()
 
-	if *sigkill {
-		if err := measureSIGKILL(*routers, *ripcord); err != nil {
-			fmt.Fprintln(os.Stderr, "bench/failover:", err)
-			os.Exit(1)
+	err := func() error {
+		if *ripcord == "" {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			bin, cleanup, err := buildRipcord(ctx)
+			stop()
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			*ripcord = bin
 		}
-		return
-	}
-
-	if err := run(*trials, *shape, *assist, *routers, *failback, *maxWait, *ripcord, *write, *raw); err != nil {
+		if *sigkill {
+			return measureSIGKILL(*routers, *ripcord)
+		}
+		return run(*trials, *shape, *assist, *routers, *failback, *maxWait, *ripcord, *write, *raw)
+	}()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/failover:", err)
 		os.Exit(1)
 	}
@@ -119,14 +127,6 @@ func run(trials int, shape, assist, routerKind string, failback, maxWait time.Du
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	if ripcord == "" {
-		bin, cleanup, err := buildRipcord(ctx)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		ripcord = bin
-	}
 	var rawFile *os.File
 	if raw != "" {
 		f, err := os.Create(raw)
@@ -173,13 +173,7 @@ func runScenario(ctx context.Context, sc scenario, trials int, routerKind string
 	defer l.Close()
 	rec := l.Record(ctx, nil)
 	defer rec.Stop()
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	err = l.WaitHealthy(wctx)
-	if err == nil {
-		err = rec.WaitFor(wctx, l.HomeState())
-	}
-	cancel()
-	if err != nil {
+	if err := l.WaitConverged(ctx, rec); err != nil {
 		return nil, err
 	}
 	var out []trialResult
@@ -398,14 +392,6 @@ func buildRipcord(ctx context.Context) (string, func(), error) {
 func measureSIGKILL(routerKind, ripcord string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if ripcord == "" {
-		bin, cleanup, err := buildRipcord(ctx)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		ripcord = bin
-	}
 	l, err := lab.Build(ctx, lab.Options{Shape: lab.ShapeFailover, Routers: routerKind, Ripcord: ripcord})
 	if err != nil {
 		return err
@@ -413,13 +399,7 @@ func measureSIGKILL(routerKind, ripcord string) error {
 	defer l.Close()
 	rec := l.Record(ctx, nil)
 	defer rec.Stop()
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	err = l.WaitHealthy(wctx)
-	if err == nil {
-		err = rec.WaitFor(wctx, l.HomeState())
-	}
-	cancel()
-	if err != nil {
+	if err := l.WaitConverged(ctx, rec); err != nil {
 		return err
 	}
 	time.Sleep(time.Duration(1+rand.IntN(10)) * time.Second)
@@ -434,7 +414,7 @@ func measureSIGKILL(routerKind, ripcord string) error {
 			want[lab.Key{Client: c, Service: svc}] = "sb"
 		}
 	}
-	wctx, cancel = context.WithTimeout(ctx, 240*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 240*time.Second)
 	err = rec.WaitFor(wctx, want)
 	cancel()
 	took := time.Since(killed)
