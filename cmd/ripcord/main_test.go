@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var bin string
@@ -114,5 +115,58 @@ func TestUsageAndErrors(t *testing.T) {
 	}
 	if out, code := run(t, "checkers"); code != 0 || !strings.Contains(out, "ldap") || !strings.Contains(out, "secret_file") {
 		t.Fatalf("checkers: exit %d\n%s", code, out)
+	}
+}
+
+// TestStatusAndDrainAgainstARunningDaemon runs the daemon (without touching
+// interfaces: -no-vip) and drives it with status, drain and undrain.
+func TestStatusAndDrainAgainstARunningDaemon(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer srv.Close()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ripcord.sock")
+	cfg := writeConfig(t, `
+state_dir: `+dir+`/state
+control: {socket: `+sock+`}
+services:
+  - name: web
+    vip: 192.0.2.30
+    checks:
+      - {name: page, checker: http, target: "`+srv.URL+`/", interval: 100ms, timeout: 90ms, rise: 1}
+`)
+	d := exec.Command(bin, "run", "-no-vip", "-c", cfg)
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		d.Process.Signal(os.Interrupt)
+		d.Wait()
+	}()
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var code int
+		if out, code = run(t, "status", "-s", sock); code == 0 && strings.Contains(out, " up ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service never up in status:\n%s", out)
+		}
+	}
+	for _, want := range []string{"SERVICE", "web", "192.0.2.30/32", "all checks pass", "page", "pass"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+	if out, code := run(t, "drain", "-s", sock, "web"); code != 0 || !strings.Contains(out, "web: drained") {
+		t.Fatalf("drain: exit %d\n%s", code, out)
+	}
+	if out, _ := run(t, "status", "-s", sock); !strings.Contains(out, "drained") {
+		t.Fatalf("status after drain:\n%s", out)
+	}
+	if out, code := run(t, "drain", "-s", sock, "nope"); code != 1 || !strings.Contains(out, `no service "nope"`) {
+		t.Fatalf("drain of an unknown service: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "undrain", "-s", sock, "web"); code != 0 || !strings.Contains(out, "web: undrained") {
+		t.Fatalf("undrain: exit %d\n%s", code, out)
 	}
 }
