@@ -134,6 +134,9 @@ func Run(ctx context.Context, o Options) error {
 	d := &Daemon{cfg: cfg, log: log, host: o.Host, metrics: control.NewMetrics(), started: time.Now(),
 		drainDir: filepath.Join(cfg.StateDir, "drained")}
 	defer d.host.Close()
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: " + w)
+	}
 
 	if err := os.MkdirAll(d.drainDir, 0o755); err != nil {
 		return fmt.Errorf("state_dir: %w", err)

@@ -18,5 +18,8 @@ func cmdValidate(args []string) error {
 	host.Close()
 	n := len(cfg.AllChecks())
 	fmt.Printf("%s: ok (%d services, %d checks)\n", *cfgPath, len(cfg.Services), n)
+	for _, w := range cfg.Warnings() {
+		fmt.Printf("warning: %s\n", w)
+	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ripcord/ripcord/plugins/sdk"
 	"gopkg.in/yaml.v3"
@@ -540,4 +541,26 @@ func (c *Config) AllChecks() []*Check {
 		}
 	}
 	return out
+}
+
+// Warnings lists valid but probably unintended settings, for validate and
+// the daemon's start-up log.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.RIP == nil && c.BGP == nil {
+		w = append(w, "no rip or bgp section: the service addresses are put on their interfaces but announced to no router")
+	}
+	usesPeer := false
+	for _, ch := range c.AllChecks() {
+		usesPeer = usesPeer || ch.Checker == "peer"
+	}
+	if usesPeer && c.Control.MetricsListen == "" {
+		w = append(w, "assist uses checker peer, which reads a peer's control.metrics_listen; this replica has none, so its peers cannot watch it the same way")
+	}
+	for _, s := range c.Services {
+		if s.Assist != nil && s.FailbackDelay.D() < 5*time.Second {
+			w = append(w, fmt.Sprintf("service %s: failback_delay %s is short: a repaired replica may take its traffic back before routers settle", s.Name, s.FailbackDelay))
+		}
+	}
+	return w
 }

@@ -10,16 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ripcord/ripcord/checkers"
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
-// testOptions stands in for the daemon's checker registry: three built-ins.
+// testOptions resolves checker names from the real registry of built-ins
+// (the daemon also looks in the plugin directory).
 var testOptions = Options{KnownChecker: func(_ *Config, name string) error {
-	switch name {
-	case "http", "ldap", "radius":
+	if checkers.IsBuiltin(name) {
 		return nil
 	}
-	return fmt.Errorf("unknown checker %q (built in: http, ldap, radius; no ripcord-checker-%s in the plugin directory)", name, name)
+	return fmt.Errorf("unknown checker %q (built in: %s; no ripcord-checker-%s in the plugin directory)", name, strings.Join(checkers.Names(), ", "), name)
 }}
 
 // testConfigure validates the one setting the bad-setting case uses.
@@ -169,5 +170,37 @@ func TestRIPDefaults(t *testing.T) {
 	}
 	if r := c.RIP; !r.ReadvertiseOnPoison || r.UpdateInterval.D() != DefaultRIPInterval || r.Auth.Mode != "none" {
 		t.Fatalf("rip defaults: %+v", r)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	c, err := Load("testdata/valid-minimal.yml", testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "announced to no router") {
+		t.Fatalf("warnings = %q", w)
+	}
+	c, err = Load("testdata/valid-full.yml", testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Fatalf("warnings for a complete config: %q", w)
+	}
+	c, err = Parse("p.yml", []byte(`
+rip: {interfaces: [{name: eth0}]}
+services:
+  - name: a
+    vip: 192.0.2.1
+    failback_delay: 1s
+    checks: [{name: c, checker: http, target: t}]
+    assist: {peers: [{name: b, checker: peer, target: "http://10.0.0.2:9473"}]}
+`), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 2 || !strings.Contains(w[0], "metrics_listen") || !strings.Contains(w[1], "failback_delay 1s is short") {
+		t.Fatalf("warnings = %q", w)
 	}
 }
