@@ -192,19 +192,21 @@ func (e *Engine) transitioned(s *Service, from, to State, reason string) {
 
 func (e *Engine) advanceAll() {
 	now := e.now()
+	changed := false
 	for _, s := range e.services {
 		e.mu.Lock()
 		from := s.State()
-		s.Advance(now)
+		// Advance also reports changes made by time alone (end of the
+		// assist delay or of the hold-down).
+		c := s.Advance(now)
 		to, reason := s.State(), s.reason
 		e.mu.Unlock()
 		e.transitioned(s, from, to, reason)
+		changed = changed || c
 	}
-	// Publish even when Advance saw no change: a time rule (the assist
-	// delay) changes the metric at exactly this instant, so Advance's
-	// before/after comparison at the same now cannot see it. publish
-	// compares with what was last published and sends only differences.
-	e.publish()
+	if changed {
+		e.publish()
+	}
 }
 
 func (e *Engine) resetTimer(t *time.Timer) {

@@ -133,9 +133,6 @@ func NewService(spec ServiceSpec, now time.Time) *Service {
 	return s
 }
 
-// Spec returns the service's policy.
-func (s *Service) Spec() ServiceSpec { return s.spec }
-
 // Observe records one result of the named check and re-evaluates.
 // It reports whether the state or the announced metric changed.
 func (s *Service) Observe(now time.Time, check string, r *sdk.Result) bool {
@@ -164,9 +161,6 @@ func (s *Service) SetDrained(now time.Time, on bool) bool {
 	s.drained = on
 	return s.Advance(now)
 }
-
-// IsDrained reports whether an operator drained the service.
-func (s *Service) IsDrained() bool { return s.drained }
 
 // health combines the checks: healthy, unhealthy, or not yet known.
 func (s *Service) health() (known, healthy, warn bool, why string) {

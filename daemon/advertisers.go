@@ -1,30 +1,19 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/ripcord/ripcord/advertisers"
 	"github.com/ripcord/ripcord/advertisers/bgp"
 	"github.com/ripcord/ripcord/advertisers/rip"
 	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
 var ripAuthTypes = map[string]rip.AuthType{
 	"none": rip.AuthNone, "plain": rip.AuthPlain, "md5": rip.AuthMD5, "hmac-sha256": rip.AuthHMACSHA256,
-}
-
-// readSecret reads a key or password file; trailing newlines are not part of
-// the secret (editors add them).
-func readSecret(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(b, "\r\n"), nil
 }
 
 // buildAdvertisers starts the advertisers the config enables.
@@ -35,11 +24,11 @@ func buildAdvertisers(ctx context.Context, cfg *config.Config, log *slog.Logger)
 			NoReadvertise: !r.ReadvertiseOnPoison,
 			Auth:          rip.Auth{Type: ripAuthTypes[r.Auth.Mode], KeyID: uint8(r.Auth.KeyID)}}
 		if r.Auth.KeyFile != "" {
-			key, err := readSecret(r.Auth.KeyFile)
+			key, err := sdk.ReadSecretFile(r.Auth.KeyFile)
 			if err != nil {
 				return nil, fmt.Errorf("rip.auth.key_file: %w", err)
 			}
-			rc.Auth.Key = key
+			rc.Auth.Key = []byte(key)
 		}
 		for _, ifc := range r.Interfaces {
 			rc.Interfaces = append(rc.Interfaces, rip.Interface{Name: ifc.Name, Neighbors: ifc.Neighbors})
@@ -56,11 +45,11 @@ func buildAdvertisers(ctx context.Context, cfg *config.Config, log *slog.Logger)
 		for _, p := range b.Peers {
 			peer := bgp.Peer{Address: p.Address, ASN: p.ASN, Port: uint16(p.Port)}
 			if p.PasswordFile != "" {
-				pw, err := readSecret(p.PasswordFile)
+				pw, err := sdk.ReadSecretFile(p.PasswordFile)
 				if err != nil {
 					return nil, fmt.Errorf("bgp.peers: %w", err)
 				}
-				peer.Password = string(pw)
+				peer.Password = pw
 			}
 			bc.Peers = append(bc.Peers, peer)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -42,26 +43,22 @@ func NewHost(cfg *config.Config, self []string, log *slog.Logger) *plugins.Host 
 	})
 }
 
-// KnownChecker resolves a checker name for config validation.
+// KnownChecker resolves a checker name for config validation: the host's
+// Lookup (built in, or an executable in plugins.dir matching its pin), with
+// a message that lists the alternatives when the name is unknown.
 func KnownChecker(cfg *config.Config, name string) error {
-	if checkers.IsBuiltin(name) {
-		if _, pinned := cfg.Plugins.SHA256[name]; pinned {
-			return fmt.Errorf("%q is built in: a sha256 pin applies only to third-party plugins", name)
-		}
-		return nil
+	_, _, err := NewHost(cfg, []string{"ripcord", "checker"}, nil).Lookup(name) // starts nothing
+	if err == nil || checkers.IsBuiltin(name) {
+		return err
 	}
 	builtins := strings.Join(checkers.Names(), ", ")
 	if cfg.Plugins.Dir == "" {
 		return fmt.Errorf("unknown checker %q (built in: %s; no plugins.dir is configured for third-party checkers)", name, builtins)
 	}
-	h := plugins.NewHost(plugins.Options{Dir: cfg.Plugins.Dir, SHA256: cfg.Plugins.SHA256})
-	if _, _, err := h.Lookup(name); err != nil {
-		if _, statErr := os.Stat(filepath.Join(cfg.Plugins.Dir, plugins.FilePrefix+name)); errors.Is(statErr, os.ErrNotExist) {
-			return fmt.Errorf("unknown checker %q (built in: %s; no %s%s in %s)", name, builtins, plugins.FilePrefix, name, cfg.Plugins.Dir)
-		}
-		return err
+	if _, statErr := os.Stat(filepath.Join(cfg.Plugins.Dir, plugins.FilePrefix+name)); errors.Is(statErr, os.ErrNotExist) {
+		return fmt.Errorf("unknown checker %q (built in: %s; no %s%s in %s)", name, builtins, plugins.FilePrefix, name, cfg.Plugins.Dir)
 	}
-	return nil
+	return err
 }
 
 // Load reads a config file and asks every checker to validate its settings.
@@ -167,7 +164,7 @@ func Run(ctx context.Context, o Options) error {
 	for _, s := range cfg.Services {
 		allowed[s.VIP.String()] = true
 	}
-	for _, name := range slices.Sorted(mapsKeys(advs)) {
+	for _, name := range slices.Sorted(maps.Keys(advs)) {
 		a := newApplier(name, advs[name], allowed, d.metrics, log)
 		d.appliers = append(d.appliers, a)
 	}
@@ -204,7 +201,7 @@ func Run(ctx context.Context, o Options) error {
 		go func() { defer wg.Done(); a.run(actx) }()
 	}
 	log.Info("ripcord started", "node", cfg.Node, "version", Version, "services", len(specs), "checks", len(jobs),
-		"advertisers", strings.Join(slices.Sorted(mapsKeys(advs)), ","))
+		"advertisers", strings.Join(slices.Sorted(maps.Keys(advs)), ","))
 	err = d.engine.Run(ctx)
 
 	// Withdraw first, then stop: routers must hear the poison while our
@@ -218,16 +215,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("ripcord stopped: announcements withdrawn")
 	return err
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func (d *Daemon) observe(j core.Job, r *sdk.Result, took time.Duration) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 
@@ -237,17 +236,10 @@ func parseTarget(target string) (*url.URL, error) {
 	return u, nil
 }
 
-// readPasswordFile returns the first line of a password file; the trailing
-// newline editors add is not part of the password.
 func readPasswordFile(name string) (string, error) {
-	b, err := os.ReadFile(name)
+	pw, err := sdk.ReadSecretFile(name)
 	if err != nil {
 		return "", fmt.Errorf("checkers/http: login.password_file: %w", err)
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	line = strings.TrimSuffix(line, "\r")
-	if line == "" {
-		return "", fmt.Errorf("checkers/http: login.password_file: %s is empty", name)
-	}
-	return line, nil
+	return pw, nil
 }

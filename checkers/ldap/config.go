@@ -3,9 +3,9 @@ package ldap
 import (
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -205,18 +205,13 @@ func checkBind(dn, passwordFile, dnField, fileField string, bad func(string, str
 	}
 }
 
-// readPassword reads a secret file: its first line is the password.
+// readPassword reads a password file (sdk.ReadSecretFile).
 func readPassword(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
+	pw, err := sdk.ReadSecretFile(path)
+	if errors.Is(err, sdk.ErrEmptySecret) {
+		return "", fmt.Errorf("%w (an empty password is an unauthenticated bind)", err)
 	}
-	pw, _, _ := strings.Cut(string(b), "\n")
-	pw = strings.TrimSuffix(pw, "\r")
-	if pw == "" {
-		return "", fmt.Errorf("%s is empty (an empty password is an unauthenticated bind)", path)
-	}
-	return pw, nil
+	return pw, err
 }
 
 func loadCAFile(path string) error {

@@ -3,7 +3,6 @@ package radius
 import (
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
@@ -116,17 +115,15 @@ func validateTarget(target string) error {
 	return nil
 }
 
-// readSecretFile returns the first line of a secret file without surrounding
-// white space; an empty secret is an error.
+// readSecretFile reads a secret file (sdk.ReadSecretFile) without
+// surrounding white space; an empty secret is an error.
 func readSecretFile(field, name string) ([]byte, error) {
-	b, err := os.ReadFile(name)
+	secret, err := sdk.ReadSecretFile(name)
+	if secret = strings.TrimSpace(secret); err == nil && secret == "" {
+		err = fmt.Errorf("%s %w", name, sdk.ErrEmptySecret)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("checkers/radius: %s: %w", field, err)
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	line = strings.TrimSpace(line)
-	if line == "" {
-		return nil, fmt.Errorf("checkers/radius: %s: %s is empty", field, name)
-	}
-	return []byte(line), nil
+	return []byte(secret), nil
 }

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -231,15 +230,7 @@ func TestConfigure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs, err := New().Configure(context.Background(), sdk.Settings(tt.settings))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, e := range errs {
-				got = append(got, e.Field)
-			}
-			sort.Strings(got)
+			got, errs := sdktest.ConfigureFields(t, New(), tt.settings)
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("error fields %v (%v), want %v", got, errs, tt.want)
 			}

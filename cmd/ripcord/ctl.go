@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -40,13 +41,7 @@ func cmdStatus(args []string) error {
 	fmt.Fprintln(tw, "SERVICE\tVIP\tSTATE\tSINCE\tANNOUNCED\tREASON")
 	for _, s := range r.Services {
 		var ann []string
-		for _, a := range slices.Sorted(func(y func(string) bool) {
-			for k := range s.Announced {
-				if !y(k) {
-					return
-				}
-			}
-		}) {
+		for _, a := range slices.Sorted(maps.Keys(s.Announced)) {
 			ann = append(ann, fmt.Sprintf("%s=%d", a, s.Announced[a]))
 		}
 		for a, e := range s.LastError {

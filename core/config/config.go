@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,8 +35,7 @@ type Config struct {
 	BGP      *BGP      `yaml:"bgp"`
 	Services []Service `yaml:"services"`
 
-	file string
-	dec  *decoder
+	dec *decoder
 }
 
 // Log selects the log output.
@@ -138,9 +139,6 @@ type Check struct {
 	path         string
 }
 
-// File is the path the config was read from.
-func (c *Config) File() string { return c.file }
-
 // Options are the outside knowledge validation needs.
 type Options struct {
 	// KnownChecker reports whether a checker name can be resolved (built in,
@@ -170,7 +168,7 @@ func Parse(file string, b []byte, o Options) (*Config, error) {
 	if err := d.decode(&root, reflect.ValueOf(c).Elem(), ""); err != nil {
 		return nil, err
 	}
-	c.file, c.dec = file, d
+	c.dec = d
 	if err := c.validate(o); err != nil {
 		return nil, err
 	}
@@ -222,7 +220,7 @@ func (c *Config) validate(o Options) error {
 	if c.Control.Socket == "" {
 		return c.at("control.socket", "must not be empty")
 	}
-	for _, name := range sortedKeys(c.Plugins.SHA256) {
+	for _, name := range slices.Sorted(maps.Keys(c.Plugins.SHA256)) {
 		h := c.Plugins.SHA256[name]
 		if len(h) != 64 || strings.Trim(strings.ToLower(h), "0123456789abcdef") != "" {
 			return c.at("plugins.sha256."+name, "must be 64 hex digits (sha256sum of the executable)")

@@ -86,3 +86,19 @@ func PhaseNames(res *sdk.Result) []string {
 	}
 	return names
 }
+
+// ConfigureFields runs c.Configure on settings (JSON) and returns the names
+// of the fields it rejected, sorted.
+func ConfigureFields(t testing.TB, c sdk.Checker, settings string) ([]string, []sdk.FieldError) {
+	t.Helper()
+	errs, err := c.Configure(context.Background(), sdk.Settings(settings))
+	if err != nil {
+		t.Fatalf("Configure(%s): %v", settings, err)
+	}
+	var fields []string
+	for _, e := range errs {
+		fields = append(fields, e.Field)
+	}
+	slices.Sort(fields)
+	return fields, errs
+}
