@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,10 @@ func TestUsageAndErrors(t *testing.T) {
 	}
 }
 
+// serviceUp matches the service row in state up (the header line also says
+// "up", as in "up 0s").
+var serviceUp = regexp.MustCompile(`(?m)^web +192\.0\.2\.30/32 +up `)
+
 // TestStatusAndDrainAgainstARunningDaemon runs the daemon (without touching
 // interfaces: -no-vip) and drives it with status, drain and undrain.
 func TestStatusAndDrainAgainstARunningDaemon(t *testing.T) {
@@ -146,7 +151,7 @@ services:
 	var out string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		var code int
-		if out, code = run(t, "status", "-s", sock); code == 0 && strings.Contains(out, " up ") {
+		if out, code = run(t, "status", "-s", sock); code == 0 && serviceUp.MatchString(out) {
 			break
 		}
 		if time.Now().After(deadline) {
