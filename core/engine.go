@@ -46,8 +46,13 @@ type Options struct {
 	OnTransition func(service string, from, to State, reason string)
 	// Drained lists services that start drained (the persisted flag).
 	Drained []string
-	Logger  *slog.Logger
-	Now     func() time.Time // for tests; default time.Now
+	// Heartbeat, if set, is called every HeartbeatEvery from the engine's
+	// own loop, so that a stalled engine stops calling it (the systemd
+	// watchdog).
+	Heartbeat      func()
+	HeartbeatEvery time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time // for tests; default time.Now
 }
 
 // Engine runs the checks on their schedules and keeps the desired set.
@@ -112,6 +117,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.publish()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var beat <-chan time.Time
+	if e.o.Heartbeat != nil && e.o.HeartbeatEvery > 0 {
+		t := time.NewTicker(e.o.HeartbeatEvery)
+		defer t.Stop()
+		beat = t.C
+	}
 	for {
 		e.resetTimer(timer)
 		select {
@@ -123,6 +134,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.advanceAll()
 		case <-e.kick:
 			e.advanceAll()
+		case <-beat:
+			e.o.Heartbeat()
 		}
 	}
 }

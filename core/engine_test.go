@@ -184,3 +184,61 @@ func TestEnginePublishesAssistAfterDelay(t *testing.T) {
 	go e.Run(ctx)
 	rec.waitMetric(t, 2)
 }
+
+// TestEngineHeartbeatStopsWhenTheLoopStalls: the heartbeat (the systemd
+// watchdog) comes from the engine's own loop, so a loop stuck in Publish
+// stops it.
+func TestEngineHeartbeatStopsWhenTheLoopStalls(t *testing.T) {
+	run := &scriptRunner{}
+	run.status.Store(int32(sdk.StatusOK))
+	var beats atomic.Int32
+	stall := make(chan struct{})
+	var stalled atomic.Bool
+	e := New(Options{
+		Services: []ServiceSpec{{Name: "ldap", VIP: netip.MustParsePrefix("192.0.2.10/32"), Metric: 1, DownMetric: 16,
+			Checks: []CheckSpec{{Name: "bind", Rise: 3, Fall: 1}}}}, // up after ~45ms: heartbeats before that
+		Jobs: []Job{{Service: "ldap", Name: "bind", Checker: "x", Target: "t",
+			Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond}},
+		Runner: run,
+		Publish: func(a []advertisers.Announcement) {
+			if a[0].Metric == 1 { // the first change after start: stall here
+				stalled.Store(true)
+				<-stall
+			}
+		},
+		Heartbeat:      func() { beats.Add(1) },
+		HeartbeatEvery: 5 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		close(stall)
+		<-done
+	}()
+	for deadline := time.Now().Add(5 * time.Second); !stalled.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the check never passed")
+		}
+	}
+	before := beats.Load()
+	if before == 0 {
+		t.Fatal("no heartbeat before the loop stalled")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if after := beats.Load(); after != before {
+		t.Fatalf("heartbeat went on while the loop was stalled: %d -> %d", before, after)
+	}
+}
+
+func TestEngineHeartbeatWhileRunning(t *testing.T) {
+	var beats atomic.Int32
+	e := New(Options{Runner: &scriptRunner{}, Heartbeat: func() { beats.Add(1) }, HeartbeatEvery: 5 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	e.Run(ctx)
+	if n := beats.Load(); n < 5 {
+		t.Fatalf("%d heartbeats in 100ms at 5ms, want at least 5", n)
+	}
+}

@@ -109,6 +109,7 @@ type Daemon struct {
 	engine   *core.Engine
 	metrics  *control.Metrics
 	appliers []*applier
+	notify   *notifier
 	started  time.Time
 	drainDir string
 }
@@ -129,7 +130,7 @@ type Options struct {
 func Run(ctx context.Context, o Options) error {
 	cfg, log := o.Config, o.Logger
 	d := &Daemon{cfg: cfg, log: log, host: o.Host, metrics: control.NewMetrics(), started: time.Now(),
-		drainDir: filepath.Join(cfg.StateDir, "drained")}
+		drainDir: filepath.Join(cfg.StateDir, "drained"), notify: newNotifier(log)}
 	defer d.host.Close()
 	for _, w := range cfg.Warnings() {
 		log.Warn("config: " + w)
@@ -177,8 +178,10 @@ func Run(ctx context.Context, o Options) error {
 				a.want(set)
 			}
 		},
-		OnResult:     d.observe,
-		OnTransition: d.transition,
+		OnResult:       d.observe,
+		OnTransition:   d.transition,
+		Heartbeat:      d.notify.alive,
+		HeartbeatEvery: d.notify.watchdog / 2,
 	})
 
 	srv, err := control.Listen(cfg.Control.Socket, d, log)
@@ -202,7 +205,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("ripcord started", "node", cfg.Node, "version", Version, "services", len(specs), "checks", len(jobs),
 		"advertisers", strings.Join(slices.Sorted(maps.Keys(advs)), ","))
+	d.notify.progress(d.engine.Status()) // services drained at start are decided already
 	err = d.engine.Run(ctx)
+	d.notify.stopping()
 
 	// Withdraw first, then stop: routers must hear the poison while our
 	// sockets still exist.
@@ -244,6 +249,7 @@ func (d *Daemon) transition(svc string, from, to core.State, reason string) {
 	d.metrics.Transitions.WithLabelValues(svc, from.String(), to.String()).Inc()
 	d.metrics.ServiceState.DeletePartialMatch(map[string]string{"service": svc})
 	d.metrics.ServiceState.WithLabelValues(svc, to.String()).Set(1)
+	d.notify.progress(d.engine.Status())
 }
 
 // Report implements control.Backend.
