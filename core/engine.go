@@ -37,8 +37,9 @@ type Options struct {
 	Jobs     []Job
 	Runner   Runner
 	// Publish receives the desired set whenever it changes (and once at
-	// start). It must not block for long: the daemon hands it to advertisers
-	// asynchronously.
+	// start). Calls are serialised and the last call carries the newest
+	// set. It must not block for long (later publishes wait for it): the
+	// daemon hands the set to advertisers asynchronously.
 	Publish func([]advertisers.Announcement)
 	// OnResult is called after every check (for metrics); optional.
 	OnResult func(j Job, r *sdk.Result, took time.Duration)
@@ -65,7 +66,11 @@ type Engine struct {
 	kick     chan struct{}
 	now      func() time.Time
 	trigger  map[string][]chan struct{} // service name -> one check-now channel per job
-	last     []advertisers.Announcement
+
+	// pubMu serialises publish from computing the set to handing it on, so
+	// a set computed earlier is never handed on after a newer one.
+	pubMu sync.Mutex
+	last  []advertisers.Announcement // guarded by pubMu
 }
 
 type jobResult struct {
@@ -251,13 +256,18 @@ func (e *Engine) Desired() []advertisers.Announcement {
 	return advertisers.Sorted(out)
 }
 
+// publish hands the desired set on if it changed. Callers change state
+// first and publish after, from several goroutines (Run, SetDrained): the
+// set is computed under pubMu, so the last set handed on is the newest.
 func (e *Engine) publish() {
+	e.pubMu.Lock()
+	defer e.pubMu.Unlock()
 	d := e.Desired()
-	e.mu.Lock()
-	same := slices.Equal(d, e.last)
+	if slices.Equal(d, e.last) {
+		return
+	}
 	e.last = d
-	e.mu.Unlock()
-	if !same && e.o.Publish != nil {
+	if e.o.Publish != nil {
 		e.o.Publish(d)
 	}
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,7 +50,13 @@ func (r *recorder) publish(a []advertisers.Announcement) {
 // waitMetric waits (bounded) until the last published metric is m.
 func (r *recorder) waitMetric(t *testing.T, m int) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	r.waitMetricWithin(t, m, 5*time.Second)
+}
+
+// waitMetricWithin waits at most d until the last published metric is m.
+func (r *recorder) waitMetricWithin(t *testing.T, m int, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
 	for {
 		r.mu.Lock()
 		n := len(r.sets)
@@ -65,7 +72,7 @@ func (r *recorder) waitMetric(t *testing.T, m int) {
 		case <-r.ch:
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline:
-			t.Fatalf("metric never became %d (last %d)", m, got)
+			t.Fatalf("metric did not become %d within %s (last %d)", m, d, got)
 		}
 	}
 }
@@ -164,17 +171,18 @@ func (r byChecker) Check(_ context.Context, checker string, _ *sdk.Request) *sdk
 }
 
 // The assist metric takes effect when assist.delay has passed, a moment no
-// check result marks: the engine must publish it from its timer.
+// check result marks: the engine must publish it from its timer. Both checks
+// run first within 200ms (a tenth of their interval) and next after at least
+// 1.8s, so only the timer can publish the assist metric within 1.5s.
 func TestEnginePublishesAssistAfterDelay(t *testing.T) {
 	rec := &recorder{ch: make(chan struct{}, 1)}
 	e := New(Options{
 		Services: []ServiceSpec{{Name: "ldap", VIP: netip.MustParsePrefix("192.0.2.10/32"), Metric: 1, DownMetric: 16,
 			Checks: []CheckSpec{{Name: "own", Rise: 1, Fall: 1}},
-			Assist: &AssistSpec{Metric: 2, Delay: 100 * time.Millisecond, Peers: []CheckSpec{{Name: "peer", Rise: 1, Fall: 1}}}}},
+			Assist: &AssistSpec{Metric: 2, Delay: 300 * time.Millisecond, Peers: []CheckSpec{{Name: "peer", Rise: 1, Fall: 1}}}}},
 		Jobs: []Job{
-			{Service: "ldap", Name: "own", Checker: "own", Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond},
-			// Rare peer checks: no peer result arrives near the end of the delay.
-			{Service: "ldap", Name: "peer", Peer: true, Checker: "peer", Interval: time.Second, Timeout: 15 * time.Millisecond},
+			{Service: "ldap", Name: "own", Checker: "own", Interval: 2 * time.Second, Timeout: 15 * time.Millisecond},
+			{Service: "ldap", Name: "peer", Peer: true, Checker: "peer", Interval: 2 * time.Second, Timeout: 15 * time.Millisecond},
 		},
 		Runner:  byChecker{failing: "peer"},
 		Publish: rec.publish,
@@ -182,7 +190,55 @@ func TestEnginePublishesAssistAfterDelay(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go e.Run(ctx)
-	rec.waitMetric(t, 2)
+	rec.waitMetricWithin(t, 2, 1500*time.Millisecond)
+}
+
+// A drain racing the engine's own publishing must never leave an older set
+// published last: the advertisers would keep the old metric while status
+// says drained. Each round races SetDrained against check results and then
+// compares the last published set with the engine's own.
+func TestEnginePublishesNewestSetLast(t *testing.T) {
+	ok, degraded := sdk.OK("fine"), sdk.Degraded(sdk.ReasonTimeout, "slow")
+	for round := range 5000 {
+		var mu sync.Mutex
+		var last []advertisers.Announcement
+		e := New(Options{
+			Services: []ServiceSpec{{Name: "s", VIP: netip.MustParsePrefix("192.0.2.1/32"), Metric: 1,
+				DegradedPenalty: 2, DownMetric: 16, DrainMetric: 15, Checks: []CheckSpec{{Name: "c", Rise: 1, Fall: 1}}}},
+			Publish: func(a []advertisers.Announcement) { mu.Lock(); last = a; mu.Unlock() },
+		})
+		job := Job{Service: "s", Name: "c"}
+		e.apply(jobResult{job: job, res: ok, at: time.Now()})
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-start
+			for i := range 3 {
+				_ = e.SetDrained("s", i%2 == 0)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			for i := range 3 {
+				res := ok
+				if i%2 == 0 {
+					res = degraded
+				}
+				e.apply(jobResult{job: job, res: res, at: time.Now()})
+			}
+		}()
+		close(start)
+		wg.Wait()
+		mu.Lock()
+		got := last
+		mu.Unlock()
+		if want := e.Desired(); !slices.Equal(got, want) {
+			t.Fatalf("round %d: last published %v, engine wants %v", round, got, want)
+		}
+	}
 }
 
 // TestEngineHeartbeatStopsWhenTheLoopStalls: the heartbeat (the systemd
