@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -15,6 +17,7 @@ import (
 type Metrics struct {
 	Registry         *prometheus.Registry
 	CheckSuccess     *prometheus.GaugeVec
+	CheckMisconfig   *prometheus.GaugeVec
 	CheckDuration    *prometheus.HistogramVec
 	CheckPhase       *prometheus.GaugeVec
 	CheckObservation *prometheus.GaugeVec
@@ -24,12 +27,16 @@ type Metrics struct {
 	AdvertiseErrors  *prometheus.CounterVec
 }
 
-// NewMetrics registers every metric on a fresh registry.
-func NewMetrics() *Metrics {
+// NewMetrics registers every metric on a fresh registry, with the standard
+// process and Go runtime collectors and ripcord_build_info.
+func NewMetrics(version string) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		CheckSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_check_success",
 			Help: "1 if the last run of the check passed (ok or degraded), else 0."}, []string{"service", "check", "reason"}),
+		CheckMisconfig: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_check_misconfigured",
+			Help: "1 if the last run failed in a way that says the check itself is wrong (auth_failed, rejected, tls_invalid): it hits every replica alike."},
+			[]string{"service", "check"}),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ripcord_check_duration_seconds",
 			Help: "Time one check took, through the plugin.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)},
 			[]string{"service", "check"}),
@@ -46,7 +53,13 @@ func NewMetrics() *Metrics {
 		AdvertiseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ripcord_advertise_errors_total",
 			Help: "Failed attempts to apply the desired set."}, []string{"advertiser"}),
 	}
-	m.Registry.MustRegister(m.CheckSuccess, m.CheckDuration, m.CheckPhase, m.CheckObservation, m.AnnouncedMetric,
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ripcord_build_info",
+		Help:        "Always 1; the labels say which ripcord is running.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
+	buildInfo.Set(1)
+	m.Registry.MustRegister(buildInfo, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector())
+	m.Registry.MustRegister(m.CheckSuccess, m.CheckMisconfig, m.CheckDuration, m.CheckPhase, m.CheckObservation, m.AnnouncedMetric,
 		m.ServiceState, m.Transitions, m.AdvertiseErrors)
 	return m
 }

@@ -129,7 +129,7 @@ type Options struct {
 // (RIP: poison) before returning.
 func Run(ctx context.Context, o Options) error {
 	cfg, log := o.Config, o.Logger
-	d := &Daemon{cfg: cfg, log: log, host: o.Host, metrics: control.NewMetrics(), started: time.Now(),
+	d := &Daemon{cfg: cfg, log: log, host: o.Host, metrics: control.NewMetrics(Version), started: time.Now(),
 		drainDir: filepath.Join(cfg.StateDir, "drained"), notify: newNotifier(log)}
 	defer d.host.Close()
 	for _, w := range cfg.Warnings() {
@@ -158,6 +158,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	d.metrics.Registry.MustRegister(replicasCollector{d})
 	if sp, ok := advs["rip"].(*rip.Speaker); ok {
 		registerRIPStats(d.metrics, sp)
 	}
@@ -233,6 +234,11 @@ func (d *Daemon) observe(j core.Job, r *sdk.Result, took time.Duration) {
 	}
 	d.metrics.CheckSuccess.DeletePartialMatch(map[string]string{"service": svc, "check": check})
 	d.metrics.CheckSuccess.WithLabelValues(svc, check, r.Reason).Set(ok)
+	misconfig := 0.0
+	if r.Status == sdk.StatusFailed && sdk.IsMisconfiguration(r.Reason) {
+		misconfig = 1
+	}
+	d.metrics.CheckMisconfig.WithLabelValues(svc, check).Set(misconfig)
 	d.metrics.CheckDuration.WithLabelValues(svc, check).Observe(took.Seconds())
 	for _, p := range r.Phases {
 		d.metrics.CheckPhase.WithLabelValues(svc, check, p.Name).Set(p.Duration.Seconds())

@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ripcord/ripcord/core/config"
@@ -34,5 +36,21 @@ func TestExamplesValidate(t *testing.T) {
 			}
 			h.Close()
 		})
+	}
+}
+
+// TestExampleAlertRules runs the shipped alert rules through promtool: their
+// syntax, and the unit tests beside them (examples/prometheus/alerts_test.yaml).
+func TestExampleAlertRules(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (scripts/setup installs prometheus)")
+	}
+	for _, args := range [][]string{{"check", "rules", "alerts.yaml"}, {"test", "rules", "alerts_test.yaml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = "../examples/prometheus"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }

@@ -44,7 +44,7 @@ func startPeer(t *testing.T) (*peerStatus, string) {
 	addr := l.Addr().String()
 	l.Close()
 	p := &peerStatus{}
-	srv, err := control.NewMetrics().ServeMetrics(addr, p.report, slog.New(slog.DiscardHandler))
+	srv, err := control.NewMetrics("test").ServeMetrics(addr, p.report, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

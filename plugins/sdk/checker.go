@@ -117,6 +117,18 @@ const (
 	ReasonCheckerError       = "checker_error" // set by the daemon, never by a checker
 )
 
+// IsMisconfiguration reports whether a failure says that the check itself is
+// wrong (its credentials, shared secret or expected certificate) rather than
+// the service: such failures hit every replica alike, so moving traffic
+// cannot fix them and a human has to.
+func IsMisconfiguration(reason string) bool {
+	switch reason {
+	case ReasonAuthFailed, ReasonRejected, ReasonTLSInvalid:
+		return true
+	}
+	return false
+}
+
 // Phase is the time one step of a check took.
 type Phase struct {
 	Name     string // connect, tls, bind, search, request, ...

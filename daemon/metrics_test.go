@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDaemonMetricsKeepCausesApart: a check that fails because it is
+// misconfigured (here: a TLS certificate the check does not trust) is told
+// apart from a service that is down, and the replica count includes the
+// peers' view. The page is valid exposition format (promtool check metrics).
+func TestDaemonMetricsKeepCausesApart(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake errors are the point
+	defer tlsSrv.Close()
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer plain.Close()
+	dir := t.TempDir()
+	metricsAddr := freePort(t)
+	cfgPath := filepath.Join(dir, "ripcord.yaml")
+	// The peer check of "plain" reads this daemon's own status: a peer that
+	// announces "plain", so two replicas of it are up.
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+state_dir: %[1]s/state
+control: {socket: %[1]s/ripcord.sock, metrics_listen: "%[2]s"}
+services:
+  - name: web
+    vip: 192.0.2.32
+    checks:
+      - {name: page, checker: http, target: "%[3]s/", interval: 100ms, timeout: 90ms, rise: 1, fall: 1}
+  - name: plain
+    vip: 192.0.2.33
+    failback_delay: 5s
+    checks:
+      - {name: page, checker: http, target: "%[4]s/", interval: 100ms, timeout: 90ms, rise: 1, fall: 1}
+    assist:
+      peers:
+        - {name: self, checker: peer, target: "http://%[2]s", interval: 100ms, timeout: 90ms, rise: 1, fall: 1,
+           settings: {service: plain}}
+`, dir, metricsAddr, tlsSrv.URL, plain.URL)), 0o644)
+	startDaemon(t, cfgPath, &recordingAdvertiser{})
+
+	want := []string{
+		`ripcord_check_misconfigured{check="page",service="web"} 1`,
+		`ripcord_check_misconfigured{check="page",service="plain"} 0`,
+		`ripcord_check_success{check="page",reason="tls_invalid",service="web"} 0`,
+		`ripcord_service_state{service="web",state="down"} 1`,
+		`ripcord_service_replicas_up{service="web"} 0`,
+		`ripcord_service_peers_watched{service="web"} 0`,
+		`ripcord_service_replicas_up{service="plain"} 2`,
+		`ripcord_service_peers_watched{service="plain"} 1`,
+		`ripcord_build_info{goversion="go`,
+		`process_resident_memory_bytes `,
+		`go_goroutines `,
+	}
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		missing := "an answer" // the listener may not be up yet
+		if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body, missing = string(b), ""
+		}
+		for _, w := range want {
+			if missing == "" && !strings.Contains(body, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never showed %s:\n%s", missing, grepRipcord(body))
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (scripts/setup installs prometheus)")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+func grepRipcord(body string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "ripcord_") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
