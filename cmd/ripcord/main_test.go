@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -174,5 +176,36 @@ services:
 	}
 	if out, code := run(t, "undrain", "-s", sock, "web"); code != 0 || !strings.Contains(out, "web: undrained") {
 		t.Fatalf("undrain: exit %d\n%s", code, out)
+	}
+}
+
+// TestFIFOSecretFailsFast: a named pipe as a secret file used to hang
+// validate, check and run (which then ignored SIGTERM); each must now fail at
+// once, naming the file.
+func TestFIFOSecretFailsFast(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "pw")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, `
+state_dir: `+dir+`/state
+control: {socket: `+dir+`/ripcord.sock}
+services:
+  - name: a
+    vip: 192.0.2.1
+    checks: [{name: c, checker: ldap, target: "ldap://127.0.0.1:1", settings: {bind_dn: cn=x, password_file: `+fifo+`}}]
+`)
+	for _, args := range [][]string{{"validate"}, {"check"}, {"run", "-no-vip"}} {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, bin, append(args, "-c", cfg)...).CombinedOutput()
+		cancel()
+		if time.Since(start) > 9*time.Second {
+			t.Fatalf("%s hangs on a named pipe as a secret file", args[0])
+		}
+		if err == nil || !strings.Contains(string(out), cfg+":7:") || !strings.Contains(string(out), fifo+" is a named pipe (FIFO), not a regular file") {
+			t.Errorf("%s: %v\n%s", args[0], err, out)
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ripcord/ripcord/advertisers/rip"
+	"github.com/ripcord/ripcord/internal/regfile"
 	"github.com/ripcord/ripcord/plugins/sdk"
 	"gopkg.in/yaml.v3"
 )
@@ -35,7 +36,8 @@ type Config struct {
 	BGP      *BGP      `yaml:"bgp"`
 	Services []Service `yaml:"services"`
 
-	dec *decoder
+	dec     *decoder
+	secrets []secretFile
 }
 
 // Log selects the log output.
@@ -146,17 +148,25 @@ type Options struct {
 	KnownChecker func(cfg *Config, name string) error
 }
 
-// Load reads and validates a config file.
+// Load reads and validates a config file. It must be a regular file of at
+// most MaxConfigSize bytes. Relative paths in it are relative to its directory.
 func Load(path string, o Options) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := regfile.Read(path, MaxConfigSize)
+	if tl := (*regfile.TooLargeError)(nil); errors.As(err, &tl) {
+		return nil, tooLarge(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return Parse(path, b, o)
 }
 
-// Parse decodes and validates config text; file names the source in errors.
+// Parse decodes and validates config text; file names the source in errors,
+// and its directory is where relative paths start.
 func Parse(file string, b []byte, o Options) (*Config, error) {
+	if len(b) > MaxConfigSize {
+		return nil, tooLarge(file)
+	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&root); err != nil {
@@ -164,7 +174,7 @@ func Parse(file string, b []byte, o Options) (*Config, error) {
 	}
 	c := &Config{}
 	applyDefaults(c)
-	d := &decoder{file: file, pos: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}}
+	d := &decoder{file: file, pos: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, resolved: map[*yaml.Node]bool{}}
 	if err := d.decode(&root, reflect.ValueOf(c).Elem(), ""); err != nil {
 		return nil, err
 	}
@@ -346,7 +356,7 @@ func (c *Config) validateChecks(checks []Check, p string, o Options) error {
 		if ch.Settings.Kind != 0 && ch.Settings.Kind != yaml.MappingNode && ch.Settings.Tag != "!!null" {
 			return c.at(cp+".settings", "expected a mapping, got %s", kindName(&ch.Settings))
 		}
-		if err := c.checkSecretFiles(&ch.Settings, cp+".settings"); err != nil {
+		if err := c.checkSettingsFiles(&ch.Settings, cp+".settings"); err != nil {
 			return err
 		}
 		js, err := nodeToJSON(&ch.Settings)
@@ -356,40 +366,6 @@ func (c *Config) validateChecks(checks []Check, p string, o Options) error {
 		ch.SettingsJSON = js
 	}
 	return nil
-}
-
-// checkSecretFiles requires every *_file setting to name a readable file, so
-// a typo is found at load time rather than at the first check.
-func (c *Config) checkSecretFiles(n *yaml.Node, path string) error {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if v.Kind == yaml.MappingNode {
-			if err := c.checkSecretFiles(v, path+"."+k.Value); err != nil {
-				return err
-			}
-			continue
-		}
-		if strings.HasSuffix(k.Value, "_file") && v.Kind == yaml.ScalarNode {
-			if err := readable(v.Value); err != nil {
-				return c.dec.errAt(v, path+"."+k.Value, "%v", err)
-			}
-		}
-	}
-	return nil
-}
-
-func readable(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("file %s does not exist", path)
-		}
-		return fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
-	}
-	return f.Close()
 }
 
 func (c *Config) validateRIP() error {
@@ -423,8 +399,14 @@ func (c *Config) validateRIP() error {
 		if r.Auth.KeyFile == "" {
 			return c.at("rip.auth.key_file", "required for auth mode %s", r.Auth.Mode)
 		}
-		if err := readable(r.Auth.KeyFile); err != nil {
+		r.Auth.KeyFile = c.resolve(r.Auth.KeyFile)
+		if err := c.checkFile("rip.auth.key_file", r.Auth.KeyFile); err != nil {
 			return c.at("rip.auth.key_file", "%v", err)
+		}
+		// The speaker's own rules for the key (its length for the mode).
+		key, _ := sdk.ReadSecretFile(r.Auth.KeyFile)
+		if err := (rip.Auth{Type: ripAuthType(r.Auth.Mode), Key: []byte(key)}).Validate(); err != nil {
+			return c.at("rip.auth.key_file", "%s: %s", r.Auth.KeyFile, strings.TrimPrefix(err.Error(), "rip: "))
 		}
 		if r.Auth.KeyID < 0 || r.Auth.KeyID > 255 {
 			return c.at("rip.auth.key_id", "%d is outside 0-255", r.Auth.KeyID)
@@ -464,12 +446,29 @@ func (c *Config) validateBGP() error {
 			return c.at(pp+".port", "%d is not a port", p.Port)
 		}
 		if p.PasswordFile != "" {
-			if err := readable(p.PasswordFile); err != nil {
+			b.Peers[i].PasswordFile = c.resolve(p.PasswordFile)
+			if err := c.checkFile(pp+".password_file", b.Peers[i].PasswordFile); err != nil {
 				return c.at(pp+".password_file", "%v", err)
+			}
+			if pw, _ := sdk.ReadSecretFile(b.Peers[i].PasswordFile); len(pw) > maxTCPMD5Key {
+				return c.at(pp+".password_file", "%s: the password is %d bytes; Linux takes TCP MD5 keys of at most %d", b.Peers[i].PasswordFile, len(pw), maxTCPMD5Key)
 			}
 		}
 	}
 	return nil
+}
+
+// maxTCPMD5Key is TCP_MD5SIG_MAXKEYLEN (linux/tcp.h).
+const maxTCPMD5Key = 80
+
+// ripAuthType finds the speaker's type for a mode name.
+func ripAuthType(mode string) rip.AuthType {
+	for t := rip.AuthNone; t <= rip.AuthHMACSHA256; t++ {
+		if t.String() == mode {
+			return t
+		}
+	}
+	return -1
 }
 
 // RequireN returns how many checks must pass: 0 means all.
@@ -560,5 +559,5 @@ func (c *Config) Warnings() []string {
 			w = append(w, fmt.Sprintf("service %s: failback_delay %s is short: a repaired replica may take its traffic back before routers settle", s.Name, s.FailbackDelay))
 		}
 	}
-	return w
+	return append(w, c.secretWarnings()...)
 }

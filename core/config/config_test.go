@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,6 +123,9 @@ func TestValidFull(t *testing.T) {
 	if s.Assist == nil || s.Assist.Metric != 2 || s.Assist.Delay.String() != "300ms" || s.Assist.Peers[0].Interval.D() != DefaultCheckInterval {
 		t.Errorf("assist: %+v", s.Assist)
 	}
+	if b := c.BGP; b.ASN != 65010 || b.Priority != "prepend" || b.Peers[0].Port != 1179 || b.Peers[0].PasswordFile != "testdata/secret.txt" {
+		t.Errorf("bgp: %+v", b)
+	}
 	if len(c.AllChecks()) != 3 {
 		t.Errorf("AllChecks = %d, want 3", len(c.AllChecks()))
 	}
@@ -181,12 +185,24 @@ func TestWarnings(t *testing.T) {
 	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "announced to no router") {
 		t.Fatalf("warnings = %q", w)
 	}
-	c, err = Load("testdata/valid-full.yml", testOptions)
+	// valid-full names its secret relative to its own directory; a copy
+	// elsewhere, with the secret only its owner can read, warns of nothing.
+	dir := t.TempDir()
+	full, _ := os.ReadFile("testdata/valid-full.yml")
+	os.WriteFile(filepath.Join(dir, "full.yml"), full, 0o600)
+	os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("s3cret\n"), 0o600)
+	c, err = Load(filepath.Join(dir, "full.yml"), testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if w := c.Warnings(); len(w) != 0 {
 		t.Fatalf("warnings for a complete config: %q", w)
+	}
+	os.Chmod(filepath.Join(dir, "secret.txt"), 0o640)
+	if w := c.Warnings(); len(w) != 3 || w[0] != "rip.auth.key_file: "+dir+"/secret.txt is readable by group or others (mode 0640): chmod 600 it" ||
+		!strings.HasPrefix(w[1], "bgp.peers[0].password_file: "+dir+"/secret.txt is readable") ||
+		!strings.HasPrefix(w[2], "services[0].checks[0].settings.password_file: "+dir+"/secret.txt is readable") {
+		t.Fatalf("warnings for group-readable secrets: %q", w)
 	}
 	c, err = Parse("p.yml", []byte(`
 rip: {interfaces: [{name: eth0}]}
@@ -202,5 +218,51 @@ services:
 	}
 	if w := c.Warnings(); len(w) != 2 || !strings.Contains(w[0], "metrics_listen") || !strings.Contains(w[1], "failback_delay 1s is short") {
 		t.Fatalf("warnings = %q", w)
+	}
+}
+
+// TestFilesAreReadSafely: a named pipe as a secret or as the config fails at
+// once instead of blocking, a huge config is refused before it is parsed, and
+// relative *_file paths start at the config's directory, not the working one.
+func TestFilesAreReadSafely(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "pw"), []byte("pw\n"), 0o600)
+	cfg := func(pwFile string) string {
+		p := filepath.Join(dir, "c.yml")
+		os.WriteFile(p, []byte("services:\n  - name: a\n    vip: 192.0.2.1\n    checks:\n      - {name: c, checker: ldap, target: t, settings: {password_file: "+pwFile+"}}\n"), 0o600)
+		return p
+	}
+	load := func(path string) error {
+		done := make(chan error, 1)
+		go func() { _, err := Load(path, testOptions); done <- err }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Load(%s) blocks", path)
+			return nil
+		}
+	}
+	if err := load(cfg("fifo")); err == nil || err.Error() != dir+"/c.yml:5:71: services[0].checks[0].settings.password_file: "+dir+"/fifo is a named pipe (FIFO), not a regular file" {
+		t.Errorf("fifo secret: %v", err)
+	}
+	if err := load(fifo); err == nil || !strings.Contains(err.Error(), "named pipe (FIFO), not a regular file") {
+		t.Errorf("fifo config: %v", err)
+	}
+	t.Chdir(t.TempDir()) // "pw" is not in the working directory
+	if err := load(cfg("pw")); err != nil {
+		t.Errorf("relative secret next to the config: %v", err)
+	}
+	huge := filepath.Join(dir, "huge.yml")
+	os.WriteFile(huge, []byte("services: []\n"+strings.Repeat("# padding\n", MaxConfigSize/10)), 0o600)
+	if err := load(huge); err == nil || err.Error() != huge+":1:1: (file): larger than 1 MiB (a ripcord config is a few KiB): not parsed" {
+		t.Errorf("huge config: %v", err)
+	}
+	if _, err := Parse("x.yml", make([]byte, MaxConfigSize+1), testOptions); err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") {
+		t.Errorf("huge config text: %v", err)
 	}
 }

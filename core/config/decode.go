@@ -48,6 +48,9 @@ type decoder struct {
 	file  string
 	pos   map[string]*yaml.Node // path -> node of the value
 	keys  map[string]*yaml.Node // path -> node of the key
+	// resolved marks *_file values already made relative to the config's
+	// directory (aliases share nodes).
+	resolved map[*yaml.Node]bool
 }
 
 func (d *decoder) errAt(n *yaml.Node, path, format string, args ...any) *Error {
@@ -183,7 +186,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		if perr != nil {
 			return d.errAt(n, path, "expected an integer, got %q", s)
 		}
-		if v.OverflowInt(i) && v.CanInt() || (!v.CanInt() && (i < 0 || v.OverflowUint(uint64(i)))) {
+		if v.CanInt() && v.OverflowInt(i) || (!v.CanInt() && (i < 0 || v.OverflowUint(uint64(i)))) {
 			return d.errAt(n, path, "%d is out of range", i)
 		}
 		if v.CanInt() {

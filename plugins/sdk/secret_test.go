@@ -4,7 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestReadSecretFile(t *testing.T) {
@@ -30,5 +33,25 @@ func TestReadSecretFile(t *testing.T) {
 	}
 	if _, err := ReadSecretFile(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
+	}
+	// A named pipe with no writer would block a plain read forever.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadSecretFile(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "named pipe (FIFO), not a regular file") {
+			t.Errorf("fifo: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadSecretFile blocks on a named pipe")
+	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, []byte(strings.Repeat("x", MaxSecretSize+1)), 0o600)
+	if _, err := ReadSecretFile(big); err == nil || !strings.Contains(err.Error(), "larger than 64 KiB") {
+		t.Errorf("oversized file: %v", err)
 	}
 }
