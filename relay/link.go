@@ -1,0 +1,335 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// The tunnel is one VXLAN link with a fixed VNI and no learning. Every
+// replica derives its link's MAC address from its unicast address, so the
+// static FDB entry (peer MAC -> peer address) and the static neighbour entry
+// (peer address -> peer MAC) that route a packet to a peer need no
+// coordination. Relayed packets travel unchanged inside the tunnel; the peer,
+// which holds the VIP on lo, delivers them locally and answers the client
+// directly from the VIP (direct server return).
+
+// tunnelMAC is the tunnel link's MAC address of the replica with unicast
+// address a: locally administered, 02:72 ("r") then the IPv4 address.
+func tunnelMAC(a netip.Addr) net.HardwareAddr {
+	b := a.As4()
+	return net.HardwareAddr{0x02, 0x72, b[0], b[1], b[2], b[3]}
+}
+
+func dupNS(h netns.NsHandle) (netns.NsHandle, error) {
+	fd, err := unix.Dup(int(h))
+	return netns.NsHandle(fd), err
+}
+
+// cleanup removes what an earlier run of the Manager left: its table, its
+// rules (putting a local rule back first if it had moved it), and its link
+// (its routes go with the link). It reports whether that run had switched
+// forwarding on (its table held the forward guard).
+func (m *Manager) cleanup() (hadGuard bool, err error) {
+	if t, err := m.nft.ListTableOfFamily(m.cfg.Table, m.table.Family); err == nil && t != nil {
+		if _, err := m.nft.ListChain(m.table, guardChain); err == nil {
+			hadGuard = true
+		}
+		m.nft.DelTable(m.table)
+		if err := m.nft.Flush(); err != nil {
+			return false, fmt.Errorf("relay: remove leftover table %s: %w", m.cfg.Table, err)
+		}
+		m.log.Info("relay: removed a table an earlier run left", "table", m.cfg.Table)
+	}
+	rules, err := m.nl.RuleList(unix.AF_INET)
+	if err != nil {
+		return false, fmt.Errorf("relay: list rules: %w", err)
+	}
+	var ours []netlink.Rule
+	foreignLocal := false
+	for _, r := range rules {
+		if r.Protocol == Protocol {
+			ours = append(ours, r)
+		} else if isLocalRule(r) {
+			foreignLocal = true
+		}
+	}
+	if len(ours) > 0 && !foreignLocal && slices.ContainsFunc(ours, isLocalRule) {
+		// An earlier run moved the local rule and died: put the kernel's
+		// default back before removing the moved copy.
+		r := localRule(0, unix.RTPROT_KERNEL)
+		if err := m.nl.RuleAdd(&r); err != nil {
+			return false, fmt.Errorf("relay: restore local rule: %w", err)
+		}
+	}
+	for _, r := range ours {
+		if err := m.nl.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+			return false, fmt.Errorf("relay: remove leftover rule %s: %w", r, err)
+		}
+	}
+	if len(ours) > 0 {
+		m.log.Info("relay: removed policy rules an earlier run left", "rules", len(ours))
+	}
+	if l, err := m.nl.LinkByName(m.cfg.Device); err == nil {
+		if l.Type() != "vxlan" {
+			return false, fmt.Errorf("relay: link %s exists and is a %s, not this relay's VXLAN link: choose another device name", m.cfg.Device, l.Type())
+		}
+		if err := m.nl.LinkDel(l); err != nil {
+			return false, fmt.Errorf("relay: remove leftover link %s: %w", m.cfg.Device, err)
+		}
+		m.log.Info("relay: removed a link an earlier run left", "link", m.cfg.Device)
+	}
+	return hadGuard, nil
+}
+
+func isLocalRule(r netlink.Rule) bool {
+	return r.Table == unix.RT_TABLE_LOCAL && r.Mark == 0 && r.Src == nil && r.Dst == nil && r.IifName == "" && r.OifName == ""
+}
+
+func localRule(prio int, proto uint8) netlink.Rule {
+	r := *netlink.NewRule()
+	r.Family = unix.AF_INET
+	r.Priority = prio
+	r.Table = unix.RT_TABLE_LOCAL
+	r.Protocol = proto
+	return r
+}
+
+// setup creates the tunnel link, one policy rule per peer, moves the local
+// rule after them, switches forwarding on (guarded) and writes the base
+// nftables objects.
+func (m *Manager) setup(hadGuard bool) error {
+	la := netlink.NewLinkAttrs()
+	la.Name = m.cfg.Device
+	la.HardwareAddr = tunnelMAC(m.cfg.Local)
+	vx := &netlink.Vxlan{
+		LinkAttrs: la,
+		VxlanId:   int(m.cfg.VNI),
+		SrcAddr:   m.cfg.Local.AsSlice(),
+		Port:      int(m.cfg.Port),
+		Learning:  false,
+	}
+	if err := m.nl.LinkAdd(vx); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("relay: add VXLAN link %s (VNI %d, UDP port %d): another VXLAN link uses this VNI and port: choose another vni or port: %w", m.cfg.Device, m.cfg.VNI, m.cfg.Port, err)
+		}
+		return fmt.Errorf("relay: add VXLAN link %s: %w", m.cfg.Device, err)
+	}
+	link, err := m.nl.LinkByName(m.cfg.Device)
+	if err != nil {
+		return fmt.Errorf("relay: find link %s: %w", m.cfg.Device, err)
+	}
+	m.link = link
+	// Relayed packets arrive with the client's source address, whose route
+	// is not through the tunnel: strict reverse-path filtering would drop
+	// them, and any filtering drops everything on a link without an IPv4
+	// address. So: loose, and the IPv4 dummy address (RFC 7600), which is
+	// the same on every replica and routes nothing (no prefix route).
+	if err := m.sysctl("net/ipv4/conf/"+m.cfg.Device+"/rp_filter", "2"); err != nil {
+		return err
+	}
+	dummy := &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(192, 0, 0, 8), Mask: net.CIDRMask(32, 32)},
+		Scope: unix.RT_SCOPE_LINK, Flags: unix.IFA_F_NOPREFIXROUTE}
+	if err := m.nl.AddrAdd(link, dummy); err != nil {
+		return fmt.Errorf("relay: address %s on %s: %w", dummy.IPNet, m.cfg.Device, err)
+	}
+	// The tunnel carries IPv4 only; without IPv6 the link sends no router
+	// solicitations and reports into a tunnel that has nowhere to flood them.
+	_ = m.sysctl("net/ipv6/conf/"+m.cfg.Device+"/disable_ipv6", "1")
+	if err := m.nl.LinkSetUp(link); err != nil {
+		return fmt.Errorf("relay: set %s up: %w", m.cfg.Device, err)
+	}
+	for i, p := range m.cfg.Peers {
+		fdb := &netlink.Neigh{
+			LinkIndex: link.Attrs().Index, Family: unix.AF_BRIDGE, State: unix.NUD_PERMANENT,
+			Flags: unix.NTF_SELF, HardwareAddr: tunnelMAC(p), IP: p.AsSlice(),
+		}
+		if err := m.nl.NeighAppend(fdb); err != nil {
+			return fmt.Errorf("relay: FDB entry for peer %v: %w", p, err)
+		}
+		arp := &netlink.Neigh{
+			LinkIndex: link.Attrs().Index, Family: unix.AF_INET, State: unix.NUD_PERMANENT,
+			HardwareAddr: tunnelMAC(p), IP: p.AsSlice(),
+		}
+		if err := m.nl.NeighSet(arp); err != nil {
+			return fmt.Errorf("relay: neighbour entry for peer %v: %w", p, err)
+		}
+		r := *netlink.NewRule()
+		r.Family = unix.AF_INET
+		r.Priority = m.cfg.RulePriority
+		r.Mark = m.mark(i)
+		mask := m.cfg.MarkMask
+		r.Mask = &mask
+		r.Table = m.cfg.RouteTable + i
+		r.Protocol = Protocol
+		if err := m.nl.RuleAdd(&r); err != nil {
+			return fmt.Errorf("relay: add rule %s: %w", r, err)
+		}
+	}
+	if err := m.moveLocalRule(); err != nil {
+		return err
+	}
+	fwd, err := m.readSysctl("net/ipv4/conf/all/forwarding")
+	if err != nil {
+		return err
+	}
+	if fwd == "0" || hadGuard {
+		// Relaying forwards packets. Switch forwarding on, and let the guard
+		// chain drop every forwarded packet that is not relayed, so the host
+		// does not become a router for anything else.
+		if err := m.sysctl("net/ipv4/conf/all/forwarding", "1"); err != nil {
+			return err
+		}
+		m.forwarding = true
+	}
+	return m.writeBase()
+}
+
+// moveLocalRule moves the lookup of the local table after the fwmark rules:
+// a relayed packet is addressed to a VIP this host holds, and would be
+// delivered locally otherwise. The new local rule is added before the old one
+// is removed, so local delivery never stops.
+func (m *Manager) moveLocalRule() error {
+	rules, err := m.nl.RuleList(unix.AF_INET)
+	if err != nil {
+		return fmt.Errorf("relay: list rules: %w", err)
+	}
+	var early []netlink.Rule
+	for _, r := range rules {
+		if isLocalRule(r) && r.Priority <= m.cfg.RulePriority {
+			early = append(early, r)
+		}
+	}
+	if len(early) == 0 {
+		return nil // already after ours (moved by someone else, e.g. Cilium)
+	}
+	r := localRule(m.cfg.RulePriority+1, Protocol)
+	if err := m.nl.RuleAdd(&r); err != nil {
+		return fmt.Errorf("relay: add local rule at priority %d: %w", r.Priority, err)
+	}
+	for _, r := range early {
+		del := localRule(r.Priority, r.Protocol)
+		if err := m.nl.RuleDel(&del); err != nil {
+			return fmt.Errorf("relay: move local rule from priority %d: %w", r.Priority, err)
+		}
+		m.moved = append(m.moved, del)
+	}
+	return nil
+}
+
+// addRoute sends a VIP into the tunnel towards one peer, in that peer's table.
+// Only for the VIP: the tunnel's own packets to the peer carry the same mark
+// and must find the peer through the main table.
+func (m *Manager) addRoute(r route) error {
+	rt := &netlink.Route{
+		Dst:       &net.IPNet{IP: r.vip.AsSlice(), Mask: net.CIDRMask(32, 32)},
+		Gw:        m.cfg.Peers[r.peer].AsSlice(),
+		LinkIndex: m.link.Attrs().Index,
+		Table:     m.cfg.RouteTable + r.peer,
+		Flags:     int(netlink.FLAG_ONLINK),
+		Protocol:  Protocol,
+	}
+	if err := m.nl.RouteReplace(rt); err != nil {
+		return fmt.Errorf("relay: route %v via %v in table %d: %w", r.vip, m.cfg.Peers[r.peer], rt.Table, err)
+	}
+	return nil
+}
+
+// teardown removes everything setup made, restoring the local rule before
+// removing the moved copy.
+func (m *Manager) teardown() error {
+	var errs []error
+	m.nft.DelTable(m.table)
+	if err := m.nft.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("relay: remove table %s: %w", m.cfg.Table, err))
+	}
+	for _, r := range m.moved {
+		if err := m.nl.RuleAdd(&r); err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("relay: restore local rule at priority %d: %w", r.Priority, err))
+		}
+	}
+	if rules, err := m.nl.RuleList(unix.AF_INET); err != nil {
+		errs = append(errs, fmt.Errorf("relay: list rules: %w", err))
+	} else {
+		for _, r := range rules {
+			if r.Protocol != Protocol {
+				continue
+			}
+			if isLocalRule(r) && len(m.moved) == 0 && !m.otherLocalRule(rules) {
+				continue // never leave the host without a local rule
+			}
+			if err := m.nl.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("relay: remove rule %s: %w", r, err))
+			}
+		}
+	}
+	if l, err := m.nl.LinkByName(m.cfg.Device); err == nil && l.Type() == "vxlan" {
+		if err := m.nl.LinkDel(l); err != nil {
+			errs = append(errs, fmt.Errorf("relay: remove link %s: %w", m.cfg.Device, err))
+		}
+	}
+	if m.forwarding {
+		if err := m.sysctl("net/ipv4/conf/all/forwarding", "0"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) otherLocalRule(rules []netlink.Rule) bool {
+	for _, r := range rules {
+		if isLocalRule(r) && r.Protocol != Protocol {
+			return true
+		}
+	}
+	return false
+}
+
+// inNS runs f on a thread in the Manager's namespace. The thread stays locked
+// and the runtime discards it afterwards, so no goroutine ever runs in the
+// wrong namespace.
+func (m *Manager) inNS(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := netns.Set(m.ns); err != nil {
+			errc <- fmt.Errorf("relay: enter namespace: %w", err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// sysctl writes /proc/sys/<key> in the Manager's namespace (per-namespace
+// keys resolve to the namespace of the thread that opens them).
+func (m *Manager) sysctl(key, value string) error {
+	return m.inNS(func() error {
+		if err := os.WriteFile("/proc/sys/"+key, []byte(value), 0o644); err != nil {
+			return fmt.Errorf("relay: sysctl %s=%s: %w", strings.ReplaceAll(key, "/", "."), value, err)
+		}
+		return nil
+	})
+}
+
+func (m *Manager) readSysctl(key string) (string, error) {
+	var v string
+	err := m.inNS(func() error {
+		b, err := os.ReadFile("/proc/sys/" + key)
+		if err != nil {
+			return fmt.Errorf("relay: sysctl %s: %w", strings.ReplaceAll(key, "/", "."), err)
+		}
+		v = strings.TrimSpace(string(b))
+		return nil
+	})
+	return v, err
+}

@@ -1,0 +1,279 @@
+package relay
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// The nftables side, in one table of family ip:
+//
+//	chain prerouting (filter, priority raw, before conntrack):
+//	  iifname DEVICE accept                      arrived relayed: never again
+//	  ip daddr VIP meta l4proto P th dport N jump svc-NAME    one per service port
+//	chain svc-NAME:
+//	  flow key in @flows-I: [tcp: refresh timeout] count, mark peer I, notrack, accept
+//	  [fallback] socket found: return            a local listener takes it
+//	  new flow (tcp: SYN only; udp: any datagram):
+//	      add key to @flows-J, count flow, mark peer J, notrack, accept
+//	chain forward (only when the Manager switched forwarding on):
+//	  mark not ours: drop
+//
+// The flow key is saddr . daddr . l4proto . sport . dport. A relayed flow
+// stays with its peer whatever the service's mode becomes, so a TCP
+// connection is never cut in the middle by a mode change; a flow that began
+// locally (TCP without a SYN, not in a set) stays local. Relayed packets are
+// not tracked: this replica only sees the client's half of the connection,
+// which conntrack would call invalid.
+
+const (
+	preChain   = "prerouting"
+	guardChain = "forward"
+	// Flow sets are bounded: when one is full new flows are delivered
+	// locally instead of relayed.
+	flowSetSize = 65536
+)
+
+var flowKeyType = nftables.MustConcatSetType(
+	nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto,
+	nftables.TypeInetService, nftables.TypeInetService)
+
+func flowSetName(peer int) string     { return "flows-" + strconv.Itoa(peer) }
+func serviceChain(name string) string { return "svc-" + name }
+func flowCounter(name string) string  { return "flows-" + name }
+func pktCounter(name string) string   { return "packets-" + name }
+
+func (m *Manager) flowSet(peer int) *nftables.Set {
+	return &nftables.Set{
+		Table: m.table, Name: flowSetName(peer), KeyType: flowKeyType, Concatenation: true,
+		Dynamic: true, HasTimeout: true, Size: flowSetSize,
+	}
+}
+
+// writeBase creates the table, its base chains and one flow set per peer.
+func (m *Manager) writeBase() error {
+	m.nft.AddTable(m.table)
+	m.nft.AddChain(&nftables.Chain{
+		Name: preChain, Table: m.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw,
+	})
+	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: &nftables.Chain{Name: preChain, Table: m.table},
+		Exprs: m.fromTunnel()})
+	if m.forwarding {
+		guard := m.nft.AddChain(&nftables.Chain{
+			Name: guardChain, Table: m.table, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter,
+		})
+		m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: guard, Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(m.cfg.MarkMask), Xor: make([]byte, 4)},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: make([]byte, 4)},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		}})
+	}
+	for i := range m.cfg.Peers {
+		if err := m.nft.AddSet(m.flowSet(i), nil); err != nil {
+			return fmt.Errorf("relay: flow set: %w", err)
+		}
+	}
+	if err := m.nft.Flush(); err != nil {
+		return fmt.Errorf("relay: create table %s: %w", m.cfg.Table, err)
+	}
+	return nil
+}
+
+func (m *Manager) fromTunnel() []expr.Any {
+	name := make([]byte, unix.IFNAMSIZ)
+	copy(name, m.cfg.Device)
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: name},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}
+}
+
+// writeRules rewrites the dispatch rules and every service chain in one
+// transaction, so packets see either the old rules or the new ones. Counters
+// and flow sets are kept. added are the services new to the Manager.
+func (m *Manager) writeRules(added []string) error {
+	pre := &nftables.Chain{Name: preChain, Table: m.table}
+	for _, name := range added {
+		m.nft.AddObj(&nftables.CounterObj{Table: m.table, Name: flowCounter(name)})
+		m.nft.AddObj(&nftables.CounterObj{Table: m.table, Name: pktCounter(name)})
+		m.nft.AddChain(&nftables.Chain{Name: serviceChain(name), Table: m.table})
+	}
+	m.nft.FlushChain(pre)
+	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: pre, Exprs: m.fromTunnel()})
+	names := make([]string, 0, len(m.services))
+	for name := range m.services {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		s := m.services[name]
+		chain := &nftables.Chain{Name: serviceChain(name), Table: m.table}
+		m.nft.FlushChain(chain)
+		if !s.want.VIP.Is4() {
+			continue // only ever Off: nothing to dispatch
+		}
+		for _, p := range s.want.Ports {
+			m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: pre, Exprs: dispatch(s.want, p, chain.Name)})
+		}
+		for _, rule := range m.serviceRules(name, s.want) {
+			m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: chain, Exprs: rule})
+		}
+	}
+	if err := m.nft.Flush(); err != nil {
+		return fmt.Errorf("relay: write rules: %w", err)
+	}
+	return nil
+}
+
+func dispatch(w Want, p Port, chain string) []expr.Any {
+	vip := w.VIP.As4()
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: vip[:]},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{protoNum(p.Proto)}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(p.Num)},
+		&expr.Verdict{Kind: expr.VerdictJump, Chain: chain},
+	}
+}
+
+func protoNum(proto string) byte {
+	if proto == "udp" {
+		return unix.IPPROTO_UDP
+	}
+	return unix.IPPROTO_TCP
+}
+
+// serviceRules are the rules of one service's chain (see the table above).
+func (m *Manager) serviceRules(name string, w Want) [][]expr.Any {
+	var tcp, udp bool
+	for _, p := range w.Ports {
+		tcp = tcp || p.Proto == "tcp"
+		udp = udp || p.Proto == "udp"
+	}
+	var rules [][]expr.Any
+	for i := range m.cfg.Peers {
+		if tcp {
+			// Known TCP flows keep their peer, also after the relay is off.
+			rules = append(rules, concat(isProto(unix.IPPROTO_TCP), flowKey(),
+				[]expr.Any{
+					&expr.Lookup{SourceRegister: 1, SetName: flowSetName(i)},
+					&expr.Dynset{SrcRegKey: 1, SetName: flowSetName(i), Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: m.cfg.TCPTimeout},
+				},
+				m.relayTo(i, pktCounter(name))))
+		}
+		if udp && w.Mode != Off {
+			rules = append(rules, concat(isProto(unix.IPPROTO_UDP), flowKey(),
+				[]expr.Any{&expr.Lookup{SourceRegister: 1, SetName: flowSetName(i)}},
+				m.relayTo(i, pktCounter(name))))
+		}
+	}
+	if w.Mode == Off {
+		return rules
+	}
+	if w.Mode == Fallback {
+		// A local socket (listener or connection) takes the packet. The socket
+		// expression ends the rule when it finds none.
+		rules = append(rules, []expr.Any{
+			&expr.Socket{Key: expr.SocketKeyTransparent, Register: 1},
+			&expr.Verdict{Kind: expr.VerdictReturn},
+		})
+	}
+	j := m.peerIndex(w.Peer)
+	if tcp {
+		rules = append(rules, concat(isProto(unix.IPPROTO_TCP),
+			[]expr.Any{ // SYN without ACK, RST or FIN: a new connection
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+				&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x17}, Xor: []byte{0}},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x02}},
+			},
+			m.newFlow(j, name, m.cfg.TCPTimeout)))
+	}
+	if udp {
+		rules = append(rules, concat(isProto(unix.IPPROTO_UDP), m.newFlow(j, name, m.cfg.UDPTimeout)))
+	}
+	return rules
+}
+
+func concat(parts ...[]expr.Any) []expr.Any { return slices.Concat(parts...) }
+
+func isProto(p byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}},
+	}
+}
+
+// flowKey loads saddr . daddr . l4proto . sport . dport into the 32-bit
+// registers 8-12 (register 1 is their first 16 bytes).
+func flowKey() []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 8, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 10},
+		&expr.Payload{DestRegister: 11, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+		&expr.Payload{DestRegister: 12, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+	}
+}
+
+func (m *Manager) newFlow(peer int, name string, timeout time.Duration) []expr.Any {
+	return concat(flowKey(),
+		[]expr.Any{
+			&expr.Dynset{SrcRegKey: 1, SetName: flowSetName(peer), Operation: unix.NFT_DYNSET_OP_ADD, Timeout: timeout},
+			&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: flowCounter(name)},
+		},
+		m.relayTo(peer, pktCounter(name)))
+}
+
+// relayTo counts the packet, marks it for peer's routing table, leaves it
+// untracked and accepts it.
+func (m *Manager) relayTo(peer int, counter string) []expr.Any {
+	return []expr.Any{
+		&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: counter},
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^m.cfg.MarkMask),
+			Xor:  binaryutil.NativeEndian.PutUint32(m.mark(peer))},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+		&expr.Notrack{},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}
+}
+
+// readCounters updates every service's counters from the kernel and dates
+// their growth. Called with m.mu held.
+func (m *Manager) readCounters(now time.Time) {
+	objs, err := m.nft.GetObjects(m.table)
+	if err != nil {
+		m.log.Warn("relay: read counters", "err", err)
+		return
+	}
+	for _, o := range objs {
+		c, ok := o.(*nftables.CounterObj)
+		if !ok {
+			continue
+		}
+		if name, ok := strings.CutPrefix(c.Name, "packets-"); ok {
+			if s := m.services[name]; s != nil && c.Packets > s.packets {
+				s.packets, s.lastPacket = c.Packets, now
+			}
+		} else if name, ok := strings.CutPrefix(c.Name, "flows-"); ok {
+			if s := m.services[name]; s != nil && c.Packets > s.flows {
+				s.flows, s.lastFlow = c.Packets, now
+			}
+		}
+	}
+}

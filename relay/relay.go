@@ -1,0 +1,387 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/bits"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults of the Config knobs.
+const (
+	DefaultTable        = "ripcord_relay" // nftables table (family ip)
+	DefaultDevice       = "ripcord-relay" // the VXLAN link
+	DefaultVNI          = 7263            // VXLAN network identifier
+	DefaultPort         = 4789            // VXLAN UDP port (IANA)
+	DefaultMarkMask     = 0x00ff0000      // packet mark bits that pick the peer
+	DefaultRouteTable   = 7263            // routing table of the first peer; peer i uses DefaultRouteTable+i
+	DefaultRulePriority = 10              // the fwmark rules; the local rule moves to DefaultRulePriority+1
+	DefaultTCPTimeout   = 10 * time.Minute
+	DefaultUDPTimeout   = 30 * time.Second
+	DefaultPoll         = time.Second
+	// Protocol marks the policy rules and routes the Manager adds (rtnetlink
+	// protocol number), so that a later run can find what a killed one left.
+	Protocol = 82
+)
+
+// Config configures a Manager. Local and Peers are required; zero knobs take
+// the defaults above. Every peer must run a Manager with the same Device
+// settings (VNI, Port) and this replica among its Peers.
+type Config struct {
+	Local  netip.Addr   // this replica's unicast address (tunnel source)
+	Peers  []netip.Addr // every peer this replica relays to or receives relayed flows from
+	Logger *slog.Logger
+
+	// Namespace, when set, is the network namespace to work in; the Manager
+	// keeps its own copy of the handle. Otherwise it works in the namespace of
+	// the thread that calls New (so New may run inside netns.NS.Do).
+	Namespace *netns.NsHandle
+
+	Table        string
+	Device       string
+	VNI          uint32
+	Port         uint16
+	MarkMask     uint32
+	RouteTable   int
+	RulePriority int
+	// TCPTimeout is how long a relayed TCP flow stays relayed after its last
+	// packet; UDPTimeout how long a relayed UDP flow stays relayed after its
+	// first datagram (not refreshed, so a steady client returns to local
+	// delivery when the relay is switched off).
+	TCPTimeout time.Duration
+	UDPTimeout time.Duration
+	// Poll is the period of the counter poll that dates LastFlow and
+	// LastPacket.
+	Poll time.Duration
+}
+
+func (c *Config) defaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Table == "" {
+		c.Table = DefaultTable
+	}
+	if c.Device == "" {
+		c.Device = DefaultDevice
+	}
+	if c.VNI == 0 {
+		c.VNI = DefaultVNI
+	}
+	if c.Port == 0 {
+		c.Port = DefaultPort
+	}
+	if c.MarkMask == 0 {
+		c.MarkMask = DefaultMarkMask
+	}
+	if c.RouteTable == 0 {
+		c.RouteTable = DefaultRouteTable
+	}
+	if c.RulePriority == 0 {
+		c.RulePriority = DefaultRulePriority
+	}
+	if c.TCPTimeout == 0 {
+		c.TCPTimeout = DefaultTCPTimeout
+	}
+	if c.UDPTimeout == 0 {
+		c.UDPTimeout = DefaultUDPTimeout
+	}
+	if c.Poll == 0 {
+		c.Poll = DefaultPoll
+	}
+	switch {
+	case !c.Local.Is4():
+		return fmt.Errorf("relay: local address %v: want an IPv4 address", c.Local)
+	case len(c.Device) > unix.IFNAMSIZ-1:
+		return fmt.Errorf("relay: device name %q: longer than %d characters", c.Device, unix.IFNAMSIZ-1)
+	case c.VNI >= 1<<24:
+		return fmt.Errorf("relay: VNI %d: want 1-16777215", c.VNI)
+	case c.RulePriority < 1:
+		return fmt.Errorf("relay: rule priority %d: want at least 1", c.RulePriority)
+	case c.TCPTimeout < time.Second || c.UDPTimeout < time.Second || c.Poll < 0:
+		return errors.New("relay: flow timeouts must be at least 1s")
+	}
+	// Peer i (from 0) is marked (i+1) shifted into the mask's lowest bit.
+	if uint64(len(c.Peers)) >= uint64(c.MarkMask>>bits.TrailingZeros32(c.MarkMask)) {
+		return fmt.Errorf("relay: mark mask %#x has no room for %d peers", c.MarkMask, len(c.Peers))
+	}
+	seen := map[netip.Addr]bool{}
+	for _, p := range c.Peers {
+		switch {
+		case !p.Is4():
+			return fmt.Errorf("relay: peer %v: want an IPv4 address", p)
+		case p == c.Local:
+			return fmt.Errorf("relay: peer %v is the local address", p)
+		case seen[p]:
+			return fmt.Errorf("relay: peer %v listed twice", p)
+		}
+		seen[p] = true
+	}
+	return nil
+}
+
+// Manager owns the relay's kernel objects in one network namespace. It is
+// safe for concurrent use.
+type Manager struct {
+	cfg   Config
+	log   *slog.Logger
+	ns    netns.NsHandle
+	nl    *netlink.Handle
+	nft   *nftables.Conn
+	table *nftables.Table
+	link  netlink.Link
+
+	moved      []netlink.Rule // the local rules we moved away, restored by Close
+	forwarding bool           // we switched IPv4 forwarding on; Close switches it off
+
+	mu       sync.Mutex
+	services map[string]*service
+	routes   map[route]bool // VIP routes present in the peer tables
+	closed   bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type service struct {
+	want                 Want
+	since                time.Time
+	flows, packets       uint64
+	lastFlow, lastPacket time.Time
+}
+
+type route struct {
+	vip  netip.Addr
+	peer int
+}
+
+// New claims and removes what an earlier run left behind (its nftables table,
+// its link, its policy rules and routes), then sets up the tunnel end and the
+// policy routing. The tunnel stays up until Close, also while nothing is
+// relayed, because this replica is the receiving end for its peers.
+func New(ctx context.Context, c Config) (*Manager, error) {
+	if err := c.defaults(); err != nil {
+		return nil, err
+	}
+	var (
+		ns  netns.NsHandle
+		err error
+	)
+	if c.Namespace != nil {
+		ns, err = dupNS(*c.Namespace)
+	} else {
+		ns, err = netns.Get()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("relay: network namespace: %w", err)
+	}
+	m := &Manager{
+		cfg:      c,
+		log:      c.Logger,
+		ns:       ns,
+		table:    &nftables.Table{Name: c.Table, Family: nftables.TableFamilyIPv4},
+		services: map[string]*service{},
+		routes:   map[route]bool{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if m.nl, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("relay: netlink: %w", err)
+	}
+	if m.nft, err = nftables.New(nftables.WithNetNSFd(int(ns)), nftables.AsLasting()); err != nil {
+		m.nl.Close()
+		ns.Close()
+		return nil, fmt.Errorf("relay: nftables: %w", err)
+	}
+	wasForwarding, err := m.cleanup()
+	if err == nil {
+		err = m.setup(wasForwarding)
+	}
+	if err != nil {
+		close(m.done)
+		return nil, errors.Join(err, m.Close())
+	}
+	go m.poll()
+	return m, nil
+}
+
+// mark is the packet mark that routes to peer i.
+func (m *Manager) mark(i int) uint32 {
+	return uint32(i+1) << bits.TrailingZeros32(m.cfg.MarkMask)
+}
+
+func (m *Manager) peerIndex(p netip.Addr) int { return slices.Index(m.cfg.Peers, p) }
+
+// Set converges the relays to exactly want: a service that is absent is
+// Off. Invalid input changes nothing. A service switched Off stops taking
+// new flows at once; TCP connections it already relays keep going to their
+// peer until they have been idle for TCPTimeout.
+func (m *Manager) Set(ctx context.Context, want []Want) error {
+	next := map[string]Want{}
+	owner := map[string]string{} // "vip proto/port" -> service, for overlaps
+	for _, w := range want {
+		if err := m.validate(w); err != nil {
+			return err
+		}
+		if _, dup := next[w.Service]; dup {
+			return fmt.Errorf("relay: service %q listed twice", w.Service)
+		}
+		if w.Mode != Off {
+			for _, p := range w.Ports {
+				key := w.VIP.String() + " " + p.String()
+				if other, ok := owner[key]; ok {
+					return fmt.Errorf("relay: services %q and %q both relay %s", other, w.Service, key)
+				}
+				owner[key] = w.Service
+			}
+		}
+		next[w.Service] = w
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errors.New("relay: manager closed")
+	}
+	now := time.Now()
+	var added []string
+	for name, w := range next {
+		s := m.services[name]
+		if s == nil {
+			s = &service{}
+			m.services[name] = s
+			added = append(added, name)
+		}
+		if s.want.Mode != w.Mode || s.want.Peer != w.Peer {
+			s.since = now
+		}
+		s.want = w
+	}
+	for name, s := range m.services {
+		if _, ok := next[name]; !ok && s.want.Mode != Off {
+			s.want.Mode, s.since = Off, now
+		}
+		if s.want.Mode == Off {
+			s.since = time.Time{}
+		}
+	}
+	for _, s := range m.services {
+		if s.want.Mode == Off {
+			continue
+		}
+		r := route{s.want.VIP, m.peerIndex(s.want.Peer)}
+		if m.routes[r] {
+			continue
+		}
+		if err := m.addRoute(r); err != nil {
+			return err
+		}
+		m.routes[r] = true
+	}
+	if err := m.writeRules(added); err != nil {
+		return err
+	}
+	for name, w := range next {
+		if w.Mode != Off {
+			m.log.Debug("relay set", "service", name, "mode", w.Mode, "peer", w.Peer, "vip", w.VIP, "ports", w.Ports)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) validate(w Want) error {
+	if w.Service == "" {
+		return errors.New("relay: want without a service name")
+	}
+	if w.Mode < Off || w.Mode > All {
+		return fmt.Errorf("relay: service %q: unknown mode %d", w.Service, int(w.Mode))
+	}
+	if w.Mode == Off {
+		return nil
+	}
+	switch {
+	case !w.VIP.Is4():
+		return fmt.Errorf("relay: service %q: VIP %v: want an IPv4 address", w.Service, w.VIP)
+	case len(w.Ports) == 0:
+		return fmt.Errorf("relay: service %q: no ports to relay", w.Service)
+	case m.peerIndex(w.Peer) < 0:
+		return fmt.Errorf("relay: service %q: peer %v is not one of the configured peers %v", w.Service, w.Peer, m.cfg.Peers)
+	}
+	for _, p := range w.Ports {
+		if (p.Proto != "tcp" && p.Proto != "udp") || p.Num == 0 {
+			return fmt.Errorf("relay: service %q: bad port %v", w.Service, p)
+		}
+	}
+	return nil
+}
+
+// Stats returns one entry per service ever given to Set, sorted by name.
+// Counters are read from the kernel now; LastFlow and LastPacket are the
+// time a counter was first seen higher than before, by this call or by the
+// Manager's own poll (every Config.Poll), so they are accurate to the poll
+// period.
+func (m *Manager) Stats() []Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.readCounters(time.Now())
+	}
+	out := make([]Stats, 0, len(m.services))
+	for name, s := range m.services {
+		out = append(out, Stats{
+			Service: name, Mode: s.want.Mode, Peer: s.want.Peer, Since: s.since,
+			Flows: s.flows, Packets: s.packets, LastFlow: s.lastFlow, LastPacket: s.lastPacket,
+		})
+	}
+	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Service, b.Service) })
+	return out
+}
+
+func (m *Manager) poll() {
+	defer close(m.done)
+	t := time.NewTicker(m.cfg.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case now := <-t.C:
+			m.mu.Lock()
+			if !m.closed {
+				m.readCounters(now)
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// Close removes the Manager's table, rules, routes and link, puts the local
+// rule back where it was, and switches forwarding off again if New switched
+// it on. It is safe to call twice.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+	close(m.stop)
+	<-m.done
+	err := m.teardown()
+	m.nft.CloseLasting()
+	m.nl.Close()
+	m.ns.Close()
+	return err
+}

@@ -1,0 +1,537 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ripcord/ripcord/lab/netns"
+	"golang.org/x/net/ipv4"
+)
+
+// The test topology, routed like the lab:
+//
+//	client 10.0.1.2 --- 10.0.1.1 router 10.0.2.1 --- 10.0.2.2 relayer (VIP on lo)
+//	                                    10.0.3.1 --- 10.0.3.2 peer    (VIP on lo)
+//
+// The router sends the VIP to the relayer. Each replica runs a Manager with
+// the other as its peer, a TCP server and a UDP server on the VIP that answer
+// with their own name and the client address they saw.
+var (
+	vip      = netip.MustParseAddr("10.0.9.9")
+	clientIP = netip.MustParseAddr("10.0.1.2")
+	relayIP  = netip.MustParseAddr("10.0.2.2")
+	peerIP   = netip.MustParseAddr("10.0.3.2")
+	tcpPort  = Port{"tcp", 8080}
+	udpPort  = Port{"udp", 1812}
+)
+
+type replica struct {
+	name string
+	ns   *netns.NS
+	m    *Manager
+	tcp  *tcpServer
+	udp  *udpServer
+}
+
+type topo struct {
+	client, router *netns.NS
+	relayer, peer  *replica
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("relay: needs root for network namespaces")
+	}
+}
+
+func newNS(t *testing.T, prefix string) *netns.NS {
+	t.Helper()
+	ns, err := netns.New(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ns.Delete(); err != nil {
+			t.Error(err)
+		}
+	})
+	return ns
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// newTopo builds the namespaces and servers; the Managers are left to the
+// test (startManager).
+func newTopo(t *testing.T) *topo {
+	needRoot(t)
+	tp := &topo{client: newNS(t, "rlc"), router: newNS(t, "rlr")}
+	tp.relayer = &replica{name: "relayer", ns: newNS(t, "rla")}
+	tp.peer = &replica{name: "peer", ns: newNS(t, "rlb")}
+	must(t, netns.Veth(netns.End{NS: tp.client, Dev: "eth0", Addr: pfx("10.0.1.2/24")},
+		netns.End{NS: tp.router, Dev: "c0", Addr: pfx("10.0.1.1/24")}))
+	must(t, netns.Veth(netns.End{NS: tp.relayer.ns, Dev: "eth0", Addr: pfx("10.0.2.2/24")},
+		netns.End{NS: tp.router, Dev: "a0", Addr: pfx("10.0.2.1/24")}))
+	must(t, netns.Veth(netns.End{NS: tp.peer.ns, Dev: "eth0", Addr: pfx("10.0.3.2/24")},
+		netns.End{NS: tp.router, Dev: "b0", Addr: pfx("10.0.3.1/24")}))
+	_, err := tp.router.Exec(context.Background(), "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	must(t, err)
+	_, err = tp.router.IP("route", "add", vip.String()+"/32", "via", relayIP.String())
+	must(t, err)
+	_, err = tp.client.IP("route", "add", "default", "via", "10.0.1.1")
+	must(t, err)
+	for _, r := range []*replica{tp.relayer, tp.peer} {
+		must(t, r.ns.AddAddr("lo", netip.PrefixFrom(vip, 32)))
+		gw := "10.0.2.1"
+		if r == tp.peer {
+			gw = "10.0.3.1"
+		}
+		_, err := r.ns.IP("route", "add", "default", "via", gw)
+		must(t, err)
+		r.tcp = startTCP(t, r.ns, r.name)
+		r.udp = startUDP(t, r.ns, r.name)
+	}
+	return tp
+}
+
+// startManager runs New inside the replica's namespace.
+func (r *replica) startManager(t *testing.T, local, peer netip.Addr) {
+	t.Helper()
+	must(t, r.ns.Do(func() (err error) {
+		r.m, err = New(context.Background(), Config{Local: local, Peers: []netip.Addr{peer}, Poll: 100 * time.Millisecond})
+		return err
+	}))
+	t.Cleanup(func() {
+		if err := r.m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func (tp *topo) startManagers(t *testing.T) {
+	tp.relayer.startManager(t, relayIP, peerIP)
+	tp.peer.startManager(t, peerIP, relayIP)
+}
+
+func want(mode Mode, peer netip.Addr, ports ...Port) []Want {
+	return []Want{{Service: "svc", VIP: vip, Ports: ports, Mode: mode, Peer: peer}}
+}
+
+// tcpServer answers every line with "NAME CLIENTADDR".
+type tcpServer struct {
+	name string
+	ns   *netns.NS
+	mu   sync.Mutex
+	ln   net.Listener
+}
+
+func startTCP(t *testing.T, ns *netns.NS, name string) *tcpServer {
+	s := &tcpServer{name: name, ns: ns}
+	s.open(t)
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *tcpServer) open(t *testing.T) {
+	t.Helper()
+	var ln net.Listener
+	must(t, s.ns.Do(func() (err error) {
+		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", tcpPort.Num))
+		return err
+	}))
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					if _, err := r.ReadString('\n'); err != nil {
+						return
+					}
+					ap := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+					fmt.Fprintf(c, "%s %s\n", s.name, ap.Addr().Unmap())
+				}
+			}()
+		}
+	}()
+}
+
+func (s *tcpServer) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		s.ln.Close()
+		s.ln = nil
+	}
+}
+
+// udpServer answers every datagram with "NAME CLIENTADDR", from the address
+// the request was sent to (IP_PKTINFO), as FreeRADIUS does.
+type udpServer struct {
+	name string
+	ns   *netns.NS
+	mu   sync.Mutex
+	pc   *ipv4.PacketConn
+}
+
+func startUDP(t *testing.T, ns *netns.NS, name string) *udpServer {
+	s := &udpServer{name: name, ns: ns}
+	s.open(t)
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *udpServer) open(t *testing.T) {
+	t.Helper()
+	var c net.PacketConn
+	must(t, s.ns.Do(func() (err error) {
+		c, err = net.ListenPacket("udp4", fmt.Sprintf(":%d", udpPort.Num))
+		return err
+	}))
+	pc := ipv4.NewPacketConn(c)
+	must(t, pc.SetControlMessage(ipv4.FlagDst, true))
+	s.mu.Lock()
+	s.pc = pc
+	s.mu.Unlock()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			_, cm, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var reply *ipv4.ControlMessage
+			if cm != nil {
+				reply = &ipv4.ControlMessage{Src: cm.Dst}
+			}
+			ap := from.(*net.UDPAddr).AddrPort()
+			pc.WriteTo([]byte(fmt.Sprintf("%s %s", s.name, ap.Addr().Unmap())), reply, from)
+		}
+	}()
+}
+
+func (s *udpServer) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pc != nil {
+		s.pc.Close()
+		s.pc = nil
+	}
+}
+
+// askTCP connects from the client to the VIP and returns the answer.
+func askTCP(ns *netns.NS, timeout time.Duration) (string, error) {
+	c, err := dialTCP(ns, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return ask(c, timeout)
+}
+
+func dialTCP(ns *netns.NS, timeout time.Duration) (net.Conn, error) {
+	var c net.Conn
+	err := ns.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(vip, tcpPort.Num).String(), timeout)
+		return err
+	})
+	return c, err
+}
+
+func ask(c net.Conn, timeout time.Duration) (string, error) {
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte("who\n")); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+// askUDP sends one datagram from a connected socket, which only accepts a
+// reply from the VIP itself.
+func askUDP(ns *netns.NS, timeout time.Duration) (string, error) {
+	var c net.Conn
+	if err := ns.Do(func() (err error) {
+		c, err = net.Dial("udp4", netip.AddrPortFrom(vip, udpPort.Num).String())
+		return err
+	}); err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte("who")); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 1500)
+	n, err := c.Read(buf)
+	return string(buf[:n]), err
+}
+
+const answerTimeout = 2 * time.Second
+
+func expectTCP(t *testing.T, tp *topo, wantAnswer string) {
+	t.Helper()
+	got, err := askTCP(tp.client, answerTimeout)
+	if err != nil || got != wantAnswer {
+		t.Fatalf("TCP answer %q, %v; want %q", got, err, wantAnswer)
+	}
+}
+
+func expectUDP(t *testing.T, tp *topo, wantAnswer string) {
+	t.Helper()
+	got, err := askUDP(tp.client, answerTimeout)
+	if err != nil || got != wantAnswer {
+		t.Fatalf("UDP answer %q, %v; want %q", got, err, wantAnswer)
+	}
+}
+
+func TestRelayModes(t *testing.T) {
+	tp := newTopo(t)
+	tp.startManagers(t)
+	ctx := context.Background()
+	local, relayed := "relayer "+clientIP.String(), "peer "+clientIP.String()
+
+	// Off: answered locally.
+	must(t, tp.relayer.m.Set(ctx, nil))
+	expectTCP(t, tp, local)
+	expectUDP(t, tp, local)
+
+	// A connection that began locally stays local when the relay switches on.
+	kept, err := dialTCP(tp.client, answerTimeout)
+	must(t, err)
+	defer kept.Close()
+	if got, err := ask(kept, answerTimeout); err != nil || got != local {
+		t.Fatalf("kept connection: %q, %v", got, err)
+	}
+
+	// All: answered by the peer, which sees the client's own address.
+	must(t, tp.relayer.m.Set(ctx, want(All, peerIP, tcpPort, udpPort)))
+	expectTCP(t, tp, relayed)
+	expectUDP(t, tp, relayed)
+	if got, err := ask(kept, answerTimeout); err != nil || got != local {
+		t.Fatalf("connection begun before the relay: %q, %v; want still %q", got, err, local)
+	}
+
+	// A relayed connection keeps its peer when the relay is switched off.
+	moved, err := dialTCP(tp.client, answerTimeout)
+	must(t, err)
+	defer moved.Close()
+	if got, err := ask(moved, answerTimeout); err != nil || got != relayed {
+		t.Fatalf("relayed connection: %q, %v", got, err)
+	}
+
+	st := tp.relayer.m.Stats()
+	if len(st) != 1 || st[0].Service != "svc" || st[0].Mode != All || st[0].Peer != peerIP || st[0].Since.IsZero() {
+		t.Fatalf("stats %+v", st)
+	}
+	// Two TCP connections and one UDP flow; a TCP request is at least SYN,
+	// ACK, data.
+	if st[0].Flows != 3 || st[0].Packets < 7 || st[0].LastFlow.IsZero() || st[0].LastPacket.IsZero() {
+		t.Errorf("stats after 3 relayed flows: %+v", st[0])
+	}
+
+	must(t, tp.relayer.m.Set(ctx, nil))
+	expectTCP(t, tp, local)
+	expectUDP(t, tp, local)
+	if got, err := ask(moved, answerTimeout); err != nil || got != relayed {
+		t.Fatalf("relayed connection after the relay is off: %q, %v; want still %q", got, err, relayed)
+	}
+	if st := tp.relayer.m.Stats(); st[0].Mode != Off || !st[0].Since.IsZero() {
+		t.Errorf("stats when off: %+v", st[0])
+	}
+
+	// Fallback: local while the listener is there, relayed once it is gone,
+	// local again when it is back; no health check involved.
+	must(t, tp.relayer.m.Set(ctx, want(Fallback, peerIP, tcpPort, udpPort)))
+	expectTCP(t, tp, local)
+	expectUDP(t, tp, local)
+	tp.relayer.tcp.close()
+	tp.relayer.udp.close()
+	expectTCP(t, tp, relayed)
+	expectUDP(t, tp, relayed)
+	tp.relayer.tcp.open(t)
+	tp.relayer.udp.open(t)
+	expectTCP(t, tp, local)
+	// The UDP flow relayed a moment ago keeps its peer for UDPTimeout; a new
+	// source port is a new flow.
+	expectUDP(t, tp, local)
+}
+
+func TestRelayNoLoop(t *testing.T) {
+	tp := newTopo(t)
+	tp.startManagers(t)
+	ctx := context.Background()
+	// Both replicas broken and relaying to each other: the relayed packets
+	// arrive through the tunnel and are delivered, never relayed back.
+	must(t, tp.relayer.m.Set(ctx, want(All, peerIP, tcpPort, udpPort)))
+	must(t, tp.peer.m.Set(ctx, want(All, relayIP, tcpPort, udpPort)))
+	tp.peer.tcp.close()
+	tp.peer.udp.close()
+	if got, err := askTCP(tp.client, answerTimeout); err == nil {
+		t.Errorf("TCP answered %q with both replicas broken", got)
+	}
+	if got, err := askUDP(tp.client, answerTimeout); err == nil {
+		t.Errorf("UDP answered %q with both replicas broken", got)
+	}
+	a, b := tp.relayer.m.Stats()[0], tp.peer.m.Stats()[0]
+	if b.Packets != 0 {
+		t.Errorf("the peer relayed %d packets that came through the tunnel", b.Packets)
+	}
+	if a.Flows != 2 || a.Packets > 10 {
+		t.Errorf("relayer: %d flows, %d packets; want 2 flows and a handful of packets", a.Flows, a.Packets)
+	}
+}
+
+// kernelState lists what a Manager may leave in a namespace: the table, its
+// policy rules (and where the local rule is), its link and its routes.
+func kernelState(t *testing.T, ns *netns.NS) string {
+	t.Helper()
+	tables, err := ns.Exec(context.Background(), "nft", "list", "tables")
+	must(t, err)
+	rules, err := ns.IP("rule", "show")
+	must(t, err)
+	links, err := ns.IP("-br", "link", "show", "type", "vxlan")
+	must(t, err)
+	routes, err := ns.IP("route", "show", "table", "all", "proto", "82")
+	must(t, err)
+	fwd, err := ns.Exec(context.Background(), "sysctl", "-n", "net.ipv4.ip_forward")
+	must(t, err)
+	return "tables:\n" + tables + "rules:\n" + rules + "links:\n" + links + "routes:\n" + routes + "forwarding: " + fwd
+}
+
+const cleanState = `tables:
+rules:
+0:	from all lookup local
+32766:	from all lookup main
+32767:	from all lookup default
+links:
+routes:
+forwarding: 0
+`
+
+func TestRelayCleanup(t *testing.T) {
+	needRoot(t)
+	ns := newNS(t, "rlx")
+	must(t, netns.Veth(netns.End{NS: ns, Dev: "eth0", Addr: pfx("10.0.2.2/24")},
+		netns.End{NS: newNS(t, "rly"), Dev: "eth0", Addr: pfx("10.0.2.1/24")}))
+	if got := kernelState(t, ns); got != cleanState {
+		t.Fatalf("fresh namespace:\n%s", got)
+	}
+	start := func() *Manager {
+		var m *Manager
+		must(t, ns.Do(func() (err error) {
+			m, err = New(context.Background(), Config{Local: relayIP, Peers: []netip.Addr{peerIP}})
+			return err
+		}))
+		must(t, m.Set(context.Background(), want(All, peerIP, tcpPort, udpPort)))
+		return m
+	}
+	m := start()
+	running := kernelState(t, ns)
+	for _, s := range []string{"table ip ripcord_relay", "10:	from all fwmark 0x10000/0xff0000 lookup 7263 proto 82",
+		"11:	from all lookup local proto 82", "ripcord-relay", "10.0.9.9 via 10.0.3.2 dev ripcord-relay table 7263 onlink",
+		"forwarding: 1"} {
+		if !strings.Contains(running, s) {
+			t.Errorf("running: no %q in\n%s", s, running)
+		}
+	}
+	if strings.Contains(running, "0:	from all lookup local\n") {
+		t.Errorf("running: the local rule is still first:\n%s", running)
+	}
+	// A killed daemon leaves everything behind; the next one claims it.
+	m.abandon()
+	if got := kernelState(t, ns); got != running {
+		t.Fatalf("abandoned: state changed:\n%s", got)
+	}
+	m = start()
+	if got := kernelState(t, ns); got != running {
+		t.Errorf("restarted:\n%s\nwant\n%s", got, running)
+	}
+	must(t, m.Close())
+	if got := kernelState(t, ns); got != cleanState {
+		t.Errorf("after Close:\n%s\nwant\n%s", got, cleanState)
+	}
+	if err := m.Set(context.Background(), nil); err == nil {
+		t.Error("Set after Close: no error")
+	}
+	must(t, m.Close())
+}
+
+// abandon stops the Manager's goroutine and drops its handles without
+// touching the kernel: what a SIGKILL leaves.
+func (m *Manager) abandon() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	close(m.stop)
+	<-m.done
+	m.nft.CloseLasting()
+	m.nl.Close()
+	m.ns.Close()
+}
+
+func TestConfigErrors(t *testing.T) {
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	for _, tc := range []struct {
+		c   Config
+		err string
+	}{
+		{Config{}, "relay: local address invalid IP: want an IPv4 address"},
+		{Config{Local: netip.MustParseAddr("::1")}, "relay: local address ::1: want an IPv4 address"},
+		{Config{Local: a, Peers: []netip.Addr{a}}, "relay: peer 10.0.0.1 is the local address"},
+		{Config{Local: a, Peers: []netip.Addr{b, b}}, "relay: peer 10.0.0.2 listed twice"},
+		{Config{Local: a, Peers: []netip.Addr{b}, MarkMask: 1}, "relay: mark mask 0x1 has no room for 1 peers"},
+		{Config{Local: a, VNI: 1 << 24}, "relay: VNI 16777216: want 1-16777215"},
+		{Config{Local: a, Device: "a-very-long-name"}, `relay: device name "a-very-long-name": longer than 15 characters`},
+	} {
+		_, err := New(context.Background(), tc.c)
+		if err == nil || err.Error() != tc.err {
+			t.Errorf("New(%+v) error = %v, want %q", tc.c, err, tc.err)
+		}
+	}
+}
+
+func TestSetErrors(t *testing.T) {
+	m := &Manager{cfg: Config{Peers: []netip.Addr{peerIP}}}
+	ok := Want{Service: "s", VIP: vip, Ports: []Port{tcpPort}, Mode: All, Peer: peerIP}
+	for _, tc := range []struct {
+		w   []Want
+		err string
+	}{
+		{[]Want{{Mode: All}}, "relay: want without a service name"},
+		{[]Want{{Service: "s", Mode: 7}}, `relay: service "s": unknown mode 7`},
+		{[]Want{{Service: "s", Mode: All, VIP: netip.MustParseAddr("::1"), Peer: peerIP, Ports: ok.Ports}}, `relay: service "s": VIP ::1: want an IPv4 address`},
+		{[]Want{{Service: "s", Mode: All, VIP: vip, Peer: peerIP}}, `relay: service "s": no ports to relay`},
+		{[]Want{{Service: "s", Mode: All, VIP: vip, Peer: relayIP, Ports: ok.Ports}}, `relay: service "s": peer 10.0.2.2 is not one of the configured peers [10.0.3.2]`},
+		{[]Want{{Service: "s", Mode: All, VIP: vip, Peer: peerIP, Ports: []Port{{"sctp", 1}}}}, `relay: service "s": bad port sctp/1`},
+		{[]Want{ok, ok}, `relay: service "s" listed twice`},
+		{[]Want{ok, {Service: "t", VIP: vip, Ports: ok.Ports, Mode: Fallback, Peer: peerIP}}, `relay: services "s" and "t" both relay 10.0.9.9 tcp/8080`},
+	} {
+		err := m.Set(context.Background(), tc.w)
+		if err == nil || err.Error() != tc.err {
+			t.Errorf("Set(%+v) error = %v, want %q", tc.w, err, tc.err)
+		}
+	}
+}
