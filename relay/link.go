@@ -111,6 +111,7 @@ func (m *Manager) setup(hadGuard bool) error {
 	la := netlink.NewLinkAttrs()
 	la.Name = m.cfg.Device
 	la.HardwareAddr = tunnelMAC(m.cfg.Local)
+	la.MTU = m.cfg.MTU
 	vx := &netlink.Vxlan{
 		LinkAttrs: la,
 		VxlanId:   int(m.cfg.VNI),

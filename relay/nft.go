@@ -35,7 +35,10 @@ import (
 
 const (
 	preChain   = "prerouting"
-	guardChain = "forward"
+	guardChain     = "forward"
+	inputChain     = "input"
+	tunnelInChain  = "tunnel-in"
+	tunnelOutChain = "tunnel-out"
 	// Flow sets are bounded: when one is full new flows are delivered
 	// locally instead of relayed.
 	flowSetSize = 65536
@@ -79,6 +82,10 @@ func (m *Manager) writeBase() error {
 			&expr.Verdict{Kind: expr.VerdictDrop},
 		}})
 	}
+	if err := m.guardTunnel(); err != nil {
+		return err
+	}
+	m.clampTunnelMSS()
 	for i := range m.cfg.Peers {
 		if err := m.nft.AddSet(m.flowSet(i), nil); err != nil {
 			return fmt.Errorf("relay: flow set: %w", err)
@@ -89,6 +96,76 @@ func (m *Manager) writeBase() error {
 	}
 	return nil
 }
+
+// guardTunnel drops VXLAN packets for the relay's VNI that do not come from a
+// peer: the tunnel delivers whatever it carries, with any source address.
+func (m *Manager) guardTunnel() error {
+	peers := &nftables.Set{Table: m.table, Anonymous: true, Constant: true, KeyType: nftables.TypeIPAddr}
+	var elems []nftables.SetElement
+	for _, p := range m.cfg.Peers {
+		elems = append(elems, nftables.SetElement{Key: p.AsSlice()})
+	}
+	if err := m.nft.AddSet(peers, elems); err != nil {
+		return fmt.Errorf("relay: peer set: %w", err)
+	}
+	in := m.nft.AddChain(&nftables.Chain{
+		Name: inputChain, Table: m.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter,
+	})
+	vni := binaryutil.BigEndian.PutUint32(m.cfg.VNI)[1:]
+	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: in, Exprs: concat(isProto(unix.IPPROTO_UDP), []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(m.cfg.Port)},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 12, Len: 3}, // VXLAN header's VNI
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: vni},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Lookup{SourceRegister: 1, SetName: peers.Name, SetID: peers.ID, Invert: true},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	})})
+	return nil
+}
+
+// clampTunnelMSS makes the connections that arrive through the tunnel fit
+// it: their conntrack entry gets the tunnel mark, and the SYN-ACK this host
+// sends for them announces an MSS that fits the tunnel's MTU. The client's
+// segments then travel inside the tunnel whole, with no reliance on ICMP
+// "fragmentation needed" reaching the client.
+func (m *Manager) clampTunnelMSS() {
+	in := m.nft.AddChain(&nftables.Chain{
+		Name: tunnelInChain, Table: m.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle,
+	})
+	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: in, Exprs: concat(m.fromTunnel()[:2], []expr.Any{
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^m.cfg.MarkMask),
+			Xor:  binaryutil.NativeEndian.PutUint32(m.tunnelMark())},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true},
+	})})
+	out := m.nft.AddChain(&nftables.Chain{
+		Name: tunnelOutChain, Table: m.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityMangle,
+	})
+	mss := binaryutil.BigEndian.PutUint16(uint16(m.cfg.MTU - 40)) // IPv4 and TCP headers
+	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: out, Exprs: concat([]expr.Any{
+		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(m.cfg.MarkMask), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(m.tunnelMark())},
+	}, isProto(unix.IPPROTO_TCP), []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x12}, Xor: []byte{0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x12}}, // SYN and ACK
+		&expr.Exthdr{Op: expr.ExthdrOpTcpopt, Type: 2, Offset: 2, Len: 2, DestRegister: 1},
+		&expr.Cmp{Op: expr.CmpOpGt, Register: 1, Data: mss},
+		&expr.Immediate{Register: 1, Data: mss},
+		&expr.Exthdr{Op: expr.ExthdrOpTcpopt, Type: 2, Offset: 2, Len: 2, SourceRegister: 1},
+	})})
+}
+
+// tunnelMark is the conntrack mark of flows that arrived through the tunnel:
+// all the mask's bits, which no peer index reaches.
+func (m *Manager) tunnelMark() uint32 { return m.cfg.MarkMask }
 
 func (m *Manager) fromTunnel() []expr.Any {
 	name := make([]byte, unix.IFNAMSIZ)

@@ -24,6 +24,7 @@ const (
 	DefaultDevice       = "ripcord-relay" // the VXLAN link
 	DefaultVNI          = 7263            // VXLAN network identifier
 	DefaultPort         = 4789            // VXLAN UDP port (IANA)
+	DefaultMTU          = 1450            // tunnel MTU: a 1500-byte path less VXLAN's 50 bytes
 	DefaultMarkMask     = 0x00ff0000      // packet mark bits that pick the peer
 	DefaultRouteTable   = 7263            // routing table of the first peer; peer i uses DefaultRouteTable+i
 	DefaultRulePriority = 10              // the fwmark rules; the local rule moves to DefaultRulePriority+1
@@ -52,6 +53,7 @@ type Config struct {
 	Device       string
 	VNI          uint32
 	Port         uint16
+	MTU          int
 	MarkMask     uint32
 	RouteTable   int
 	RulePriority int
@@ -82,6 +84,9 @@ func (c *Config) defaults() error {
 	if c.Port == 0 {
 		c.Port = DefaultPort
 	}
+	if c.MTU == 0 {
+		c.MTU = DefaultMTU
+	}
 	if c.MarkMask == 0 {
 		c.MarkMask = DefaultMarkMask
 	}
@@ -107,13 +112,19 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("relay: device name %q: longer than %d characters", c.Device, unix.IFNAMSIZ-1)
 	case c.VNI >= 1<<24:
 		return fmt.Errorf("relay: VNI %d: want 1-16777215", c.VNI)
+	case c.MTU < 576 || c.MTU > 65535:
+		return fmt.Errorf("relay: MTU %d: want 576-65535", c.MTU)
 	case c.RulePriority < 1:
 		return fmt.Errorf("relay: rule priority %d: want at least 1", c.RulePriority)
 	case c.TCPTimeout < time.Second || c.UDPTimeout < time.Second || c.Poll < 0:
 		return errors.New("relay: flow timeouts must be at least 1s")
 	}
-	// Peer i (from 0) is marked (i+1) shifted into the mask's lowest bit.
-	if uint64(len(c.Peers)) >= uint64(c.MarkMask>>bits.TrailingZeros32(c.MarkMask)) {
+	if x := c.MarkMask >> bits.TrailingZeros32(c.MarkMask); x&(x+1) != 0 {
+		return fmt.Errorf("relay: mark mask %#x: want one run of bits", c.MarkMask)
+	}
+	// Peer i (from 0) is marked (i+1) shifted into the mask's lowest bit;
+	// the whole mask marks flows that arrived through the tunnel.
+	if uint64(len(c.Peers))+1 >= uint64(c.MarkMask>>bits.TrailingZeros32(c.MarkMask)) {
 		return fmt.Errorf("relay: mark mask %#x has no room for %d peers", c.MarkMask, len(c.Peers))
 	}
 	seen := map[netip.Addr]bool{}
@@ -266,11 +277,16 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 		if s.want.Mode != w.Mode || s.want.Peer != w.Peer {
 			s.since = now
 		}
+		if w.Mode == Off && (!w.VIP.IsValid() || len(w.Ports) == 0) {
+			// Keep the address and ports: the connections already relayed
+			// must still find their peer.
+			w.VIP, w.Ports, w.Peer = s.want.VIP, s.want.Ports, s.want.Peer
+		}
 		s.want = w
 	}
 	for name, s := range m.services {
-		if _, ok := next[name]; !ok && s.want.Mode != Off {
-			s.want.Mode, s.since = Off, now
+		if _, ok := next[name]; !ok {
+			s.want.Mode = Off
 		}
 		if s.want.Mode == Off {
 			s.since = time.Time{}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ripcord/ripcord/lab/netns"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // The test topology, routed like the lab:
@@ -342,6 +343,24 @@ func TestRelayModes(t *testing.T) {
 		t.Fatalf("relayed connection: %q, %v", got, err)
 	}
 
+	// The peer's SYN-ACK announced an MSS that fits the tunnel; the direct
+	// connection keeps the full size.
+	if got := mss(t, moved); got > DefaultMTU-40 {
+		t.Errorf("MSS of the relayed connection %d, want at most %d", got, DefaultMTU-40)
+	}
+	if got := mss(t, kept); got != 1448 {
+		t.Errorf("MSS of the direct connection %d, want 1448", got)
+	}
+	// A request larger than the tunnel's MTU goes through.
+	big := strings.Repeat("x", 5000) + "\n"
+	moved.SetDeadline(time.Now().Add(answerTimeout))
+	if _, err := moved.Write([]byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bufio.NewReader(moved).ReadString('\n'); err != nil || got != relayed+"\n" {
+		t.Fatalf("large request: %q, %v", got, err)
+	}
+
 	st := tp.relayer.m.Stats()
 	if len(st) != 1 || st[0].Service != "svc" || st[0].Mode != All || st[0].Peer != peerIP || st[0].Since.IsZero() {
 		t.Fatalf("stats %+v", st)
@@ -352,7 +371,7 @@ func TestRelayModes(t *testing.T) {
 		t.Errorf("stats after 3 relayed flows: %+v", st[0])
 	}
 
-	must(t, tp.relayer.m.Set(ctx, nil))
+	must(t, tp.relayer.m.Set(ctx, []Want{{Service: "svc", Mode: Off}}))
 	expectTCP(t, tp, local)
 	expectUDP(t, tp, local)
 	if got, err := ask(moved, answerTimeout); err != nil || got != relayed {
@@ -401,6 +420,18 @@ func TestRelayNoLoop(t *testing.T) {
 	}
 	if a.Flows != 2 || a.Packets > 10 {
 		t.Errorf("relayer: %d flows, %d packets; want 2 flows and a handful of packets", a.Flows, a.Packets)
+	}
+}
+
+func TestRelayTunnelOnlyFromPeers(t *testing.T) {
+	tp := newTopo(t)
+	// The peer does not count the relayer among its peers: it drops what the
+	// relayer's tunnel sends.
+	tp.relayer.startManager(t, relayIP, peerIP)
+	tp.peer.startManager(t, peerIP, netip.MustParseAddr("10.0.3.3"))
+	must(t, tp.relayer.m.Set(context.Background(), want(All, peerIP, tcpPort, udpPort)))
+	if got, err := askUDP(tp.client, answerTimeout); err == nil {
+		t.Errorf("UDP answered %q through a tunnel from a stranger", got)
 	}
 }
 
@@ -492,6 +523,18 @@ func (m *Manager) abandon() {
 	m.ns.Close()
 }
 
+// mss is the segment size a connection sends with.
+func mss(t *testing.T, c net.Conn) int {
+	t.Helper()
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	must(t, err)
+	var v int
+	var serr error
+	must(t, raw.Control(func(fd uintptr) { v, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG) }))
+	must(t, serr)
+	return v
+}
+
 func TestConfigErrors(t *testing.T) {
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	for _, tc := range []struct {
@@ -503,6 +546,8 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Local: a, Peers: []netip.Addr{a}}, "relay: peer 10.0.0.1 is the local address"},
 		{Config{Local: a, Peers: []netip.Addr{b, b}}, "relay: peer 10.0.0.2 listed twice"},
 		{Config{Local: a, Peers: []netip.Addr{b}, MarkMask: 1}, "relay: mark mask 0x1 has no room for 1 peers"},
+		{Config{Local: a, MarkMask: 0x0101}, "relay: mark mask 0x101: want one run of bits"},
+		{Config{Local: a, MTU: 100}, "relay: MTU 100: want 576-65535"},
 		{Config{Local: a, VNI: 1 << 24}, "relay: VNI 16777216: want 1-16777215"},
 		{Config{Local: a, Device: "a-very-long-name"}, `relay: device name "a-very-long-name": longer than 15 characters`},
 	} {
