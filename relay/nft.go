@@ -34,7 +34,7 @@ import (
 // which conntrack would call invalid.
 
 const (
-	preChain   = "prerouting"
+	preChain       = "prerouting"
 	guardChain     = "forward"
 	inputChain     = "input"
 	tunnelInChain  = "tunnel-in"
