@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/core"
+	"github.com/ripcord/ripcord/internal/regfile"
 )
 
 // Report is what `ripcord status` shows.
@@ -51,16 +53,53 @@ type Server struct {
 	path string
 }
 
-// Listen creates the socket (replacing a stale one) with mode 0600.
-func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("control: %w", err)
+// maxSocketPath is what fits in sockaddr_un.sun_path with its NUL.
+const maxSocketPath = 107
+
+// CheckSocketPath reports whether Listen may use path: nothing is there yet,
+// or a socket is (a stale one is replaced). Anything else is refused, never
+// removed, and so is a path too long for a unix socket. config's validation
+// calls it too.
+func CheckSocketPath(path string) error {
+	if len(path) > maxSocketPath {
+		return fmt.Errorf("%s is %d bytes long; a unix socket path has at most %d", path, len(path), maxSocketPath)
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case fi.Mode().Type() != fs.ModeSocket:
+		return fmt.Errorf("%s exists and is %s, not a socket: ripcord replaces only a stale socket of its own", path, regfile.Describe(fi.Mode()))
+	}
+	return nil
+}
+
+// CheckSocketFree fails if path is not usable (CheckSocketPath) or a daemon
+// answers on it, without changing anything.
+func CheckSocketFree(path string) error {
+	if err := CheckSocketPath(path); err != nil {
+		return fmt.Errorf("control: %w", err)
 	}
 	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("control: %s is in use: is another ripcord running?", path)
+		return fmt.Errorf("control: %s is in use: is another ripcord running?", path)
 	}
-	_ = os.Remove(path)
+	return nil
+}
+
+// Listen creates the socket (replacing a stale one) with mode 0600.
+func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
+	if err := CheckSocketFree(path); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("control: removing the stale socket: %w", err)
+	}
 	old := umask(0o177)
 	ln, err := net.Listen("unix", path)
 	umask(old)

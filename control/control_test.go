@@ -3,10 +3,12 @@ package control
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/ripcord/ripcord/core"
@@ -85,5 +87,54 @@ func TestControlSocket(t *testing.T) {
 	srv.Close()
 	if _, err := NewClient(sock).Status(); err == nil || !strings.Contains(err.Error(), "is the daemon running") {
 		t.Fatalf("status with no daemon: %v", err)
+	}
+}
+
+// TestListenReplacesOnlyAStaleSocket: a stale socket is replaced; a regular
+// file (even the config), a directory or a named pipe at the path is refused
+// and left as it was.
+func TestListenReplacesOnlyAStaleSocket(t *testing.T) {
+	dir := t.TempDir()
+	b := &fakeBackend{drained: map[string]bool{}}
+
+	stale := filepath.Join(dir, "stale.sock")
+	ln, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close() // the file stays, nobody answers: what a crash leaves
+	srv, err := Listen(stale, b, slog.Default())
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	srv.Close()
+
+	file := filepath.Join(dir, "ripcord.yaml")
+	os.WriteFile(file, []byte("services: []\n"), 0o600)
+	emptyDir := filepath.Join(dir, "empty")
+	os.Mkdir(emptyDir, 0o755)
+	fifo := filepath.Join(dir, "fifo")
+	syscall.Mkfifo(fifo, 0o600)
+	long := filepath.Join(dir, strings.Repeat("x", 108)+".sock")
+	for path, want := range map[string]string{
+		file:     "control: " + file + " exists and is a regular file, not a socket: ripcord replaces only a stale socket of its own",
+		emptyDir: "control: " + emptyDir + " exists and is a directory, not a socket: ripcord replaces only a stale socket of its own",
+		fifo:     "control: " + fifo + " exists and is a named pipe (FIFO), not a socket: ripcord replaces only a stale socket of its own",
+		long:     fmt.Sprintf("control: %s is %d bytes long; a unix socket path has at most 107", long, len(long)),
+	} {
+		srv, err := Listen(path, b, slog.Default())
+		if err == nil {
+			srv.Close()
+		}
+		if err == nil || err.Error() != want {
+			t.Errorf("Listen(%s) = %v\nwant %s", filepath.Base(path), err, want)
+		}
+	}
+	if got, _ := os.ReadFile(file); string(got) != "services: []\n" {
+		t.Errorf("the regular file was changed: %q", got)
+	}
+	if fi, err := os.Stat(emptyDir); err != nil || !fi.IsDir() {
+		t.Errorf("the directory is gone: %v", err)
 	}
 }

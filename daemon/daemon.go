@@ -136,6 +136,16 @@ func Run(ctx context.Context, o Options) error {
 		log.Warn("config: " + w)
 	}
 
+	// One instance per state_dir, decided before anything is touched.
+	unlock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := control.CheckSocketFree(cfg.Control.Socket); err != nil {
+		return err
+	}
+
 	if err := os.MkdirAll(d.drainDir, 0o755); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}

@@ -95,6 +95,14 @@ func TestValidate(t *testing.T) {
 	if code != 1 || !strings.Contains(out, bad+":2:") || !strings.Contains(out, "settings.expect_status") {
 		t.Fatalf("validate bad setting: exit %d\n%s", code, out)
 	}
+	// A control socket path naming the config itself: run would have
+	// deleted it.
+	self := writeConfig(t, "")
+	os.WriteFile(self, []byte("control: {socket: "+self+"}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: 'http://127.0.0.1/'}]}\n"), 0o644)
+	out, code = run(t, "validate", "-c", self)
+	if want := self + ":1:19: control.socket: " + self + " exists and is a regular file, not a socket"; code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("validate with the socket on a regular file: exit %d\n%s\nwant %s", code, out, want)
+	}
 }
 
 func TestUsageAndErrors(t *testing.T) {

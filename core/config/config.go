@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/advertisers/rip"
+	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/internal/regfile"
 	"github.com/ripcord/ripcord/plugins/sdk"
 	"gopkg.in/yaml.v3"
@@ -229,6 +230,9 @@ func (c *Config) validate(o Options) error {
 	}
 	if c.Control.Socket == "" {
 		return c.at("control.socket", "must not be empty")
+	}
+	if err := control.CheckSocketPath(c.Control.Socket); err != nil {
+		return c.at("control.socket", "%v", err)
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Plugins.SHA256)) {
 		h := c.Plugins.SHA256[name]
