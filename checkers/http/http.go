@@ -219,7 +219,7 @@ func (p *probe) runChecks(ctx context.Context) *sdk.Result {
 		if !sameOrigin(u, loc) {
 			return sdk.Failed(ReasonRedirect, "%s to another origin: %s", resp.Status, loc)
 		}
-		if hop+1 >= maxRedirects {
+		if hop >= maxRedirects { // hop redirects followed so far
 			return sdk.Failed(ReasonRedirect, "more than %d redirects (last to %s)", maxRedirects, loc)
 		}
 		u = loc

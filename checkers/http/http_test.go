@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,15 @@ func portal() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/login", http.StatusFound) })
 	mux.HandleFunc("/hop1", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/hop2", http.StatusFound) })
 	mux.HandleFunc("/hop2", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/login", http.StatusSeeOther) })
+	// /chain/N redirects N times, then lands on the login page.
+	mux.HandleFunc("/chain/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.PathValue("n"))
+		next := "/login"
+		if n > 1 {
+			next = "/chain/" + strconv.Itoa(n-1)
+		}
+		http.Redirect(w, r, next, http.StatusFound)
+	})
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
 	mux.HandleFunc("/away", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://idp.invalid/sso", http.StatusFound)
@@ -117,6 +127,8 @@ func TestBasicOptions(t *testing.T) {
 		{name: "redirect not followed", path: "/", wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "/login"},
 		{name: "redirect expected", path: "/", settings: map[string]any{"expect_status": 302}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
 		{name: "redirects followed", path: "/hop1", settings: map[string]any{"follow_redirects": true, "body_contains": `name="password"`}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
+		{name: "5 redirects followed", path: "/chain/5", settings: map[string]any{"follow_redirects": true, "body_contains": `name="password"`}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
+		{name: "6 redirects", path: "/chain/6", settings: map[string]any{"follow_redirects": true}, wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "more than 5"},
 		{name: "redirect loop", path: "/loop", settings: map[string]any{"follow_redirects": true}, wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "more than 5"},
 		{name: "redirect to another origin", path: "/away", settings: map[string]any{"follow_redirects": true}, wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "idp.invalid"},
 		{name: "redirect without Location", path: "/nolocation", wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "Location"},
