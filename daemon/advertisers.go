@@ -12,17 +12,14 @@ import (
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
-var ripAuthTypes = map[string]rip.AuthType{
-	"none": rip.AuthNone, "plain": rip.AuthPlain, "md5": rip.AuthMD5, "hmac-sha256": rip.AuthHMACSHA256,
-}
-
 // buildAdvertisers starts the advertisers the config enables.
 func buildAdvertisers(ctx context.Context, cfg *config.Config, log *slog.Logger) (map[string]advertisers.Advertiser, error) {
 	out := map[string]advertisers.Advertiser{}
 	if r := cfg.RIP; r != nil {
+		mode, _ := rip.ParseAuthType(r.Auth.Mode) // validated with the config
 		rc := rip.Config{UpdateInterval: r.UpdateInterval.D(), Logger: log.With("advertiser", "rip"),
 			NoReadvertise: !r.ReadvertiseOnPoison,
-			Auth:          rip.Auth{Type: ripAuthTypes[r.Auth.Mode], KeyID: uint8(r.Auth.KeyID)}}
+			Auth:          rip.Auth{Type: mode, KeyID: uint8(r.Auth.KeyID)}}
 		if r.Auth.KeyFile != "" {
 			key, err := sdk.ReadSecretFile(r.Auth.KeyFile)
 			if err != nil {

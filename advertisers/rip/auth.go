@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -29,18 +30,24 @@ const (
 	AuthHMACSHA256
 )
 
+// authNames is the one list of authentication modes: their names in
+// configuration files, logs and status.
+var authNames = [...]string{AuthNone: "none", AuthPlain: "plain", AuthMD5: "md5", AuthHMACSHA256: "hmac-sha256"}
+
 func (t AuthType) String() string {
-	switch t {
-	case AuthNone:
-		return "none"
-	case AuthPlain:
-		return "plain"
-	case AuthMD5:
-		return "md5"
-	case AuthHMACSHA256:
-		return "hmac-sha256"
+	if t >= 0 && int(t) < len(authNames) {
+		return authNames[t]
 	}
 	return fmt.Sprintf("AuthType(%d)", int(t))
+}
+
+// AuthModes returns the name of every authentication mode, AuthNone first.
+func AuthModes() []string { return slices.Clone(authNames[:]) }
+
+// ParseAuthType returns the mode named name, as AuthModes lists them.
+func ParseAuthType(name string) (AuthType, bool) {
+	i := slices.Index(authNames[:], name)
+	return AuthType(i), i >= 0
 }
 
 // Authentication entry types and trailer constants.

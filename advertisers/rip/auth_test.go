@@ -265,3 +265,24 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestAuthModeNames(t *testing.T) {
+	modes := AuthModes()
+	if len(modes) != 4 || modes[0] != "none" {
+		t.Fatalf("AuthModes() = %v", modes)
+	}
+	for _, name := range modes {
+		mode, ok := ParseAuthType(name)
+		if !ok || mode.String() != name {
+			t.Errorf("ParseAuthType(%q) = %v, %v", name, mode, ok)
+		}
+	}
+	for _, bad := range []string{"", "MD5", "hmac-sha1", "AuthType(4)"} {
+		if _, ok := ParseAuthType(bad); ok {
+			t.Errorf("ParseAuthType(%q) accepted", bad)
+		}
+	}
+	if got := AuthType(9).String(); got != "AuthType(9)" {
+		t.Errorf("AuthType(9) = %q", got)
+	}
+}

@@ -6,7 +6,8 @@
 // sends a triggered update with just the changed entries on every change,
 // answers Requests at once (routers ask for the whole table when they
 // start), re-advertises when a neighbour poisons one of its prefixes, and
-// poisons everything on Close. Authentication: none, simple password,
+// poisons everything on Close. No packet names a prefix not given to Set,
+// and on an authenticated link no unauthenticated packet is answered. Authentication: none, simple password,
 // keyed MD5 (FRR and BIRD) and HMAC-SHA-256 (BIRD).
 package rip
 
@@ -383,6 +384,11 @@ func (s *Speaker) periodicLoop() {
 		case <-t.C:
 		}
 		s.mu.Lock()
+		if s.closed {
+			// Close is poisoning: the table still holds the live metrics.
+			s.mu.Unlock()
+			return
+		}
 		entries := s.tableLocked()
 		for _, l := range s.links {
 			if err := s.sendUpdateLocked(l, entries); err != nil {
@@ -459,16 +465,27 @@ func (s *Speaker) handle(l *link, src netip.AddrPort, wire []byte) {
 	s.stats.received.Add(1)
 	plain, _, err := s.cfg.Auth.Verify(wire)
 	if errors.Is(err, ErrAuthMissing) {
-		// FRR 8.4 sends its start-up Request without authentication even
-		// when the interface is configured for it. Answering such a Request
-		// reveals nothing that the periodic updates do not already say, and
-		// the answer itself is authenticated, so unauthenticated Requests
-		// are served; unauthenticated Responses are not looked at.
+		// On an authenticated link an unauthenticated packet is dropped:
+		// it gets no answer, so no one can make the speaker sign a packet
+		// of their choosing. One thing is taken from it: FRR 8.4 sends
+		// its start-up whole-table Request without authentication even
+		// when the interface is configured for it, and waiting for the
+		// next periodic update would leave the restarted router without
+		// our routes for up to UpdateInterval. Such a Request (from port
+		// 520) makes the speaker re-send the table on the link now,
+		// exactly as a periodic update sends it (rate-limited).
+		s.stats.authFailed.Add(1)
+		s.log.Debug("dropped unauthenticated packet", "interface", l.name, "from", src)
 		var req Packet
-		if req.UnmarshalBinary(wire) == nil && req.Command == CommandRequest {
-			s.answerRequest(l, src, &req)
-			return
+		if src.Port() == Port && req.UnmarshalBinary(wire) == nil && req.Command == CommandRequest &&
+			req.IsWholeTableRequest() {
+			s.mu.Lock()
+			if !s.closed {
+				s.readvertiseLocked(l)
+			}
+			s.mu.Unlock()
 		}
+		return
 	}
 	if errors.Is(err, ErrShort) {
 		s.stats.malformed.Add(1)
@@ -512,16 +529,16 @@ func (s *Speaker) answerRequest(l *link, src netip.AddrPort, pkt *Packet) {
 	if pkt.IsWholeTableRequest() {
 		entries = s.tableLocked()
 	} else {
-		// A specific Request gets every asked entry back with our metric,
-		// 16 for a prefix we do not have (RFC 2453 §3.9.1). That is the
-		// answer "unreachable", not an announcement.
+		// A specific Request gets back the asked entries that are ours,
+		// with our metric. RFC 2453 §3.9.1 would echo the others with 16;
+		// they are left out, so that no packet ever names a prefix not
+		// given to Set. Specific Requests are diagnostics (routers ask for
+		// the whole table), and a missing entry tells the asker the same.
 		for _, e := range pkt.Entries {
-			m := MetricInfinity
 			if r := s.routes[e.Prefix]; r != nil {
-				m = r.metric
+				entries = append(entries, Entry{AFI: AFIInet, RouteTag: e.RouteTag, Prefix: e.Prefix,
+					NextHop: netip.IPv4Unspecified(), Metric: r.metric})
 			}
-			entries = append(entries, Entry{AFI: AFIInet, RouteTag: e.RouteTag, Prefix: e.Prefix,
-				NextHop: netip.IPv4Unspecified(), Metric: m})
 		}
 	}
 	if len(entries) == 0 {

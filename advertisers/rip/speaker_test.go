@@ -277,6 +277,7 @@ func TestNeverSendsUnknownPrefix(t *testing.T) {
 	other := netip.MustParsePrefix("10.9.9.0/24")
 	set(t, s, ann(vipA, 1), ann(vipB, 2))
 	inject(c, router, Auth{}, WholeTableRequest())
+	inject(c, router, Auth{}, request(routeEntry(other, 16), routeEntry(vipA, 16)))
 	inject(c, router, Auth{}, response(routeEntry(other, 16), routeEntry(vipA, 16)))
 	set(t, s, ann(vipB, 2))
 	inject(c, router, Auth{}, response(routeEntry(other, 1)))
@@ -319,14 +320,19 @@ func TestAnswersRequests(t *testing.T) {
 	inject(c, tool, Auth{}, WholeTableRequest())
 	wantUpdate(t, next(t, c, Auth{}), tool, map[netip.Prefix]int{vipA: 1, vipB: 3})
 
-	// A specific Request gets each entry back: ours with our metric,
-	// others with 16.
+	// A specific Request gets back the asked entries that are ours, with
+	// our metric; other prefixes are left out (not echoed with 16).
 	unknown := netip.MustParsePrefix("10.9.0.0/16")
-	inject(c, router, Auth{}, Packet{Command: CommandRequest, Version: Version2, Entries: []Entry{
-		routeEntry(vipB, 16), routeEntry(unknown, 16),
-	}})
-	wantUpdate(t, next(t, c, Auth{}), router, map[netip.Prefix]int{vipB: 3, unknown: 16})
-	waitStats(t, s, func(st Stats) bool { return st.RequestsAnswered == 3 && st.Received == 3 })
+	inject(c, router, Auth{}, request(routeEntry(vipB, 16), routeEntry(unknown, 16)))
+	wantUpdate(t, next(t, c, Auth{}), router, map[netip.Prefix]int{vipB: 3})
+	// Nothing to answer: no answer.
+	inject(c, router, Auth{}, request(routeEntry(unknown, 16)))
+	waitStats(t, s, func(st Stats) bool { return st.RequestsAnswered == 3 && st.Received == 4 })
+	quiet(t, c, 50*time.Millisecond)
+}
+
+func request(entries ...Entry) Packet {
+	return Packet{Command: CommandRequest, Version: Version2, Entries: entries}
 }
 
 func TestPoisonHeardReadvertises(t *testing.T) {
@@ -422,10 +428,22 @@ func TestDropsBadPackets(t *testing.T) {
 		t.Fatal("a rejected packet reached the poison watcher")
 	}
 
-	// FRR sends its start-up Request unauthenticated; it is answered, and
-	// the answer is authenticated.
+	// Unauthenticated Requests get no answer, so they cannot make the
+	// speaker sign anything: not a specific one, not from a query port.
+	inject(c, router, Auth{}, request(routeEntry(vipA, 16), routeEntry(netip.MustParsePrefix("10.9.0.0/16"), 16)))
+	inject(c, netip.MustParseAddrPort("10.0.0.7:40000"), Auth{}, WholeTableRequest())
+	st = waitStats(t, s, func(st Stats) bool { return st.Received == 6 })
+	if st.AuthFailed != 4 || st.RequestsAnswered != 0 {
+		t.Fatalf("stats %+v: want 4 auth failures and no answer", st)
+	}
+	quiet(t, c, 50*time.Millisecond)
+
+	// FRR sends its start-up Request unauthenticated. It is not answered,
+	// but a router on the link restarted: the link gets the table at once,
+	// as a periodic update would send it (authenticated, to the group).
 	inject(c, router, Auth{}, WholeTableRequest())
-	wantUpdate(t, next(t, c, good), router, map[netip.Prefix]int{vipA: 1})
+	wantUpdate(t, next(t, c, good), group, map[netip.Prefix]int{vipA: 1})
+	quiet(t, c, 50*time.Millisecond)
 }
 
 func mustSign(a Auth, plain []byte) []byte {
@@ -449,6 +467,31 @@ func TestTriggeredDelayMergesChanges(t *testing.T) {
 		t.Fatalf("held-back update went out %v after the first", gap)
 	}
 	quiet(t, c, 50*time.Millisecond)
+}
+
+// Periodic updates falling between Close's two poisons must not announce
+// the live metrics again.
+func TestCloseStopsPeriodicUpdates(t *testing.T) {
+	defer func(d time.Duration) { minUpdateInterval = d }(minUpdateInterval)
+	minUpdateInterval = time.Millisecond
+	s, c := newTestSpeaker(t, Config{UpdateInterval: 5 * time.Millisecond})
+	set(t, s, ann(vipA, 1), ann(vipB, 2))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	poisons := 0
+	for len(c.out) > 0 {
+		m := metrics(next(t, c, Auth{}).pkt)
+		switch {
+		case m[vipA] == 16 && m[vipB] == 16:
+			poisons++
+		case poisons > 0:
+			t.Fatalf("after the first poison the speaker sent %v", m)
+		}
+	}
+	if poisons != 2 {
+		t.Fatalf("%d poison updates, want 2", poisons)
+	}
 }
 
 func TestClosePoisonsTwice(t *testing.T) {

@@ -77,7 +77,7 @@ type RIPInterface struct {
 
 // RIPAuth is RIP packet authentication.
 type RIPAuth struct {
-	Mode    string `yaml:"mode"` // none, plain, md5, hmac-sha256
+	Mode    string `yaml:"mode"` // one of rip.AuthModes()
 	KeyID   int    `yaml:"key_id"`
 	KeyFile string `yaml:"key_file"`
 }
@@ -394,12 +394,16 @@ func (c *Config) validateRIP() error {
 	if r.UpdateInterval.D() < minRIPInterval {
 		return c.at("rip.update_interval", "must be at least %s", minRIPInterval)
 	}
-	switch r.Auth.Mode {
-	case "none":
+	mode, known := rip.ParseAuthType(r.Auth.Mode)
+	switch {
+	case !known:
+		modes := rip.AuthModes()
+		return c.at("rip.auth.mode", "must be %s or %s", strings.Join(modes[:len(modes)-1], ", "), modes[len(modes)-1])
+	case mode == rip.AuthNone:
 		if r.Auth.KeyFile != "" {
 			return c.at("rip.auth.key_file", "set, but auth mode is none")
 		}
-	case "plain", "md5", "hmac-sha256":
+	default:
 		if r.Auth.KeyFile == "" {
 			return c.at("rip.auth.key_file", "required for auth mode %s", r.Auth.Mode)
 		}
@@ -415,8 +419,6 @@ func (c *Config) validateRIP() error {
 		if r.Auth.KeyID < 0 || r.Auth.KeyID > 255 {
 			return c.at("rip.auth.key_id", "%d is outside 0-255", r.Auth.KeyID)
 		}
-	default:
-		return c.at("rip.auth.mode", "must be none, plain, md5 or hmac-sha256")
 	}
 	return nil
 }
