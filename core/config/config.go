@@ -413,7 +413,7 @@ func (c *Config) validateRIP() error {
 		}
 		// The speaker's own rules for the key (its length for the mode).
 		key, _ := sdk.ReadSecretFile(r.Auth.KeyFile)
-		if err := (rip.Auth{Type: ripAuthType(r.Auth.Mode), Key: []byte(key)}).Validate(); err != nil {
+		if err := (rip.Auth{Type: mode, Key: []byte(key)}).Validate(); err != nil {
 			return c.at("rip.auth.key_file", "%s: %s", r.Auth.KeyFile, strings.TrimPrefix(err.Error(), "rip: "))
 		}
 		if r.Auth.KeyID < 0 || r.Auth.KeyID > 255 {
@@ -466,16 +466,6 @@ func (c *Config) validateBGP() error {
 
 // maxTCPMD5Key is TCP_MD5SIG_MAXKEYLEN (linux/tcp.h).
 const maxTCPMD5Key = 80
-
-// ripAuthType finds the speaker's type for a mode name.
-func ripAuthType(mode string) rip.AuthType {
-	for t := rip.AuthNone; t <= rip.AuthHMACSHA256; t++ {
-		if t.String() == mode {
-			return t
-		}
-	}
-	return -1
-}
 
 // RequireN returns how many checks must pass: 0 means all.
 func (s *Service) RequireN() (int, error) {
