@@ -25,6 +25,9 @@ import (
 //	      add key to @flows-J, count flow, mark peer J, notrack, accept
 //	chain forward (only when the Manager switched forwarding on):
 //	  mark not ours: drop
+//	chain input: VXLAN for our VNI not from a peer: drop
+//	chains tunnel-in, tunnel-out: mark the conntrack entry of flows that come
+//	  through the tunnel, clamp the MSS of the SYN-ACKs this host sends them
 //
 // The flow key is saddr . daddr . l4proto . sport . dport. A relayed flow
 // stays with its peer whatever the service's mode becomes, so a TCP

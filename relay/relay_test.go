@@ -47,14 +47,14 @@ type topo struct {
 	relayer, peer  *replica
 }
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("relay: needs root for network namespaces")
 	}
 }
 
-func newNS(t *testing.T, prefix string) *netns.NS {
+func newNS(t testing.TB, prefix string) *netns.NS {
 	t.Helper()
 	ns, err := netns.New(prefix)
 	if err != nil {
@@ -68,7 +68,7 @@ func newNS(t *testing.T, prefix string) *netns.NS {
 	return ns
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // newTopo builds the namespaces and servers; the Managers are left to the
 // test (startManager).
-func newTopo(t *testing.T) *topo {
+func newTopo(t testing.TB) *topo {
 	needRoot(t)
 	tp := &topo{client: newNS(t, "rlc"), router: newNS(t, "rlr")}
 	tp.relayer = &replica{name: "relayer", ns: newNS(t, "rla")}
@@ -104,14 +104,14 @@ func newTopo(t *testing.T) *topo {
 		}
 		_, err := r.ns.IP("route", "add", "default", "via", gw)
 		must(t, err)
-		r.tcp = startTCP(t, r.ns, r.name)
-		r.udp = startUDP(t, r.ns, r.name)
+		r.tcp = startTCP(t, r.ns, r.name, tcpPort.Num)
+		r.udp = startUDP(t, r.ns, r.name, udpPort.Num)
 	}
 	return tp
 }
 
 // startManager runs New inside the replica's namespace.
-func (r *replica) startManager(t *testing.T, local, peer netip.Addr) {
+func (r *replica) startManager(t testing.TB, local, peer netip.Addr) {
 	t.Helper()
 	must(t, r.ns.Do(func() (err error) {
 		r.m, err = New(context.Background(), Config{Local: local, Peers: []netip.Addr{peer}, Poll: 100 * time.Millisecond})
@@ -124,7 +124,7 @@ func (r *replica) startManager(t *testing.T, local, peer netip.Addr) {
 	})
 }
 
-func (tp *topo) startManagers(t *testing.T) {
+func (tp *topo) startManagers(t testing.TB) {
 	tp.relayer.startManager(t, relayIP, peerIP)
 	tp.peer.startManager(t, peerIP, relayIP)
 }
@@ -137,22 +137,23 @@ func want(mode Mode, peer netip.Addr, ports ...Port) []Want {
 type tcpServer struct {
 	name string
 	ns   *netns.NS
+	port uint16
 	mu   sync.Mutex
 	ln   net.Listener
 }
 
-func startTCP(t *testing.T, ns *netns.NS, name string) *tcpServer {
-	s := &tcpServer{name: name, ns: ns}
+func startTCP(t testing.TB, ns *netns.NS, name string, port uint16) *tcpServer {
+	s := &tcpServer{name: name, ns: ns, port: port}
 	s.open(t)
 	t.Cleanup(s.close)
 	return s
 }
 
-func (s *tcpServer) open(t *testing.T) {
+func (s *tcpServer) open(t testing.TB) {
 	t.Helper()
 	var ln net.Listener
 	must(t, s.ns.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", tcpPort.Num))
+		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", s.port))
 		return err
 	}))
 	s.mu.Lock()
@@ -193,22 +194,23 @@ func (s *tcpServer) close() {
 type udpServer struct {
 	name string
 	ns   *netns.NS
+	port uint16
 	mu   sync.Mutex
 	pc   *ipv4.PacketConn
 }
 
-func startUDP(t *testing.T, ns *netns.NS, name string) *udpServer {
-	s := &udpServer{name: name, ns: ns}
+func startUDP(t testing.TB, ns *netns.NS, name string, port uint16) *udpServer {
+	s := &udpServer{name: name, ns: ns, port: port}
 	s.open(t)
 	t.Cleanup(s.close)
 	return s
 }
 
-func (s *udpServer) open(t *testing.T) {
+func (s *udpServer) open(t testing.TB) {
 	t.Helper()
 	var c net.PacketConn
 	must(t, s.ns.Do(func() (err error) {
-		c, err = net.ListenPacket("udp4", fmt.Sprintf(":%d", udpPort.Num))
+		c, err = net.ListenPacket("udp4", fmt.Sprintf(":%d", s.port))
 		return err
 	}))
 	pc := ipv4.NewPacketConn(c)
@@ -244,7 +246,7 @@ func (s *udpServer) close() {
 
 // askTCP connects from the client to the VIP and returns the answer.
 func askTCP(ns *netns.NS, timeout time.Duration) (string, error) {
-	c, err := dialTCP(ns, timeout)
+	c, err := dialTCP(ns, tcpPort.Num, timeout)
 	if err != nil {
 		return "", err
 	}
@@ -252,10 +254,10 @@ func askTCP(ns *netns.NS, timeout time.Duration) (string, error) {
 	return ask(c, timeout)
 }
 
-func dialTCP(ns *netns.NS, timeout time.Duration) (net.Conn, error) {
+func dialTCP(ns *netns.NS, port uint16, timeout time.Duration) (net.Conn, error) {
 	var c net.Conn
 	err := ns.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(vip, tcpPort.Num).String(), timeout)
+		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(vip, port).String(), timeout)
 		return err
 	})
 	return c, err
@@ -273,14 +275,24 @@ func ask(c net.Conn, timeout time.Duration) (string, error) {
 // askUDP sends one datagram from a connected socket, which only accepts a
 // reply from the VIP itself.
 func askUDP(ns *netns.NS, timeout time.Duration) (string, error) {
-	var c net.Conn
-	if err := ns.Do(func() (err error) {
-		c, err = net.Dial("udp4", netip.AddrPortFrom(vip, udpPort.Num).String())
-		return err
-	}); err != nil {
+	c, err := dialUDP(ns, udpPort.Num)
+	if err != nil {
 		return "", err
 	}
 	defer c.Close()
+	return askDatagram(c, timeout)
+}
+
+func dialUDP(ns *netns.NS, port uint16) (net.Conn, error) {
+	var c net.Conn
+	err := ns.Do(func() (err error) {
+		c, err = net.Dial("udp4", netip.AddrPortFrom(vip, port).String())
+		return err
+	})
+	return c, err
+}
+
+func askDatagram(c net.Conn, timeout time.Duration) (string, error) {
 	c.SetDeadline(time.Now().Add(timeout))
 	if _, err := c.Write([]byte("who")); err != nil {
 		return "", err
@@ -292,7 +304,7 @@ func askUDP(ns *netns.NS, timeout time.Duration) (string, error) {
 
 const answerTimeout = 2 * time.Second
 
-func expectTCP(t *testing.T, tp *topo, wantAnswer string) {
+func expectTCP(t testing.TB, tp *topo, wantAnswer string) {
 	t.Helper()
 	got, err := askTCP(tp.client, answerTimeout)
 	if err != nil || got != wantAnswer {
@@ -300,7 +312,7 @@ func expectTCP(t *testing.T, tp *topo, wantAnswer string) {
 	}
 }
 
-func expectUDP(t *testing.T, tp *topo, wantAnswer string) {
+func expectUDP(t testing.TB, tp *topo, wantAnswer string) {
 	t.Helper()
 	got, err := askUDP(tp.client, answerTimeout)
 	if err != nil || got != wantAnswer {
@@ -320,7 +332,7 @@ func TestRelayModes(t *testing.T) {
 	expectUDP(t, tp, local)
 
 	// A connection that began locally stays local when the relay switches on.
-	kept, err := dialTCP(tp.client, answerTimeout)
+	kept, err := dialTCP(tp.client, tcpPort.Num, answerTimeout)
 	must(t, err)
 	defer kept.Close()
 	if got, err := ask(kept, answerTimeout); err != nil || got != local {
@@ -336,7 +348,7 @@ func TestRelayModes(t *testing.T) {
 	}
 
 	// A relayed connection keeps its peer when the relay is switched off.
-	moved, err := dialTCP(tp.client, answerTimeout)
+	moved, err := dialTCP(tp.client, tcpPort.Num, answerTimeout)
 	must(t, err)
 	defer moved.Close()
 	if got, err := ask(moved, answerTimeout); err != nil || got != relayed {
@@ -437,7 +449,7 @@ func TestRelayTunnelOnlyFromPeers(t *testing.T) {
 
 // kernelState lists what a Manager may leave in a namespace: the table, its
 // policy rules (and where the local rule is), its link and its routes.
-func kernelState(t *testing.T, ns *netns.NS) string {
+func kernelState(t testing.TB, ns *netns.NS) string {
 	t.Helper()
 	tables, err := ns.Exec(context.Background(), "nft", "list", "tables")
 	must(t, err)
@@ -524,7 +536,7 @@ func (m *Manager) abandon() {
 }
 
 // mss is the segment size a connection sends with.
-func mss(t *testing.T, c net.Conn) int {
+func mss(t testing.TB, c net.Conn) int {
 	t.Helper()
 	raw, err := c.(*net.TCPConn).SyscallConn()
 	must(t, err)
