@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/lab/netns"
+	"github.com/ripcord/ripcord/lab/services"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
@@ -591,4 +592,43 @@ func TestSetErrors(t *testing.T) {
 			t.Errorf("Set(%+v) error = %v, want %q", tc.w, err, tc.err)
 		}
 	}
+}
+
+// TestRelayFreeRADIUS relays to a real FreeRADIUS, which knows only the
+// client's network as a RADIUS client: it answers only if it sees the
+// client's own address, and its reply must come from the VIP. The local
+// server is hung (SIGSTOP, its socket still bound): All's case.
+func TestRelayFreeRADIUS(t *testing.T) {
+	tp := newTopo(t)
+	tp.startManagers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const port = 1645
+	rad := map[*replica]*services.FreeRADIUS{}
+	for _, r := range []*replica{tp.relayer, tp.peer} {
+		f, err := services.StartFreeRADIUS(ctx, services.RadiusOptions{Dir: t.TempDir(), Netns: r.ns.Name,
+			Secret: "s3cret", Marker: r.name, Listen: netip.AddrPortFrom(netip.IPv4Unspecified(), port),
+			Clients: []netip.Prefix{pfx("10.0.1.0/24")}})
+		must(t, err)
+		t.Cleanup(func() { f.Stop() })
+		rad[r] = f
+	}
+	req := t.TempDir() + "/request"
+	must(t, os.WriteFile(req, []byte("User-Name = alice\nUser-Password = alice-pw\n"), 0o644))
+	expect := func(from string) {
+		t.Helper()
+		out, err := tp.client.Exec(ctx, "radclient", "-x", "-r", "1", "-t", "2", "-f", req,
+			fmt.Sprintf("%s:%d", vip, port), "auth", "s3cret")
+		if err != nil || !strings.Contains(out, "Access-Accept") || !strings.Contains(out, "Hello alice from "+from) {
+			t.Fatalf("want an Access-Accept from %s: %v\n%s", from, err, out)
+		}
+	}
+	expect("relayer")
+	must(t, rad[tp.relayer].Suspend())
+	must(t, tp.relayer.m.Set(ctx, want(All, peerIP, Port{"udp", port})))
+	expect("peer")
+	must(t, rad[tp.relayer].Resume())
+	must(t, tp.relayer.m.Set(ctx, nil))
+	// radclient sends from a new source port: a new flow, delivered here.
+	expect("relayer")
 }
