@@ -306,7 +306,17 @@ func (l *Lab) build(ctx context.Context) error {
 	o.Logf("lab: starting %s routers (default timers)", o.Routers)
 	for _, r := range []*Router{l.RA, l.RB} {
 		ifaces := slices.Sorted(maps.Values(r.Links))
-		cfg := routers.Config{NS: r.NS, Interfaces: ifaces, BaseDir: l.Dir, AnnounceConnected: true}
+		// A replica's link accepts only the service /32s, as the router-side
+		// config in advertisers/rip/README.md does.
+		accept := map[string][]netip.Prefix{}
+		for _, rep := range []string{"sa", "sb"} {
+			if ifname, ok := r.Links[rep]; ok {
+				for _, svc := range Services {
+					accept[ifname] = append(accept[ifname], VIP(svc))
+				}
+			}
+		}
+		cfg := routers.Config{NS: r.NS, Interfaces: ifaces, BaseDir: l.Dir, AnnounceConnected: true, Accept: accept}
 		var err error
 		if o.Routers == "bird" {
 			r.Router, err = routers.StartBIRD(ctx, cfg)

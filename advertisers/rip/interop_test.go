@@ -41,6 +41,7 @@ type lab struct {
 	rtr    *netns.NS
 	srv2   *netns.NS // only in two-server labs
 	router routers.Router
+	accept map[string][]netip.Prefix // the router's import filter, if any
 }
 
 func needRoot(t testing.TB) {
@@ -102,7 +103,7 @@ func (lb *lab) startRouter(kind string, auth routers.Auth) {
 	if lb.srv2 != nil {
 		ifaces = append(ifaces, rtrIf2)
 	}
-	cfg := routers.Config{NS: lb.rtr, Interfaces: ifaces, Auth: auth}
+	cfg := routers.Config{NS: lb.rtr, Interfaces: ifaces, Auth: auth, Accept: lb.accept}
 	var err error
 	switch kind {
 	case "frr":
@@ -274,6 +275,48 @@ func TestInteropAnnounce(t *testing.T) {
 			}
 			if st := s.Stats(); st.Malformed != 0 || st.AuthFailed != 0 {
 				t.Errorf("the router's packets were not all understood: %+v", st)
+			}
+		})
+	}
+}
+
+// TestInteropRouterAcceptsOnlyServicePrefixes: with the router-side config
+// the README recommends (FRR prefix-list + distribute-list in, BIRD import
+// filter), a replica that announces a default route or someone else's prefix
+// gets only its service /32 into the router.
+func TestInteropRouterAcceptsOnlyServicePrefixes(t *testing.T) {
+	rogue := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("10.9.9.9/32"),
+		netip.MustParsePrefix("10.255.0.0/24")}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			lb := newLab(t)
+			lb.accept = map[string][]netip.Prefix{rtrIf: {labVIP}}
+			lb.startRouter(kind, routers.Auth{})
+			s := lb.speaker(lb.srv, Config{Interfaces: []Interface{{Name: srvIf}}})
+			set := []advertisers.Announcement{{Prefix: labVIP, Metric: 1}}
+			for _, p := range rogue {
+				set = append(set, advertisers.Announcement{Prefix: p, Metric: 1})
+			}
+			start := time.Now()
+			if err := s.Set(context.Background(), set); err != nil {
+				t.Fatal(err)
+			}
+			lb.waitRoute(start, time.Second, 2, serverAddr)
+			// Same packet as the VIP: had the filter let them in, they
+			// would be there by now; give the router one more second.
+			time.Sleep(time.Second)
+			for _, p := range rogue {
+				r, err := lb.router.Route(context.Background(), p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				k, err := lb.router.Kernel(context.Background(), p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Present || k.Present {
+					t.Errorf("%s accepted %s from the replica: RIP %+v, kernel %+v (logs in %s)", kind, p, r, k, lb.router.Dir())
+				}
 			}
 		})
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,7 +81,19 @@ func birdConf(cfg Config, dir string) string {
 		}
 		s.WriteString("}\n")
 	}
-	s.WriteString("protocol rip rip1 {\n  ipv4 { import all; export all; };\n")
+	if len(cfg.Accept) == 0 {
+		s.WriteString("protocol rip rip1 {\n  ipv4 { import all; export all; };\n")
+	} else {
+		s.WriteString("protocol rip rip1 {\n  ipv4 {\n    import filter {\n")
+		for _, ifname := range slices.Sorted(maps.Keys(cfg.Accept)) {
+			var set []string
+			for _, p := range cfg.Accept[ifname] {
+				set = append(set, p.String())
+			}
+			fmt.Fprintf(&s, "      if ifname = %q && !(net ~ [ %s ]) then reject;\n", ifname, strings.Join(set, ", "))
+		}
+		s.WriteString("      accept;\n    };\n    export all;\n  };\n")
+	}
 	for _, ifname := range cfg.Interfaces {
 		fmt.Fprintf(&s, "  interface %q {\n    version 2;\n", ifname)
 		fmt.Fprintf(&s, "    update time %d; timeout time %d; garbage time %d;\n",

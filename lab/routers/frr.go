@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,9 +127,18 @@ func frrRipdConf(cfg Config) string {
 		}
 		b.WriteString("!\n")
 	}
+	for _, ifname := range slices.Sorted(maps.Keys(cfg.Accept)) {
+		for i, p := range cfg.Accept[ifname] {
+			fmt.Fprintf(&b, "ip prefix-list ripcord-%s seq %d permit %s\n", ifname, 5*(i+1), p)
+		}
+		b.WriteString("!\n")
+	}
 	b.WriteString("router rip\n version 2\n")
 	for _, ifname := range cfg.Interfaces {
 		fmt.Fprintf(&b, " network %s\n", ifname)
+	}
+	for _, ifname := range slices.Sorted(maps.Keys(cfg.Accept)) {
+		fmt.Fprintf(&b, " distribute-list prefix ripcord-%s in %s\n", ifname, ifname)
 	}
 	fmt.Fprintf(&b, " timers basic %d %d %d\n!\n",
 		seconds(cfg.Timers.Update, 30*time.Second),

@@ -56,6 +56,13 @@ type Config struct {
 	// RIP, so that routers in a chain reach each other's hosts. FRR always
 	// does ("network IFACE"); BIRD needs a direct protocol for it.
 	AnnounceConnected bool
+	// Accept limits what the router takes in on the interfaces it names:
+	// only these prefixes (the service /32s of the replicas on that link),
+	// so a compromised or misconfigured replica cannot announce a default
+	// route or someone else's prefix. Interfaces it does not name (links
+	// between routers) accept everything. The configs are the router-side
+	// snippets of advertisers/rip/README.md.
+	Accept map[string][]netip.Prefix
 	// BaseDir holds the instance directory (configs, sockets, pid and log
 	// files); default os.TempDir(). FRR drops privileges to user frr, so the
 	// directory must be reachable by that user: avoid t.TempDir().

@@ -212,3 +212,51 @@ func TestMissingBinaryNamesPackage(t *testing.T) {
 		t.Fatalf("ip: %v", err)
 	}
 }
+
+// The import filter on replica links: the configs the README's router-side
+// snippets show.
+func TestConfigAcceptOnlyServicePrefixes(t *testing.T) {
+	accept := map[string][]netip.Prefix{"sr0": {netip.MustParsePrefix("10.255.0.1/32"), netip.MustParsePrefix("10.255.0.2/32")}}
+	frr := frrRipdConf(Config{Interfaces: []string{"sr0", "rr0"}, Accept: accept})
+	wantFRR := `hostname ripd
+!
+interface sr0
+!
+interface rr0
+!
+ip prefix-list ripcord-sr0 seq 5 permit 10.255.0.1/32
+ip prefix-list ripcord-sr0 seq 10 permit 10.255.0.2/32
+!
+router rip
+ version 2
+ network sr0
+ network rr0
+ distribute-list prefix ripcord-sr0 in sr0
+ timers basic 30 180 120
+!
+`
+	if frr != wantFRR {
+		t.Errorf("FRR got:\n%s\nwant:\n%s", frr, wantFRR)
+	}
+	bird := birdConf(Config{Interfaces: []string{"sr0"}, Accept: accept}, "/d")
+	wantBIRD := `log "/d/bird.log" all;
+protocol device { scan time 10; }
+protocol kernel { ipv4 { import none; export all; }; }
+protocol rip rip1 {
+  ipv4 {
+    import filter {
+      if ifname = "sr0" && !(net ~ [ 10.255.0.1/32, 10.255.0.2/32 ]) then reject;
+      accept;
+    };
+    export all;
+  };
+  interface "sr0" {
+    version 2;
+    update time 30; timeout time 180; garbage time 120;
+  };
+}
+`
+	if bird != wantBIRD {
+		t.Errorf("BIRD got:\n%s\nwant:\n%s", bird, wantBIRD)
+	}
+}
