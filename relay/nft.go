@@ -20,8 +20,8 @@ import (
 //	  ip daddr VIP meta l4proto P th dport N jump svc-NAME    one per service port
 //	chain svc-NAME:
 //	  flow key in @flows-I: [tcp: refresh timeout] count, mark peer I, notrack, accept
-//	  [fallback] socket found: return            a local listener takes it
 //	  new flow (tcp: SYN only; udp: any datagram):
+//	      [fallback] socket found: return        a local listener takes it
 //	      add key to @flows-J, count flow, mark peer J, notrack, accept
 //	chain forward (only when the Manager switched forwarding on):
 //	  mark not ours: drop
@@ -264,26 +264,30 @@ func (m *Manager) serviceRules(name string, w Want) [][]expr.Any {
 	if w.Mode == Off {
 		return rules
 	}
-	if w.Mode == Fallback {
-		// A local socket (listener or connection) takes the packet. The socket
-		// expression ends the rule when it finds none.
-		rules = append(rules, []expr.Any{
-			&expr.Socket{Key: expr.SocketKeyTransparent, Register: 1},
-			&expr.Verdict{Kind: expr.VerdictReturn},
-		})
-	}
 	j := m.peerIndex(w.Peer)
+	newFlow := func(match []expr.Any, timeout time.Duration) {
+		if w.Mode == Fallback {
+			// A local socket (listener or connection) takes the packet. The
+			// socket expression ends the rule when it finds none; when it
+			// finds one, its transparent flag is 0 or 1.
+			rules = append(rules, concat(match, []expr.Any{
+				&expr.Socket{Key: expr.SocketKeyTransparent, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: []byte{1}},
+				&expr.Verdict{Kind: expr.VerdictReturn},
+			}))
+		}
+		rules = append(rules, concat(match, m.newFlow(j, name, timeout)))
+	}
 	if tcp {
-		rules = append(rules, concat(isProto(unix.IPPROTO_TCP),
-			[]expr.Any{ // SYN without ACK, RST or FIN: a new connection
-				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
-				&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x17}, Xor: []byte{0}},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x02}},
-			},
-			m.newFlow(j, name, m.cfg.TCPTimeout)))
+		newFlow(concat(isProto(unix.IPPROTO_TCP), []expr.Any{
+			// SYN without ACK, RST or FIN: a new connection
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x17}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x02}},
+		}), m.cfg.TCPTimeout)
 	}
 	if udp {
-		rules = append(rules, concat(isProto(unix.IPPROTO_UDP), m.newFlow(j, name, m.cfg.UDPTimeout)))
+		newFlow(isProto(unix.IPPROTO_UDP), m.cfg.UDPTimeout)
 	}
 	return rules
 }
