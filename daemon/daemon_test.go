@@ -1,12 +1,14 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,8 +129,12 @@ type daemonRun struct {
 
 func startDaemon(t *testing.T, cfgPath string, adv advertisers.Advertiser) *daemonRun {
 	t.Helper()
+	return startDaemonLogging(t, cfgPath, adv, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+func startDaemonLogging(t *testing.T, cfgPath string, adv advertisers.Advertiser, log *slog.Logger) *daemonRun {
+	t.Helper()
 	t.Setenv("RIPCORD_DAEMON_TEST_CHECKER", "1")
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg, host, err := Load(ctx, cfgPath, func(c *config.Config) *plugins.Host {
 		return NewHost(c, []string{os.Args[0]}, log)
@@ -270,6 +276,81 @@ services:
 			}
 		}
 	}
+}
+
+// A password in a check's target shows nowhere: not in the status on the
+// control socket, not in the unauthenticated /v1/status next to /metrics,
+// not in the debug log.
+func TestDaemonRedactsTargetPassword(t *testing.T) {
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	}))
+	defer web.Close()
+	target := strings.Replace(web.URL, "http://", "http://admin:hunter2@", 1) + "/portal"
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ripcord.sock")
+	cfgPath := filepath.Join(dir, "ripcord.yaml")
+	metricsAddr := freePort(t)
+	cfg := fmt.Sprintf(`
+state_dir: %s/state
+control: {socket: %s, metrics_listen: "%s"}
+services:
+  - name: svc
+    vip: 192.0.2.99
+    checks:
+      - {name: web, checker: http, target: "%s", interval: 100ms, timeout: 90ms, rise: 1, fall: 1}
+`, dir, sock, metricsAddr, target)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	d := startDaemonLogging(t, cfgPath, &recordingAdvertiser{}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	var rep control.Report
+	for end := time.Now().Add(10 * time.Second); len(rep.Services) == 0 || rep.Services[0].Checks[0].Status == ""; {
+		if time.Now().After(end) {
+			t.Fatalf("no check result in the status after 10s: %+v", rep)
+		}
+		time.Sleep(20 * time.Millisecond)
+		var err error
+		if rep, err = control.NewClient(sock).Status(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msg := rep.Services[0].Checks[0].Message; !strings.Contains(msg, "500") || !strings.Contains(msg, "admin:xxxxx@") {
+		t.Errorf("check message %q: want the 500 and the target with its password redacted", msg)
+	}
+	public := httpGet(t, "http://"+metricsAddr+"/v1/status")
+	d.stop(t)
+	for what, text := range map[string]string{
+		"control socket status": fmt.Sprint(rep),
+		"metrics /v1/status":    public,
+		"debug log":             logs.String(),
+	} {
+		if strings.Contains(text, "hunter2") {
+			t.Errorf("%s shows the password:\n%s", what, text)
+		}
+	}
+	if !strings.Contains(logs.String(), "admin:xxxxx@") {
+		t.Errorf("the debug log does not show the failing check:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the daemon's goroutines to log to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func freePort(t *testing.T) string {

@@ -45,6 +45,8 @@ func TestMain(m *testing.M) {
 //	error     returns an error
 //	spawn     starts `sleep 60`; ok, with its pid as observation "pid"
 //	log       logs through slog and prints to stderr, then ok
+//	http://…  failed, quoting the target (a URL, maybe with a password)
+//	ldap://…  returns an error quoting the target
 type testChecker struct{ name string }
 
 func (c testChecker) Describe() sdk.Description {
@@ -111,6 +113,12 @@ func (testChecker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, er
 		slog.Info("hello from plugin", "k", "v")
 		fmt.Fprintln(os.Stderr, "plain stderr line")
 		return sdk.OK("logged"), nil
+	}
+	switch {
+	case strings.HasPrefix(req.Target, "http://"):
+		return sdk.Failed(sdk.ReasonRefused, "no answer from %s", req.Target), nil
+	case strings.HasPrefix(req.Target, "ldap://"):
+		return nil, fmt.Errorf("cannot reach %s", req.Target)
 	}
 	return nil, fmt.Errorf("unknown test target %q", req.Target)
 }

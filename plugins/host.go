@@ -165,8 +165,11 @@ func (h *Host) Check(ctx context.Context, checker string, req *sdk.Request) *sdk
 		return err
 	})
 	if err != nil {
-		return checkerError(err.Error())
+		res = checkerError(err.Error())
 	}
+	// The message goes to status, logs and metrics: checkers often quote
+	// their target, which must not bring its password along.
+	res.Message = sdk.RedactTarget(res.Message, req.Target)
 	return res
 }
 

@@ -83,6 +83,19 @@ func TestCheckOK(t *testing.T) {
 	}
 }
 
+// A password in the target never comes back in a message, whether the
+// checker quotes the target in a result or in an error.
+func TestCheckRedactsTargetPassword(t *testing.T) {
+	h, _ := newTestHost(t, Options{})
+	for _, target := range []string{"http://admin:hunter2@portal/login", "ldap://cn=admin:hunter2@ldap1"} {
+		res := check(h, "test-redact", target, 10*time.Second)
+		if res.Status != sdk.StatusFailed || strings.Contains(res.Message, "hunter2") ||
+			!strings.Contains(res.Message, ":xxxxx@") {
+			t.Errorf("%s: got %s %s %q, want failed with the password redacted", target, res.Status, res.Reason, res.Message)
+		}
+	}
+}
+
 // The plugin's ctx carries exactly the check's deadline, not the host's grace.
 func TestCheckDeadline(t *testing.T) {
 	h, _ := newTestHost(t, Options{})
