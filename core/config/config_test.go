@@ -131,12 +131,46 @@ func TestValidFull(t *testing.T) {
 	}
 }
 
+// A secret placed inline in a check's settings by mistake (instead of in a
+// *_file) must not be echoed: errors name the key, never its value. Each
+// case gets as far as the checker's own validation of the settings (the
+// real built-in checker's Configure), and its error must be about them.
 func TestSecretsNeverInConfigErrors(t *testing.T) {
-	// A secret value placed inline by mistake must not be echoed in errors
-	// about other keys; errors quote only the offending value.
-	_, err := Parse("x.yml", []byte("services:\n  - name: a\n    vip: 192.0.2.1\n    checks:\n      - {name: c, checker: ldap, target: t, settings: {password: hunter2}, rise: 0}\n"), testOptions)
-	if err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Fatalf("err = %v", err)
+	realConfigure := func(ctx context.Context, name string, s sdk.Settings) ([]sdk.FieldError, error) {
+		c, ok := checkers.Get(name)
+		if !ok {
+			t.Fatalf("no built-in checker %q", name)
+		}
+		return c.Configure(ctx, s)
+	}
+	n := 0
+	check := func(checker, target, settings string) string {
+		n++
+		return fmt.Sprintf("      - {name: c%d, checker: %s, target: %q, settings: %s}\n", n, checker, target, settings)
+	}
+	for _, tc := range []struct {
+		name, checks, wantKey string
+	}{
+		{"ldap password", check("ldap", "ldap://h", "{bind_dn: cn=x, password: hunter2}"), "settings.password"},
+		{"ldap password as a list", check("ldap", "ldap://h", "{password: [hunter2, x]}"), "settings.password"},
+		{"http login password", check("http", "http://h/", "{login: {url: /l, username: u, password: hunter2}}"), "password"},
+		{"radius secret", check("radius", "h:1812", "{secret: hunter2}"), "settings.secret"},
+		{"another check's bad setting", check("ldap", "ldap://h", "{password: hunter2}") +
+			check("ldap", "ldap://h", "{scope: bogus}"), "checks[1].settings.scope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			yml := "services:\n  - name: a\n    vip: 192.0.2.1\n    checks:\n" + tc.checks
+			c, err := Parse("x.yml", []byte(yml), testOptions)
+			if err == nil {
+				err = c.ConfigureChecks(context.Background(), realConfigure)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantKey) {
+				t.Fatalf("err = %v, want an error about %s", err, tc.wantKey)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("the error shows the secret: %v", err)
+			}
+		})
 	}
 }
 
