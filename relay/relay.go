@@ -274,13 +274,18 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 			m.services[name] = s
 			added = append(added, name)
 		}
+		if w.Mode == Off {
+			// Keep the address and ports (the connections already relayed
+			// must still find their peer) and the peer (for Stats).
+			if !w.VIP.IsValid() || len(w.Ports) == 0 {
+				w.VIP, w.Ports = s.want.VIP, s.want.Ports
+			}
+			if !w.Peer.IsValid() {
+				w.Peer = s.want.Peer
+			}
+		}
 		if s.want.Mode != w.Mode || s.want.Peer != w.Peer {
 			s.since = now
-		}
-		if w.Mode == Off && (!w.VIP.IsValid() || len(w.Ports) == 0) {
-			// Keep the address and ports: the connections already relayed
-			// must still find their peer.
-			w.VIP, w.Ports, w.Peer = s.want.VIP, s.want.Ports, s.want.Peer
 		}
 		s.want = w
 	}

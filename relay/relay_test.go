@@ -390,7 +390,7 @@ func TestRelayModes(t *testing.T) {
 	if got, err := ask(moved, answerTimeout); err != nil || got != relayed {
 		t.Fatalf("relayed connection after the relay is off: %q, %v; want still %q", got, err, relayed)
 	}
-	if st := tp.relayer.m.Stats(); st[0].Mode != Off || !st[0].Since.IsZero() {
+	if st := tp.relayer.m.Stats(); st[0].Mode != Off || !st[0].Since.IsZero() || st[0].Peer != peerIP {
 		t.Errorf("stats when off: %+v", st[0])
 	}
 
