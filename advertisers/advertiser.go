@@ -20,6 +20,21 @@ type Announcement struct {
 	// Draining is set while an operator drains the service (BGP adds the
 	// GRACEFUL_SHUTDOWN community).
 	Draining bool
+	// Down is set while the service is down or starting. Metric is then its
+	// down_metric: 16, or below 16 to leave routers with holddown timers a
+	// last-resort route. RIP announces Metric; an advertiser that can only
+	// announce or withdraw (BGP) withdraws.
+	Down bool
+}
+
+// Withdrawn reports whether an advertiser that can only announce or
+// withdraw must withdraw a: the service is down, or Metric is the poison.
+func (a Announcement) Withdrawn() bool { return a.Down || a.Metric >= MetricPoison }
+
+// DownWithdrawer is implemented by advertisers that withdraw what
+// Announcement.Withdrawn says (BGP), rather than announce Metric.
+type DownWithdrawer interface {
+	WithdrawsDown()
 }
 
 // Advertiser converges to a desired set of announcements. Set replaces the

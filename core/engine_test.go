@@ -126,6 +126,45 @@ func TestEngineSchedulesAndPublishes(t *testing.T) {
 	}
 }
 
+// TestEngineMarksDownAnnouncements: while starting or down, the set says
+// Down, so BGP withdraws even with a down_metric below 16 (which RIP
+// announces as a last-resort route).
+func TestEngineMarksDownAnnouncements(t *testing.T) {
+	run := &scriptRunner{}
+	run.status.Store(int32(sdk.StatusOK))
+	rec := &recorder{ch: make(chan struct{}, 1)}
+	e := New(Options{
+		Services: []ServiceSpec{{Name: "ldap", VIP: netip.MustParsePrefix("192.0.2.10/32"), Metric: 1, DegradedPenalty: 2,
+			DownMetric: 14, DrainMetric: 10, FailbackDelay: time.Hour, Checks: []CheckSpec{{Name: "bind", Rise: 1, Fall: 1}}}},
+		Jobs:    []Job{{Service: "ldap", Name: "bind", Checker: "x", Target: "t", Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond}},
+		Runner:  run,
+		Publish: rec.publish,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	rec.waitMetric(t, 1)
+	run.status.Store(int32(sdk.StatusFailed))
+	rec.waitMetric(t, 14)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if first := rec.sets[0][0]; first.Metric != 14 || !first.Down {
+		t.Errorf("starting: %+v, want metric 14 and Down", first)
+	}
+	for _, set := range rec.sets {
+		if a := set[0]; a.Down != (a.Metric == 14) {
+			t.Errorf("published %+v: Down must be set exactly while down or starting", a)
+		}
+	}
+	if last := rec.sets[len(rec.sets)-1][0]; !last.Down {
+		t.Errorf("down: %+v, want Down", last)
+	}
+}
+
 func TestEngineCheckNow(t *testing.T) {
 	run := &scriptRunner{}
 	run.status.Store(int32(sdk.StatusOK))

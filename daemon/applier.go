@@ -91,11 +91,16 @@ func (a *applier) apply(ctx context.Context, set []advertisers.Announcement) err
 	}
 	a.lastErr = ""
 	clear(a.announced)
+	_, withdrawsDown := a.adv.(advertisers.DownWithdrawer)
 	for _, ann := range set {
-		a.announced[ann.Prefix.String()] = ann.Metric
-		a.metrics.AnnouncedMetric.WithLabelValues(ann.Prefix.String(), a.name).Set(float64(ann.Metric))
-		if ann.Metric < advertisers.MetricPoison {
-			a.log.Debug("announced", "advertiser", a.name, "prefix", ann.Prefix, "metric", ann.Metric)
+		m := ann.Metric
+		if withdrawsDown && ann.Withdrawn() {
+			m = advertisers.MetricPoison // what peers and status must see: no route
+		}
+		a.announced[ann.Prefix.String()] = m
+		a.metrics.AnnouncedMetric.WithLabelValues(ann.Prefix.String(), a.name).Set(float64(m))
+		if m < advertisers.MetricPoison {
+			a.log.Debug("announced", "advertiser", a.name, "prefix", ann.Prefix, "metric", m)
 		}
 	}
 	return nil

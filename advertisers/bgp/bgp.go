@@ -191,6 +191,10 @@ func (sp *Speaker) onEvent(ev *api.WatchEventResponse) {
 	}
 }
 
+// WithdrawsDown implements advertisers.DownWithdrawer: a down service is
+// withdrawn whatever its down_metric.
+func (*Speaker) WithdrawsDown() {}
+
 // Set converges the announced routes to want. Invalid input changes nothing;
 // otherwise every prefix is handled and the errors are joined.
 func (sp *Speaker) Set(ctx context.Context, want []advertisers.Announcement) error {
@@ -216,7 +220,7 @@ func (sp *Speaker) Set(ctx context.Context, want []advertisers.Announcement) err
 	}
 	var errs []error
 	for _, p := range sortedPrefixes(sp.announced) {
-		if a, ok := next[p]; ok && a.Metric < advertisers.MetricPoison {
+		if a, ok := next[p]; ok && !a.Withdrawn() {
 			continue
 		}
 		if err := sp.withdrawLocked(ctx, p); err != nil {
@@ -225,7 +229,7 @@ func (sp *Speaker) Set(ctx context.Context, want []advertisers.Announcement) err
 	}
 	for _, p := range sortedPrefixes(next) {
 		a := next[p]
-		if a.Metric >= advertisers.MetricPoison {
+		if a.Withdrawn() {
 			continue
 		}
 		if cur, ok := sp.announced[p]; ok && cur.metric == a.Metric && cur.draining == a.Draining {

@@ -276,6 +276,15 @@ func TestMEDAnnounceChangeDrainWithdrawClose(t *testing.T) {
 		t.Errorf("Announced after metric 16 = %v", got)
 	}
 
+	// A service that is down is withdrawn whatever its down_metric (below
+	// 16 for RIP routers with holddown timers).
+	set(t, sp, ann("10.77.0.1/32", 1, false))
+	r.waitRoutes(t, "up", map[string]seen{"10.77.0.1/32": {NextHop: nh, MED: 1, ASPath: us}})
+	down := ann("10.77.0.1/32", 14, false)
+	down.Down = true
+	set(t, sp, down)
+	r.waitRoutes(t, "down with down_metric 14", map[string]seen{})
+
 	set(t, sp, ann("10.77.0.1/32", 1, false), ann("10.77.0.3/32", 4, false))
 	r.waitRoutes(t, "announce again", map[string]seen{
 		"10.77.0.1/32": {NextHop: nh, MED: 1, ASPath: us},

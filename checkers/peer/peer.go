@@ -1,7 +1,8 @@
 // Package peer checks a peer replica's own ripcord: it fails as soon as the
-// peer announces the service as unreachable (metric 16), which is the
-// moment the routers start dropping the peer's route, and passes again as
-// soon as the peer's checks pass (it is then in its failback hold-down).
+// peer announces the service as unreachable (metric 16, or its down_metric
+// while down), which is the moment the routers start dropping the peer's
+// route, and passes again as soon as the peer's checks pass (it is then in
+// its failback hold-down).
 // Used in assist.peers, it makes the healthy replica's metric change reach
 // the routers after the poison, and its return before the peer's return.
 package peer
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
@@ -43,7 +45,7 @@ func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, e
 
 // Reasons beyond the shared ones.
 const (
-	ReasonWithdrawn    = "withdrawn"     // the peer announces metric 16
+	ReasonWithdrawn    = "withdrawn"     // the peer announces metric 16, or is down and announces its down_metric
 	ReasonNotAnnounced = "not_announced" // the peer has not announced the service yet
 	ReasonNoService    = "no_service"    // the peer has no such service
 )
@@ -89,18 +91,22 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 			continue
 		}
 		m, ok := s.Announced[c.Advertiser]
+		// Withdrawn: poisoned, or down and its down_metric (below 16 for
+		// routers with holddown timers) already sent.
+		down := s.State == core.Down.String() || s.State == core.Starting.String()
+		withdrawn := m >= 16 || down && m == s.Metric
 		var r *sdk.Result
 		switch {
 		case !ok:
 			r = sdk.Failed(ReasonNotAnnounced, "%s has not announced %s over %s yet (%s: %s)", rep.Node, c.Service, c.Advertiser, s.State, s.Reason)
-		case m >= 16 && s.Recovering:
+		case withdrawn && s.Recovering:
 			// Its checks pass again and it returns when its failback
 			// hold-down ends. Assistance must end now, before that: if it
 			// ended when the peer returns, routers would hear the peer's
 			// route at a metric equal to ours and keep ours (RIP prefers
 			// the route it has) until a periodic update.
 			r = sdk.OK(fmt.Sprintf("%s recovers %s (%s)", rep.Node, c.Service, s.Reason))
-		case m >= 16:
+		case withdrawn:
 			r = sdk.Failed(ReasonWithdrawn, "%s withdrew %s (%s: %s)", rep.Node, c.Service, s.State, s.Reason)
 		default:
 			r = sdk.OK(fmt.Sprintf("%s announces %s with metric %d (%s)", rep.Node, c.Service, m, s.State))

@@ -21,12 +21,17 @@ type peerStatus struct {
 	rep control.Report
 }
 
-func (p *peerStatus) set(state string, announced map[string]int) {
+// set publishes the peer's state ("recovering" is down in its failback
+// hold-down), the metric it wants (its down_metric while down) and what
+// each advertiser last announced.
+func (p *peerStatus) set(state string, metric int, announced map[string]int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.rep = control.Report{Node: "sa", Services: []control.ServiceReport{{
-		Status:    core.Status{Name: "ldap", State: state, Reason: "search: refused", Recovering: state == "recovering"},
-		Announced: announced}}}
+	st := core.Status{Name: "ldap", State: state, Metric: metric, Reason: "search: refused"}
+	if state == "recovering" {
+		st.State, st.Recovering = "down", true
+	}
+	p.rep = control.Report{Node: "sa", Services: []control.ServiceReport{{Status: st, Announced: announced}}}
 }
 
 func (p *peerStatus) report() control.Report {
@@ -57,21 +62,27 @@ func TestPeerFollowsTheAnnouncement(t *testing.T) {
 	s := sdktest.Settings(t, map[string]any{"service": "ldap"})
 	cases := []struct {
 		state     string
+		metric    int
 		announced map[string]int
 		settings  sdk.Settings
 		status    sdk.Status
 		reason    string
 	}{
-		{"up", map[string]int{"rip": 1}, s, sdk.StatusOK, sdk.ReasonOK},
-		{"drained", map[string]int{"rip": 15}, s, sdk.StatusOK, sdk.ReasonOK},
-		{"down", map[string]int{"rip": 16}, s, sdk.StatusFailed, ReasonWithdrawn},
-		{"recovering", map[string]int{"rip": 16}, s, sdk.StatusOK, sdk.ReasonOK}, // in failback hold-down
-		{"starting", map[string]int{}, s, sdk.StatusFailed, ReasonNotAnnounced},
-		{"up", map[string]int{"rip": 1}, sdktest.Settings(t, map[string]any{"service": "radius"}), sdk.StatusFailed, ReasonNoService},
-		{"up", map[string]int{"rip": 1, "bgp": 16}, sdktest.Settings(t, map[string]any{"service": "ldap", "advertiser": "bgp"}), sdk.StatusFailed, ReasonWithdrawn},
+		{"up", 1, map[string]int{"rip": 1}, s, sdk.StatusOK, sdk.ReasonOK},
+		{"drained", 14, map[string]int{"rip": 14}, s, sdk.StatusOK, sdk.ReasonOK},
+		{"down", 16, map[string]int{"rip": 16}, s, sdk.StatusFailed, ReasonWithdrawn},
+		{"recovering", 16, map[string]int{"rip": 16}, s, sdk.StatusOK, sdk.ReasonOK}, // in failback hold-down
+		{"starting", 16, map[string]int{}, s, sdk.StatusFailed, ReasonNotAnnounced},
+		// down_metric 14 (routers with holddown timers): withdrawn once sent.
+		{"down", 14, map[string]int{"rip": 1}, s, sdk.StatusOK, sdk.ReasonOK}, // not sent yet: assistance must wait
+		{"down", 14, map[string]int{"rip": 14}, s, sdk.StatusFailed, ReasonWithdrawn},
+		{"starting", 14, map[string]int{"rip": 14}, s, sdk.StatusFailed, ReasonWithdrawn},
+		{"recovering", 14, map[string]int{"rip": 14}, s, sdk.StatusOK, sdk.ReasonOK},
+		{"up", 1, map[string]int{"rip": 1}, sdktest.Settings(t, map[string]any{"service": "radius"}), sdk.StatusFailed, ReasonNoService},
+		{"up", 1, map[string]int{"rip": 1, "bgp": 16}, sdktest.Settings(t, map[string]any{"service": "ldap", "advertiser": "bgp"}), sdk.StatusFailed, ReasonWithdrawn},
 	}
 	for _, c := range cases {
-		p.set(c.state, c.announced)
+		p.set(c.state, c.metric, c.announced)
 		res, _ := sdktest.Check(t, New(), time.Second, target, c.settings)
 		sdktest.Want(t, res, c.status, c.reason)
 	}
