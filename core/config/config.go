@@ -257,12 +257,18 @@ func (c *Config) validate(o Options) error {
 		if !nameRE.MatchString(s.Name) {
 			return c.at(p+".name", "must be a lower-case name (letters, digits, _ . -)")
 		}
+		if len(s.Name) > maxServiceName {
+			return c.at(p+".name", "is %d characters long: at most %d (it names a file in state_dir)", len(s.Name), maxServiceName)
+		}
 		if names[s.Name] {
 			return c.at(p+".name", "duplicate service name %q", s.Name)
 		}
 		names[s.Name] = true
 		if !s.VIP.IsValid() {
 			return c.at(p+".vip", "required")
+		}
+		if why := notRoutable(s.VIP.Addr()); why != "" {
+			return c.at(p+".vip", "%s %s: a service address must be a routable unicast address", s.VIP.Addr(), why)
 		}
 		if other, dup := vips[s.VIP]; dup {
 			return c.at(p+".vip", "%s is already the address of service %q", s.VIP, other)
@@ -281,6 +287,9 @@ func (c *Config) validate(o Options) error {
 		if s.Metric > maxReachable {
 			return c.at(p+".metric", "%d leaves no room for router hops: at most %d (a router adds 1; 16 is unreachable)", s.Metric, maxReachable)
 		}
+		if s.DrainMetric <= s.Metric {
+			return c.at(p+".drain_metric", "%d must be worse (higher) than metric %d: draining would not move traffic away, or would pull it in", s.DrainMetric, s.Metric)
+		}
 		if s.DrainMetric > maxReachable {
 			return c.at(p+".drain_metric", "%d would cut clients off instead of draining: at most %d (a router adds 1; 16 is unreachable)", s.DrainMetric, maxReachable)
 		}
@@ -289,6 +298,9 @@ func (c *Config) validate(o Options) error {
 		}
 		if s.DownMetric <= s.Metric {
 			return c.at(p+".down_metric", "must be worse (higher) than metric %d", s.Metric)
+		}
+		if s.DownMetric == maxReachable+1 {
+			return c.at(p+".down_metric", "15 is unreachable at the first router like 16, but is no poison: use 16, or at most %d to leave a last-resort route for routers with holddown timers", maxReachable)
 		}
 		if _, err := s.RequireN(); err != nil {
 			return c.at(p+".require", "%v", err)
@@ -317,8 +329,42 @@ func (c *Config) validate(o Options) error {
 				return err
 			}
 		}
+		// A last-resort route for a down replica must lose to every
+		// replica that works.
+		if worst := s.worstWorking(); s.DownMetric < 16 && s.DownMetric <= worst {
+			return c.at(p+".down_metric", "%d must be worse (higher) than every metric a working replica announces (up to %d here: metric + degraded_penalty, drain_metric, assist.metric), or a down replica attracts traffic", s.DownMetric, worst)
+		}
 	}
 	return nil
+}
+
+// worstWorking is the highest metric the service announces while it works.
+func (s *Service) worstWorking() int {
+	w := max(s.Metric+s.DegradedPenalty, s.DrainMetric)
+	if s.Assist != nil {
+		w = max(w, s.Assist.Metric)
+	}
+	return w
+}
+
+// notRoutable says why a is no service address, or returns "".
+func notRoutable(a netip.Addr) string {
+	b := a.As4()
+	switch {
+	case b[0] == 0:
+		return "is in 0.0.0.0/8 (this host on this network)"
+	case a.IsLoopback():
+		return "is a loopback address (127.0.0.0/8)"
+	case a.IsLinkLocalUnicast():
+		return "is link-local (169.254.0.0/16, never forwarded by routers)"
+	case a.IsMulticast():
+		return "is a multicast address (224.0.0.0/4)"
+	case b == [4]byte{255, 255, 255, 255}:
+		return "is the broadcast address"
+	case b[0] >= 240:
+		return "is reserved (240.0.0.0/4)"
+	}
+	return ""
 }
 
 func (c *Config) validateChecks(checks []Check, p string, o Options) error {
@@ -345,11 +391,11 @@ func (c *Config) validateChecks(checks []Check, p string, o Options) error {
 		if ch.Target == "" {
 			return c.at(cp+".target", "required")
 		}
-		if ch.Interval.D() <= 0 {
-			return c.at(cp+".interval", "must be positive")
+		if ch.Interval.D() < minCheckInterval {
+			return c.at(cp+".interval", "%s is below the floor of %s (each check costs CPU; more often detects nothing sooner that matters)", ch.Interval, minCheckInterval)
 		}
-		if ch.Timeout.D() <= 0 || ch.Timeout.D() > ch.Interval.D() {
-			return c.at(cp+".timeout", "must be positive and at most the interval (%s)", ch.Interval)
+		if ch.Timeout.D() < minCheckTimeout || ch.Timeout.D() > ch.Interval.D() {
+			return c.at(cp+".timeout", "must be at least %s and at most the interval (%s)", minCheckTimeout, ch.Interval)
 		}
 		if ch.Rise < 1 {
 			return c.at(cp+".rise", "must be at least 1")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -298,5 +299,31 @@ func TestFilesAreReadSafely(t *testing.T) {
 	}
 	if _, err := Parse("x.yml", make([]byte, MaxConfigSize+1), testOptions); err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") {
 		t.Errorf("huge config text: %v", err)
+	}
+}
+
+func TestNotRoutable(t *testing.T) {
+	for a, want := range map[string]string{
+		"0.0.0.0":         "is in 0.0.0.0/8 (this host on this network)",
+		"0.1.2.3":         "is in 0.0.0.0/8 (this host on this network)",
+		"127.0.0.1":       "is a loopback address (127.0.0.0/8)",
+		"169.254.10.1":    "is link-local (169.254.0.0/16, never forwarded by routers)",
+		"239.1.1.1":       "is a multicast address (224.0.0.0/4)",
+		"255.255.255.255": "is the broadcast address",
+		"240.0.0.1":       "is reserved (240.0.0.0/4)",
+		"10.77.100.1":     "",
+		"192.0.2.10":      "",
+		"223.255.255.254": "",
+	} {
+		if got := notRoutable(netip.MustParseAddr(a)); got != want {
+			t.Errorf("%s: %q, want %q", a, got, want)
+		}
+	}
+}
+
+func TestQuotedBoolRefused(t *testing.T) {
+	_, err := Parse("q.yml", []byte("rip: {interfaces: [{name: eth0}], readvertise_on_poison: \"false\"}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: t}]}\n"), testOptions)
+	if err == nil || err.Error() != `q.yml:1:58: rip.readvertise_on_poison: expected true or false, got the string "false" (remove the quotes)` {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -182,6 +182,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		if err != nil {
 			return err
 		}
+		if quoted(n) {
+			return d.errAt(n, path, "expected an integer, got the string %q (remove the quotes)", s)
+		}
 		i, perr := strconv.ParseInt(s, 0, 64)
 		if perr != nil {
 			return d.errAt(n, path, "expected an integer, got %q", s)
@@ -200,14 +203,22 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		if err != nil {
 			return err
 		}
+		if quoted(n) {
+			return d.errAt(n, path, "expected true or false, got the string %q (remove the quotes)", s)
+		}
 		b, perr := strconv.ParseBool(s)
-		if perr != nil {
+		if perr != nil || n.ShortTag() != "!!bool" {
 			return d.errAt(n, path, "expected true or false, got %q", s)
 		}
 		v.SetBool(b)
 		return nil
 	}
 	return d.errAt(n, path, "unsupported type %s", v.Type())
+}
+
+// quoted reports a quoted scalar: "3" is a string, never the number 3.
+func quoted(n *yaml.Node) bool {
+	return n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
 }
 
 func (d *decoder) scalar(n *yaml.Node, path string) (string, error) {

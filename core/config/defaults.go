@@ -62,3 +62,14 @@ func applyDefaults(v any) {
 		}
 	}
 }
+
+// Floors and bounds that validation enforces.
+const (
+	// A check costs about half a millisecond of CPU (docs/benchmarks.md):
+	// at 1ms one check took half a core. Below 50ms a check detects nothing
+	// sooner that matters next to RIP's timers, and a timeout below 10ms is
+	// within the plugin round trip's own jitter.
+	minCheckInterval = 50 * time.Millisecond
+	minCheckTimeout  = 10 * time.Millisecond
+	maxServiceName   = 64 // a file name under state_dir/drained, and a label everywhere
+)
