@@ -85,13 +85,18 @@ func newTopo(t testing.TB) *topo {
 	tp := &topo{client: newNS(t, "rlc"), router: newNS(t, "rlr")}
 	tp.relayer = &replica{name: "relayer", ns: newNS(t, "rla")}
 	tp.peer = &replica{name: "peer", ns: newNS(t, "rlb")}
+	// The peer answers from the VIP through the router, whose route to the
+	// VIP points at the relayer: the router must not filter by reverse path
+	// strictly (a namespace inherits the host's setting).
+	_, err := tp.router.Exec(context.Background(), "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+	must(t, err)
 	must(t, netns.Veth(netns.End{NS: tp.client, Dev: "eth0", Addr: pfx("10.0.1.2/24")},
 		netns.End{NS: tp.router, Dev: "c0", Addr: pfx("10.0.1.1/24")}))
 	must(t, netns.Veth(netns.End{NS: tp.relayer.ns, Dev: "eth0", Addr: pfx("10.0.2.2/24")},
 		netns.End{NS: tp.router, Dev: "a0", Addr: pfx("10.0.2.1/24")}))
 	must(t, netns.Veth(netns.End{NS: tp.peer.ns, Dev: "eth0", Addr: pfx("10.0.3.2/24")},
 		netns.End{NS: tp.router, Dev: "b0", Addr: pfx("10.0.3.1/24")}))
-	_, err := tp.router.Exec(context.Background(), "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	_, err = tp.router.Exec(context.Background(), "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	must(t, err)
 	_, err = tp.router.IP("route", "add", vip.String()+"/32", "via", relayIP.String())
 	must(t, err)
