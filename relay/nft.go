@@ -45,6 +45,10 @@ const (
 	// Flow sets are bounded: when one is full new flows are delivered
 	// locally instead of relayed.
 	flowSetSize = 65536
+	// synTimeout is how long a relayed SYN is remembered until the next
+	// packet of its connection refreshes it to TCPTimeout, so that a flood
+	// of SYNs with forged sources leaves the set quickly.
+	synTimeout = 30 * time.Second
 )
 
 var flowKeyType = nftables.MustConcatSetType(
@@ -284,7 +288,7 @@ func (m *Manager) serviceRules(name string, w Want) [][]expr.Any {
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x17}, Xor: []byte{0}},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x02}},
-		}), m.cfg.TCPTimeout)
+		}), min(synTimeout, m.cfg.TCPTimeout))
 	}
 	if udp {
 		newFlow(isProto(unix.IPPROTO_UDP), m.cfg.UDPTimeout)

@@ -3,15 +3,18 @@ package relay
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/ripcord/ripcord/lab/netns"
 	"github.com/ripcord/ripcord/lab/services"
 	"golang.org/x/net/ipv4"
@@ -636,4 +639,36 @@ func TestRelayFreeRADIUS(t *testing.T) {
 	must(t, tp.relayer.m.Set(ctx, nil))
 	// radclient sends from a new source port: a new flow, delivered here.
 	expect("relayer")
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from what the kernel shows")
+
+// TestRuleset compares the nftables table for two services on two peers
+// with testdata/TestRuleset.golden, as nft(8) lists it: what an operator
+// sees. Refresh with go test ./relay -run TestRuleset -update.
+func TestRuleset(t *testing.T) {
+	needRoot(t)
+	ns := newNS(t, "rlg")
+	var m *Manager
+	must(t, ns.Do(func() (err error) {
+		m, err = New(context.Background(), Config{Local: relayIP, Peers: []netip.Addr{peerIP, netip.MustParseAddr("10.0.4.2")}})
+		return err
+	}))
+	defer m.Close()
+	must(t, m.Set(context.Background(), []Want{
+		{Service: "ldap", VIP: vip, Ports: []Port{{"tcp", 389}, {"tcp", 636}}, Mode: All, Peer: peerIP},
+		{Service: "radius", VIP: netip.MustParseAddr("10.0.9.10"), Ports: []Port{{"udp", 1812}}, Mode: Fallback, Peer: netip.MustParseAddr("10.0.4.2")},
+	}))
+	got, err := ns.Exec(context.Background(), "nft", "list", "table", "ip", DefaultTable)
+	must(t, err)
+	golden := filepath.Join("testdata", t.Name()+".golden")
+	if *update {
+		must(t, os.MkdirAll("testdata", 0o755))
+		must(t, os.WriteFile(golden, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	must(t, err)
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("nft list table (-%s +kernel):\n%s", golden, diff)
+	}
 }
