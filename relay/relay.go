@@ -116,8 +116,10 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("relay: MTU %d: want 576-65535", c.MTU)
 	case c.RulePriority < 1:
 		return fmt.Errorf("relay: rule priority %d: want at least 1", c.RulePriority)
-	case c.TCPTimeout < time.Second || c.UDPTimeout < time.Second || c.Poll < 0:
-		return errors.New("relay: flow timeouts must be at least 1s")
+	case c.TCPTimeout < time.Second || c.UDPTimeout < time.Second:
+		return fmt.Errorf("relay: flow timeouts (tcp %s, udp %s): want at least 1s", c.TCPTimeout, c.UDPTimeout)
+	case c.Poll < 0:
+		return fmt.Errorf("relay: poll period %s: want more than 0", c.Poll)
 	}
 	if x := c.MarkMask >> bits.TrailingZeros32(c.MarkMask); x&(x+1) != 0 {
 		return fmt.Errorf("relay: mark mask %#x: want one run of bits", c.MarkMask)

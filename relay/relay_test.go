@@ -569,10 +569,14 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Local: a, Peers: []netip.Addr{b}, MarkMask: 1}, "relay: mark mask 0x1 has no room for 1 peers"},
 		{Config{Local: a, MarkMask: 0x0101}, "relay: mark mask 0x101: want one run of bits"},
 		{Config{Local: a, MTU: 100}, "relay: MTU 100: want 576-65535"},
+		{Config{Local: a, UDPTimeout: time.Millisecond}, "relay: flow timeouts (tcp 10m0s, udp 1ms): want at least 1s"},
+		{Config{Local: a, Poll: -time.Second}, "relay: poll period -1s: want more than 0"},
 		{Config{Local: a, VNI: 1 << 24}, "relay: VNI 16777216: want 1-16777215"},
 		{Config{Local: a, Device: "a-very-long-name"}, `relay: device name "a-very-long-name": longer than 15 characters`},
 	} {
-		_, err := New(context.Background(), tc.c)
+		// defaults is what New checks first; calling New itself would
+		// change this host's network if a case were wrongly accepted.
+		err := tc.c.defaults()
 		if err == nil || err.Error() != tc.err {
 			t.Errorf("New(%+v) error = %v, want %q", tc.c, err, tc.err)
 		}
