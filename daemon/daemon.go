@@ -63,7 +63,17 @@ func KnownChecker(cfg *config.Config, name string) error {
 
 // Load reads a config file and asks every checker to validate its settings.
 func Load(ctx context.Context, path string, host func(*config.Config) *plugins.Host) (*config.Config, *plugins.Host, error) {
-	cfg, err := config.Load(path, config.Options{KnownChecker: KnownChecker})
+	return load(ctx, path, config.Options{KnownChecker: KnownChecker}, host)
+}
+
+// LoadPortable is Load without the checks that depend on this host
+// (interfaces, local addresses, state_dir), for a config meant for another.
+func LoadPortable(ctx context.Context, path string, host func(*config.Config) *plugins.Host) (*config.Config, *plugins.Host, error) {
+	return load(ctx, path, config.Options{KnownChecker: KnownChecker, Portable: true}, host)
+}
+
+func load(ctx context.Context, path string, o config.Options, host func(*config.Config) *plugins.Host) (*config.Config, *plugins.Host, error) {
+	cfg, err := config.Load(path, o)
 	if err != nil {
 		return nil, nil, err
 	}

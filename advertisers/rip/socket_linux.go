@@ -60,12 +60,24 @@ func primaryIPv4(ifi *net.Interface) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("advertisers/rip: %s has no IPv4 address", ifi.Name)
 }
 
-func listen(name string) (net.PacketConn, error) {
+// CheckInterface reports whether New can speak on interface name: it
+// exists and has an IPv4 address to send from. Config validation calls it.
+func CheckInterface(name string) error {
+	_, _, err := lookupInterface(name)
+	return err
+}
+
+func lookupInterface(name string) (*net.Interface, netip.Addr, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
-		return nil, fmt.Errorf("advertisers/rip: interface %s: %w", name, err)
+		return nil, netip.Addr{}, fmt.Errorf("advertisers/rip: interface %s: %w", name, err)
 	}
 	src, err := primaryIPv4(ifi)
+	return ifi, src, err
+}
+
+func listen(name string) (net.PacketConn, error) {
+	ifi, src, err := lookupInterface(name)
 	if err != nil {
 		return nil, err
 	}

@@ -147,6 +147,9 @@ type Options struct {
 	// KnownChecker reports whether a checker name can be resolved (built in,
 	// or an executable in the plugin directory); nil accepts every name.
 	KnownChecker func(cfg *Config, name string) error
+	// Portable skips the checks that depend on this host (interfaces,
+	// local addresses, state_dir), for a config meant for another machine.
+	Portable bool
 }
 
 // Load reads and validates a config file. It must be a regular file of at
@@ -182,6 +185,11 @@ func Parse(file string, b []byte, o Options) (*Config, error) {
 	c.dec = d
 	if err := c.validate(o); err != nil {
 		return nil, err
+	}
+	if !o.Portable {
+		if err := c.checkHost(); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -233,6 +241,9 @@ func (c *Config) validate(o Options) error {
 	}
 	if err := control.CheckSocketPath(c.Control.Socket); err != nil {
 		return c.at("control.socket", "%v", err)
+	}
+	if err := c.checkMetricsListen(); err != nil {
+		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Plugins.SHA256)) {
 		h := c.Plugins.SHA256[name]
@@ -480,6 +491,9 @@ func (c *Config) validateBGP() error {
 	if !b.RouterID.IsValid() {
 		return c.at("bgp.router_id", "required")
 	}
+	if b.RouterID.IsUnspecified() {
+		return c.at("bgp.router_id", "must not be 0.0.0.0")
+	}
 	if b.Priority != "med" && b.Priority != "prepend" {
 		return c.at("bgp.priority", "must be med or prepend")
 	}
@@ -491,8 +505,19 @@ func (c *Config) validateBGP() error {
 		if !p.Address.IsValid() {
 			return c.at(pp+".address", "required")
 		}
+		if p.Address.IsUnspecified() {
+			return c.at(pp+".address", "must not be 0.0.0.0")
+		}
+		if slices.ContainsFunc(b.Peers[:i], func(q BGPPeer) bool { return q.Address == p.Address }) {
+			return c.at(pp+".address", "%s is listed twice", p.Address)
+		}
 		if p.ASN == 0 {
 			return c.at(pp+".asn", "required")
+		}
+		if b.Priority == "prepend" && p.ASN == b.ASN {
+			// Our ASN in the AS_PATH of an iBGP route makes the router
+			// drop it as a loop.
+			return c.at(pp+".asn", "priority prepend needs eBGP, but this peer has our asn %d: use priority med", b.ASN)
 		}
 		if p.Port < 0 || p.Port > 65535 {
 			return c.at(pp+".port", "%d is not a port", p.Port)

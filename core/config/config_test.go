@@ -203,7 +203,7 @@ func TestAliasBombIsAnError(t *testing.T) {
 }
 
 func TestRIPDefaults(t *testing.T) {
-	c, err := Parse("r.yml", []byte("rip: {interfaces: [{name: eth0}]}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: t}]}\n"), testOptions)
+	c, err := Parse("r.yml", []byte("rip: {interfaces: [{name: lo}]}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: t}]}\n"), testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestWarnings(t *testing.T) {
 		t.Fatalf("warnings for group-readable secrets: %q", w)
 	}
 	c, err = Parse("p.yml", []byte(`
-rip: {interfaces: [{name: eth0}]}
+rip: {interfaces: [{name: lo}]}
 services:
   - name: a
     vip: 192.0.2.1
@@ -322,8 +322,8 @@ func TestNotRoutable(t *testing.T) {
 }
 
 func TestQuotedBoolRefused(t *testing.T) {
-	_, err := Parse("q.yml", []byte("rip: {interfaces: [{name: eth0}], readvertise_on_poison: \"false\"}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: t}]}\n"), testOptions)
-	if err == nil || err.Error() != `q.yml:1:58: rip.readvertise_on_poison: expected true or false, got the string "false" (remove the quotes)` {
+	_, err := Parse("q.yml", []byte("rip: {interfaces: [{name: lo}], readvertise_on_poison: \"false\"}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: t}]}\n"), testOptions)
+	if err == nil || err.Error() != `q.yml:1:56: rip.readvertise_on_poison: expected true or false, got the string "false" (remove the quotes)` {
 		t.Fatalf("err = %v", err)
 	}
 }
