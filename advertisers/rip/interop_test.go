@@ -543,3 +543,49 @@ func TestInteropPoisonHeard(t *testing.T) {
 		})
 	}
 }
+
+// TestInteropViews: what the router holds, as each replica sees it, agrees
+// with the router's own table: FRR answers specific Requests, BIRD is read
+// from its updates (poisoned reverse marks the route through us).
+func TestInteropViews(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			lb := newLab(t)
+			lb.addServer2()
+			lb.startRouter(kind, routers.Auth{})
+			active := lb.speaker(lb.srv, Config{Interfaces: []Interface{{Name: srvIf}}})
+			standby := lb.speaker(lb.srv2, Config{Interfaces: []Interface{{Name: srvIf2}}})
+			announce(t, standby, 3)
+			lb.waitRoute(announce(t, active, 1), time.Second, 2, serverAddr)
+
+			view := func(s *Speaker, want RouterView) {
+				t.Helper()
+				var got []RouterView
+				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+					ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+					got = s.Views(ctx, []netip.Prefix{labVIP})
+					cancel()
+					if len(got) == 1 && got[0].Known == want.Known && got[0].Metric == want.Metric &&
+						got[0].ViaUs == want.ViaUs && got[0].Announced == want.Announced && got[0].Router == want.Router {
+						if d := got[0].Disagreement(); d != "" {
+							t.Errorf("%s: unexpected disagreement: %s", kind, d)
+						}
+						return
+					}
+				}
+				t.Fatalf("%s: views %+v, want one like %+v (logs in %s)", kind, got, want, lb.router.Dir())
+			}
+			router1, router2 := labRouter.Addr(), labRouter2.Addr()
+			view(active, RouterView{Router: router1, Known: true, Metric: 2, ViaUs: true, Announced: 1})
+			view(standby, RouterView{Router: router2, Known: true, Metric: 2, ViaUs: false, Announced: 3})
+
+			// BIRD paces triggered updates 5 s apart (min(5 s, update
+			// time / 2)): the one that tells the standby about the poison
+			// may wait for the last one's 5 s to pass.
+			lb.waitRoute(announce(t, active, MetricInfinity), 7*time.Second, 4, labServer2.Addr())
+			view(standby, RouterView{Router: router2, Known: true, Metric: 4, ViaUs: true, Announced: 3})
+			// The poisoned replica: the router holds the standby's route.
+			view(active, RouterView{Router: router1, Known: true, Metric: 4, ViaUs: false, Announced: MetricInfinity})
+		})
+	}
+}

@@ -119,6 +119,8 @@ type link struct {
 	conn      net.PacketConn
 	dests     []net.Addr // the group, then unicast neighbours
 	heard     map[heardKey]int
+	routers   map[netip.Addr]time.Time // who sent Responses on the link, and when last
+	said      map[heardKey]said        // what they last said about our prefixes
 	lastReadv time.Time
 	readvTmr  *time.Timer
 }
@@ -145,6 +147,7 @@ type Speaker struct {
 	pendingTrig  map[netip.Prefix]bool
 	trigTimer    *time.Timer
 	queries      map[queryKey]chan int
+	noQuery      map[netip.Addr]time.Time // routers that answer no specific Request, until when
 	periodicStop chan struct{}
 
 	wg sync.WaitGroup
@@ -174,6 +177,7 @@ func NewWithConns(cfg Config, conns map[string]net.PacketConn) (*Speaker, error)
 		routes:       map[netip.Prefix]*route{},
 		pendingTrig:  map[netip.Prefix]bool{},
 		queries:      map[queryKey]chan int{},
+		noQuery:      map[netip.Addr]time.Time{},
 		periodicStop: make(chan struct{}),
 	}
 	group := &net.UDPAddr{IP: Multicast.AsSlice(), Port: Port}
@@ -182,7 +186,8 @@ func NewWithConns(cfg Config, conns map[string]net.PacketConn) (*Speaker, error)
 		if !ok {
 			return nil, fmt.Errorf("advertisers/rip: no socket for interface %q", ifc.Name)
 		}
-		l := &link{name: ifc.Name, conn: c, dests: []net.Addr{group}, heard: map[heardKey]int{}}
+		l := &link{name: ifc.Name, conn: c, dests: []net.Addr{group}, heard: map[heardKey]int{},
+			routers: map[netip.Addr]time.Time{}, said: map[heardKey]said{}}
 		for _, n := range ifc.Neighbors {
 			l.dests = append(l.dests, &net.UDPAddr{IP: n.AsSlice(), Port: Port})
 		}
@@ -505,6 +510,11 @@ func (s *Speaker) handle(l *link, src netip.AddrPort, wire []byte) {
 	}
 	switch pkt.Command {
 	case CommandRequest:
+		if src.Port() == Port { // a router asking, e.g. at its start
+			s.mu.Lock()
+			s.noteRouterLocked(l, src.Addr(), time.Now())
+			s.mu.Unlock()
+		}
 		s.answerRequest(l, src, &pkt)
 	case CommandResponse:
 		// Routers speak from port 520 (RFC 2453 §3.9.2); anything else is
@@ -512,6 +522,9 @@ func (s *Speaker) handle(l *link, src netip.AddrPort, wire []byte) {
 		if src.Port() != Port {
 			return
 		}
+		s.mu.Lock()
+		s.noteResponseLocked(l, src.Addr(), &pkt, time.Now())
+		s.mu.Unlock()
 		if s.deliverQuery(l, src.Addr(), &pkt) {
 			return
 		}
