@@ -37,6 +37,37 @@ type ServiceReport struct {
 	Announced map[string]int `json:"announced"`
 	// LastError is the advertiser's last error, if any.
 	LastError map[string]string `json:"last_error,omitempty"`
+	// Routers is what each router on a RIP link holds for the VIP, as of
+	// the last look (every few seconds).
+	Routers []RouterView `json:"routers,omitempty"`
+}
+
+// RouterView is what one router holds for a service's VIP.
+type RouterView struct {
+	Interface string    `json:"interface"`
+	Router    string    `json:"router"`
+	Known     bool      `json:"known"`  // false: the router said nothing about the VIP
+	Metric    int       `json:"metric"` // 16: no route
+	ViaUs     bool      `json:"via_us"` // its route goes through this replica
+	Source    string    `json:"source"` // query (a specific Request, FRR) or update (its updates, BIRD)
+	At        time.Time `json:"at"`
+	// Disagreement says how the router's choice contradicts our
+	// announcement, e.g. "we announce 1 but 10.0.0.1 holds 3 via another
+	// path"; empty when it does not.
+	Disagreement string `json:"disagreement,omitempty"`
+}
+
+// Holds says in words what the router holds.
+func (v RouterView) Holds() string {
+	switch {
+	case !v.Known:
+		return "nothing heard"
+	case v.Metric >= 16:
+		return "no route"
+	case v.ViaUs:
+		return fmt.Sprintf("%d via this replica", v.Metric)
+	}
+	return fmt.Sprintf("%d via another path", v.Metric)
 }
 
 // Backend is what the server exposes; the daemon implements it.

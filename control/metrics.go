@@ -25,6 +25,7 @@ type Metrics struct {
 	ServiceState     *prometheus.GaugeVec
 	Transitions      *prometheus.CounterVec
 	AdvertiseErrors  *prometheus.CounterVec
+	RouterDisagrees  *prometheus.GaugeVec
 }
 
 // NewMetrics registers every metric on a fresh registry, with the standard
@@ -52,6 +53,9 @@ func NewMetrics(version string) *Metrics {
 			Help: "Service state changes."}, []string{"service", "from", "to"}),
 		AdvertiseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ripcord_advertise_errors_total",
 			Help: "Failed attempts to apply the desired set."}, []string{"advertiser"}),
+		RouterDisagrees: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_router_disagrees",
+			Help: "1 if the router on a RIP link holds something for the service's VIP that contradicts what this replica announces (ripcord status says what)."},
+			[]string{"service", "interface", "router"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ripcord_build_info",
 		Help:        "Always 1; the labels say which ripcord is running.",
@@ -60,7 +64,7 @@ func NewMetrics(version string) *Metrics {
 	m.Registry.MustRegister(buildInfo, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
 	m.Registry.MustRegister(m.CheckSuccess, m.CheckMisconfig, m.CheckDuration, m.CheckPhase, m.CheckObservation, m.AnnouncedMetric,
-		m.ServiceState, m.Transitions, m.AdvertiseErrors)
+		m.ServiceState, m.Transitions, m.AdvertiseErrors, m.RouterDisagrees)
 	return m
 }
 

@@ -120,6 +120,7 @@ type Daemon struct {
 	metrics  *control.Metrics
 	appliers []*applier
 	notify   *notifier
+	routers  *routerViews // nil without a RIP speaker
 	started  time.Time
 	drainDir string
 }
@@ -179,8 +180,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	d.metrics.Registry.MustRegister(replicasCollector{d})
-	if sp, ok := advs["rip"].(*rip.Speaker); ok {
+	sp, _ := advs["rip"].(*rip.Speaker)
+	if sp != nil {
 		registerRIPStats(d.metrics, sp)
+		d.routers = &routerViews{}
 	}
 	allowed := map[string]bool{}
 	for _, s := range cfg.Services {
@@ -223,6 +226,10 @@ func Run(ctx context.Context, o Options) error {
 	for _, a := range d.appliers {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.run(actx) }()
+	}
+	if sp != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.watchRouters(actx, sp) }()
 	}
 	log.Info("ripcord started", "node", cfg.Node, "version", Version, "services", len(specs), "checks", len(jobs),
 		"advertisers", strings.Join(slices.Sorted(maps.Keys(advs)), ","))
@@ -294,6 +301,9 @@ func (d *Daemon) Report() control.Report {
 				}
 				sr.LastError[a.name] = errText
 			}
+		}
+		if vip, err := netip.ParsePrefix(st.VIP); err == nil {
+			sr.Routers = d.routers.get(vip)
 		}
 		r.Services = append(r.Services, sr)
 	}

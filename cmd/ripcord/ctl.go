@@ -68,7 +68,37 @@ func cmdStatus(args []string) error {
 				c.Latency.Round(100*time.Microsecond), c.Message)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	printRouterViews(r)
+	return nil
+}
+
+// printRouterViews shows what the routers on RIP links hold for each VIP,
+// and says where that contradicts our announcement: the first question
+// during an incident.
+func printRouterViews(r control.Report) {
+	if !slices.ContainsFunc(r.Services, func(s control.ServiceReport) bool { return len(s.Routers) > 0 }) {
+		return
+	}
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tINTERFACE\tROUTER\tHOLDS\tSEEN\tNOTE")
+	for _, s := range r.Services {
+		for _, v := range s.Routers {
+			seen := "-"
+			if !v.At.IsZero() {
+				seen = time.Since(v.At).Round(time.Second).String() + " ago (" + v.Source + ")"
+			}
+			note := v.Disagreement
+			if note != "" {
+				note = "DISAGREES: " + note
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, v.Interface, v.Router, v.Holds(), seen, note)
+		}
+	}
+	tw.Flush()
 }
 
 func cmdDrain(cmd string, args []string) error {

@@ -1,0 +1,68 @@
+package daemon
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/ripcord/ripcord/advertisers/rip"
+	"github.com/ripcord/ripcord/control"
+)
+
+// routerViewEvery is how often the routers on RIP links are asked what they
+// hold for our VIPs: often enough for an incident, rare enough to cost the
+// routers nothing (one small Request per router and VIP).
+const routerViewEvery = 5 * time.Second
+
+// routerViews keeps the last look at what the routers hold, by VIP.
+type routerViews struct {
+	mu    sync.Mutex
+	byVIP map[netip.Prefix][]control.RouterView
+}
+
+func (rv *routerViews) get(vip netip.Prefix) []control.RouterView {
+	if rv == nil {
+		return nil
+	}
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	return rv.byVIP[vip]
+}
+
+// watchRouters asks the routers every routerViewEvery until ctx is done.
+func (d *Daemon) watchRouters(ctx context.Context, sp *rip.Speaker) {
+	names := map[netip.Prefix]string{}
+	var vips []netip.Prefix
+	for _, s := range d.cfg.Services {
+		names[s.VIP] = s.Name
+		vips = append(vips, s.VIP)
+	}
+	t := time.NewTicker(routerViewEvery)
+	defer t.Stop()
+	for {
+		vctx, cancel := context.WithTimeout(ctx, routerViewEvery-time.Second)
+		views := sp.Views(vctx, vips)
+		cancel()
+		byVIP := map[netip.Prefix][]control.RouterView{}
+		d.metrics.RouterDisagrees.Reset()
+		for _, v := range views {
+			cv := control.RouterView{Interface: v.Interface, Router: v.Router.String(), Known: v.Known, Metric: v.Metric,
+				ViaUs: v.ViaUs, Source: v.Source, At: v.At, Disagreement: v.Disagreement()}
+			byVIP[v.Prefix] = append(byVIP[v.Prefix], cv)
+			disagrees := 0.0
+			if cv.Disagreement != "" {
+				disagrees = 1
+			}
+			d.metrics.RouterDisagrees.WithLabelValues(names[v.Prefix], v.Interface, cv.Router).Set(disagrees)
+		}
+		d.routers.mu.Lock()
+		d.routers.byVIP = byVIP
+		d.routers.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
