@@ -27,6 +27,18 @@ type Report struct {
 	Version  string          `json:"version"`
 	Started  time.Time       `json:"started"`
 	Services []ServiceReport `json:"services"`
+	// BGP lists the BGP sessions, if BGP is configured.
+	BGP []BGPSession `json:"bgp,omitempty"`
+}
+
+// BGPSession is one BGP peer's session.
+type BGPSession struct {
+	Peer       string    `json:"peer"`
+	PeerASN    uint32    `json:"peer_asn"`
+	State      string    `json:"state"`          // established, active, connect, idle, ...
+	Since      time.Time `json:"since,omitzero"` // up since, or down since
+	Advertised uint64    `json:"advertised"`     // our prefixes sent to the peer
+	Received   uint64    `json:"received"`       // prefixes the peer sends (ripcord imports none)
 }
 
 // ServiceReport is one service with what each advertiser last announced.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ripcord/ripcord/advertisers"
+	"github.com/ripcord/ripcord/advertisers/bgp"
 	"github.com/ripcord/ripcord/advertisers/rip"
 	"github.com/ripcord/ripcord/advertisers/vip"
 	"github.com/ripcord/ripcord/checkers"
@@ -121,6 +122,7 @@ type Daemon struct {
 	appliers []*applier
 	notify   *notifier
 	routers  *routerViews // nil without a RIP speaker
+	bgp      *bgp.Speaker // nil without BGP
 	started  time.Time
 	drainDir string
 }
@@ -180,6 +182,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	d.metrics.Registry.MustRegister(replicasCollector{d})
+	if d.bgp, _ = advs["bgp"].(*bgp.Speaker); d.bgp != nil {
+		d.metrics.Registry.MustRegister(bgpCollector{d.bgp})
+	}
 	sp, _ := advs["rip"].(*rip.Speaker)
 	if sp != nil {
 		registerRIPStats(d.metrics, sp)
@@ -306,6 +311,11 @@ func (d *Daemon) Report() control.Report {
 			sr.Routers = d.routers.get(vip)
 		}
 		r.Services = append(r.Services, sr)
+	}
+	if d.bgp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		r.BGP = bgpSessions(ctx, d.bgp)
+		cancel()
 	}
 	return r
 }

@@ -6,9 +6,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ripcord/ripcord/advertisers/bgp"
 	"github.com/ripcord/ripcord/advertisers/rip"
 	"github.com/ripcord/ripcord/control"
 )
+
+// Views of the routers: what RIP routers hold for our VIPs, and the BGP
+// sessions.
 
 // routerViewEvery is how often the routers on RIP links are asked what they
 // hold for our VIPs: often enough for an incident, rare enough to cost the
@@ -64,5 +69,35 @@ func (d *Daemon) watchRouters(ctx context.Context, sp *rip.Speaker) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// bgpSessions reports the BGP speaker's sessions for status.
+func bgpSessions(ctx context.Context, sp *bgp.Speaker) []control.BGPSession {
+	var out []control.BGPSession
+	for _, s := range sp.Sessions(ctx) {
+		out = append(out, control.BGPSession{Peer: s.Peer.String(), PeerASN: s.PeerASN, State: s.State, Since: s.Since,
+			Advertised: s.Advertised, Received: s.Received})
+	}
+	return out
+}
+
+var bgpUpDesc = prometheus.NewDesc("ripcord_bgp_session_up", "1 if the BGP session with the peer is established.",
+	[]string{"peer"}, nil)
+
+// bgpCollector reads the sessions at scrape time.
+type bgpCollector struct{ sp *bgp.Speaker }
+
+func (c bgpCollector) Describe(ch chan<- *prometheus.Desc) { ch <- bgpUpDesc }
+
+func (c bgpCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, s := range c.sp.Sessions(ctx) {
+		up := 0.0
+		if s.State == "established" {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(bgpUpDesc, prometheus.GaugeValue, up, s.Peer.String())
 	}
 }

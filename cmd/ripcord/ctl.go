@@ -72,7 +72,25 @@ func cmdStatus(args []string) error {
 		return err
 	}
 	printRouterViews(r)
+	printBGPSessions(r)
 	return nil
+}
+
+func printBGPSessions(r control.Report) {
+	if len(r.BGP) == 0 {
+		return
+	}
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BGP PEER\tASN\tSTATE\tSINCE\tADVERTISED\tRECEIVED")
+	for _, s := range r.BGP {
+		since := "-"
+		if !s.Since.IsZero() {
+			since = time.Since(s.Since).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\n", s.Peer, s.PeerASN, s.State, since, s.Advertised, s.Received)
+	}
+	tw.Flush()
 }
 
 // printRouterViews shows what the routers on RIP links hold for each VIP,
