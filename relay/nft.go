@@ -2,6 +2,7 @@ package relay
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,9 +186,10 @@ func (m *Manager) fromTunnel() []expr.Any {
 }
 
 // writeRules rewrites the dispatch rules and every service chain in one
-// transaction, so packets see either the old rules or the new ones. Counters
-// and flow sets are kept. added are the services new to the Manager.
-func (m *Manager) writeRules(added []string) error {
+// transaction, so packets see either the old rules or the new ones, and a
+// failure changes nothing. Counters and flow sets are kept. added are the
+// services new to the Manager.
+func (m *Manager) writeRules(services map[string]*service, added []string) error {
 	pre := &nftables.Chain{Name: preChain, Table: m.table}
 	for _, name := range added {
 		m.nft.AddObj(&nftables.CounterObj{Table: m.table, Name: flowCounter(name)})
@@ -196,13 +198,8 @@ func (m *Manager) writeRules(added []string) error {
 	}
 	m.nft.FlushChain(pre)
 	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: pre, Exprs: m.fromTunnel()})
-	names := make([]string, 0, len(m.services))
-	for name := range m.services {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		s := m.services[name]
+	for _, name := range slices.Sorted(maps.Keys(services)) {
+		s := services[name]
 		chain := &nftables.Chain{Name: serviceChain(name), Table: m.table}
 		m.nft.FlushChain(chain)
 		if !s.want.VIP.Is4() {

@@ -144,6 +144,8 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+const maxServiceName = 200
+
 // Manager owns the relay's kernel objects in one network namespace. It is
 // safe for concurrent use.
 type Manager struct {
@@ -267,13 +269,20 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 	if m.closed {
 		return errors.New("relay: manager closed")
 	}
+	// Work on copies: if the kernel refuses, nothing changes, and a retry
+	// of the same Set starts from the same state.
 	now := time.Now()
+	services := make(map[string]*service, len(m.services)+len(next))
+	for name, s := range m.services {
+		c := *s
+		services[name] = &c
+	}
 	var added []string
 	for name, w := range next {
-		s := m.services[name]
+		s := services[name]
 		if s == nil {
 			s = &service{}
-			m.services[name] = s
+			services[name] = s
 			added = append(added, name)
 		}
 		if w.Mode == Off {
@@ -291,7 +300,7 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 		}
 		s.want = w
 	}
-	for name, s := range m.services {
+	for name, s := range services {
 		if _, ok := next[name]; !ok {
 			s.want.Mode = Off
 		}
@@ -299,7 +308,7 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 			s.since = time.Time{}
 		}
 	}
-	for _, s := range m.services {
+	for _, s := range services {
 		if s.want.Mode == Off {
 			continue
 		}
@@ -310,11 +319,12 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 		if err := m.addRoute(r); err != nil {
 			return err
 		}
-		m.routes[r] = true
+		m.routes[r] = true // harmless without the rules: only relayed packets look there
 	}
-	if err := m.writeRules(added); err != nil {
+	if err := m.writeRules(services, added); err != nil {
 		return err
 	}
+	m.services = services
 	for name, w := range next {
 		if w.Mode != Off {
 			m.log.Debug("relay set", "service", name, "mode", w.Mode, "peer", w.Peer, "vip", w.VIP, "ports", w.Ports)
@@ -326,6 +336,10 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 func (m *Manager) validate(w Want) error {
 	if w.Service == "" {
 		return errors.New("relay: want without a service name")
+	}
+	if len(w.Service) > maxServiceName {
+		// It names nftables chains and counters, whose names are bounded.
+		return fmt.Errorf("relay: service name %.20q...: longer than %d bytes", w.Service, maxServiceName)
 	}
 	if w.Mode < Off || w.Mode > All {
 		return fmt.Errorf("relay: service %q: unknown mode %d", w.Service, int(w.Mode))

@@ -597,6 +597,7 @@ func TestSetErrors(t *testing.T) {
 		{[]Want{{Service: "s", Mode: All, VIP: vip, Peer: relayIP, Ports: ok.Ports}}, `relay: service "s": peer 10.0.2.2 is not one of the configured peers [10.0.3.2]`},
 		{[]Want{{Service: "s", Mode: All, VIP: vip, Peer: peerIP, Ports: []Port{{"sctp", 1}}}}, `relay: service "s": bad port sctp/1`},
 		{[]Want{ok, ok}, `relay: service "s" listed twice`},
+		{[]Want{{Service: strings.Repeat("x", 201), Mode: Off}}, `relay: service name "xxxxxxxxxxxxxxxxxxxx"...: longer than 200 bytes`},
 		{[]Want{ok, {Service: "t", VIP: vip, Ports: ok.Ports, Mode: Fallback, Peer: peerIP}}, `relay: services "s" and "t" both relay 10.0.9.9 tcp/8080`},
 	} {
 		err := m.Set(context.Background(), tc.w)
