@@ -329,7 +329,7 @@ func (d *Daemon) SetDrained(svc string, on bool) error {
 	p := filepath.Join(d.drainDir, svc)
 	var err error
 	if on {
-		err = os.WriteFile(p, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+		err = writeFileAtomic(p, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"))
 	} else if err = os.Remove(p); errors.Is(err, os.ErrNotExist) {
 		err = nil
 	}
@@ -338,6 +338,30 @@ func (d *Daemon) SetDrained(svc string, on bool) error {
 	}
 	d.log.Info("drain", "service", svc, "drained", on)
 	return d.engine.SetDrained(svc, on)
+}
+
+// writeFileAtomic writes a file under a temporary name and renames it into
+// place, so that a full disk leaves no half-written file behind (an empty
+// drain flag would still drain the service at the next start).
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // CheckNow implements control.Backend.
