@@ -444,8 +444,6 @@ func (r *Replica) writeConfig() error {
 	}
 	r.Config = filepath.Join(r.Dir, "ripcord.yaml")
 	r.Socket = filepath.Join(r.Dir, "ripcord.sock")
-	interval := o.CheckInterval
-	timeout := interval
 	checks := func(host string) map[string]string {
 		return map[string]string{
 			ServiceLDAP: fmt.Sprintf(`checker: ldap
@@ -461,7 +459,7 @@ func (r *Replica) writeConfig() error {
           secret_file: %s
           user: %s
           password_file: %s
-          retransmit: 0`, host, portRADIUS, filepath.Join(r.Dir, "radius.secret"), services.RadiusAcceptUser, filepath.Join(r.Dir, "radius.pw")),
+          retransmit: 2`, host, portRADIUS, filepath.Join(r.Dir, "radius.secret"), services.RadiusAcceptUser, filepath.Join(r.Dir, "radius.pw")),
 			ServiceWebAuth: fmt.Sprintf(`checker: http
         target: http://%s:%d/login
         settings:
@@ -485,7 +483,7 @@ rip:
 services:
 `, r.Name, o.Shape, r.Name, filepath.Join(r.Dir, "state"), r.Socket, r.Addr, portStatus, !o.NoReadvertise)
 	for _, svc := range Services {
-		// Two failures in a row (fall 2) so that one slow check on a busy
+		// Two failures in a row (fall 2 by default) so that one slow check on a busy
 		// machine does not move traffic. rise 1: failback_delay, not rise,
 		// is what guards against flapping, and a second passing check would
 		// only add an interval to every failback. Assistance watches the
@@ -502,9 +500,9 @@ services:
         interval: %s
         timeout: %s
         rise: 1
-        fall: 2
+        fall: %d
         %s
-`, svc, VIP(svc), r.metric(), drainMetric, o.FailbackDelay, svc, interval, timeout, own[svc])
+`, svc, VIP(svc), r.metric(), drainMetric, o.FailbackDelay, svc, o.CheckInterval, o.CheckTimeout, o.Fall, own[svc])
 		if !o.NoAssist {
 			fmt.Fprintf(&b, `    assist:
       metric: 2

@@ -86,6 +86,11 @@ type Options struct {
 	// CheckInterval is the interval of every own service check (default
 	// 500ms); the peer checks poll the peer's ripcord every 200ms.
 	CheckInterval time.Duration
+	// CheckTimeout is the timeout of every own service check (default the
+	// interval, which is also its upper bound).
+	CheckTimeout time.Duration
+	// Fall is the fall of every own service check (default 2).
+	Fall int
 	// AssistDelay is assist.delay (default 100ms): the peer check fires
 	// only after the peer sent its poison; this is the routers' slack to
 	// process it before this replica's change arrives.
@@ -122,6 +127,12 @@ func (o *Options) defaults() error {
 	}
 	if o.CheckInterval <= 0 {
 		o.CheckInterval = 500 * time.Millisecond
+	}
+	if o.CheckTimeout <= 0 {
+		o.CheckTimeout = o.CheckInterval
+	}
+	if o.Fall <= 0 {
+		o.Fall = 2
 	}
 	if o.AssistDelay <= 0 {
 		o.AssistDelay = 100 * time.Millisecond

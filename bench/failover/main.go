@@ -73,6 +73,13 @@ func main() {
 	raw := flag.String("raw", "", "write every trial as JSON lines to this file")
 	flag.BoolVar(&noReadvertise, "no-readvertise", false, "turn off the RIP speaker's re-advertisement on heard poison (rip.readvertise_on_poison: false), to measure that lever")
 	sigkill := flag.Bool("sigkill", false, "instead: measure once what SIGKILL of ripcord on sa does (no poison; failover shape)")
+	var loss lossOptions
+	flag.IntVar(&loss.percent, "loss", 0, "instead: drop this % of the packets between ripcord and its checked services on sa for -loss-duration, and count check failures and route changes")
+	flag.DurationVar(&loss.duration, "loss-duration", 5*time.Minute, "how long -loss holds")
+	flag.DurationVar(&loss.interval, "interval", time.Second, "with -loss: the checks' interval")
+	flag.DurationVar(&loss.timeout, "timeout", time.Second, "with -loss: the checks' timeout")
+	flag.IntVar(&loss.fall, "fall", 3, "with -loss: the checks' fall")
+	flag.BoolVar(&loss.replies, "loss-replies", false, "with -loss: drop the services' answers too (by default only what goes to them)")
 	flag.Parse()
 
 	err := func() error {
@@ -88,6 +95,10 @@ func main() {
 		}
 		if *sigkill {
 			return measureSIGKILL(*routers, *ripcord)
+		}
+		if loss.percent > 0 {
+			loss.routerKind, loss.ripcordBin = *routers, *ripcord
+			return measureLoss(loss)
 		}
 		return run(*trials, *shape, *assist, *routers, *failback, *maxWait, *ripcord, *write, *raw)
 	}()
@@ -385,6 +396,24 @@ func buildRipcord(ctx context.Context) (string, func(), error) {
 	return bin, cleanup, nil
 }
 
+// converged builds a lab, starts its clients and waits until every client
+// is served by its home replica; closeLab ends both.
+func converged(ctx context.Context, opts lab.Options) (l *lab.Lab, rec *lab.Recorder, closeLab func(), err error) {
+	if l, err = lab.Build(ctx, opts); err != nil {
+		return nil, nil, nil, err
+	}
+	rec = l.Record(ctx, nil)
+	closeLab = func() {
+		rec.Stop()
+		l.Close()
+	}
+	if err := l.WaitConverged(ctx, rec); err != nil {
+		closeLab()
+		return nil, nil, nil, err
+	}
+	return l, rec, closeLab, nil
+}
+
 // measureSIGKILL kills ripcord on sa without letting it poison: the VIPs
 // stay on sa's lo, the services keep running, and the routers keep the
 // route until their timeout (180 s after the last update), as with the
@@ -392,16 +421,11 @@ func buildRipcord(ctx context.Context) (string, func(), error) {
 func measureSIGKILL(routerKind, ripcord string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	l, err := lab.Build(ctx, lab.Options{Shape: lab.ShapeFailover, Routers: routerKind, Ripcord: ripcord})
+	l, rec, closeLab, err := converged(ctx, lab.Options{Shape: lab.ShapeFailover, Routers: routerKind, Ripcord: ripcord})
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	rec := l.Record(ctx, nil)
-	defer rec.Stop()
-	if err := l.WaitConverged(ctx, rec); err != nil {
-		return err
-	}
+	defer closeLab()
 	time.Sleep(time.Duration(1+rand.IntN(10)) * time.Second)
 	if err := l.SA.KillRipcord(); err != nil {
 		return err

@@ -82,15 +82,7 @@ func (f *FRR) start(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("routers: chown %s: %w", p, err)
 		}
 	}
-	common := func(name string) []string {
-		return []string{"-u", "frr", "-g", "frr", "-P", "0",
-			"-f", filepath.Join(f.dir, name+".conf"),
-			"-i", filepath.Join(f.dir, name+".pid"),
-			"-z", filepath.Join(f.dir, "zserv.api"),
-			"--vty_socket", f.dir,
-			"--log", "file:" + filepath.Join(f.dir, name+".log")}
-	}
-	if f.zebra, err = f.ns.Start(filepath.Join(f.dir, "zebra.out"), frrZebra, common("zebra")...); err != nil {
+	if f.zebra, err = f.ns.Start(filepath.Join(f.dir, "zebra.out"), frrZebra, f.args("zebra")...); err != nil {
 		return err
 	}
 	// ripd needs zebra's API socket; wait for it rather than racing.
@@ -100,7 +92,7 @@ func (f *FRR) start(ctx context.Context, cfg Config) error {
 	}, f.zebra); err != nil {
 		return fmt.Errorf("routers: zebra: %w", err)
 	}
-	if f.ripd, err = f.ns.Start(filepath.Join(f.dir, "ripd.out"), frrRipd, common("ripd")...); err != nil {
+	if err := f.startRipd(); err != nil {
 		return err
 	}
 	return waitReady(ctx, func(ctx context.Context) error {
@@ -109,6 +101,42 @@ func (f *FRR) start(ctx context.Context, cfg Config) error {
 		}
 		return joinedRIPGroup(f.ns, cfg.Interfaces)
 	}, f.zebra, f.ripd)
+}
+
+// args are a daemon's command-line arguments: every path inside the
+// instance directory.
+func (f *FRR) args(name string) []string {
+	return []string{"-u", "frr", "-g", "frr", "-P", "0",
+		"-f", filepath.Join(f.dir, name+".conf"),
+		"-i", filepath.Join(f.dir, name+".pid"),
+		"-z", filepath.Join(f.dir, "zserv.api"),
+		"--vty_socket", f.dir,
+		"--log", "file:" + filepath.Join(f.dir, name+".log")}
+}
+
+func (f *FRR) startRipd() error {
+	p, err := f.ns.Start(filepath.Join(f.dir, "ripd.out"), frrRipd, f.args("ripd")...)
+	if err != nil {
+		return err
+	}
+	f.ripd = p
+	return nil
+}
+
+// RestartRIP kills ripd by pid (SIGKILL, as in a crash: zebra drops its
+// routes) and starts it again on the same configuration. It returns as soon
+// as the new ripd runs, without waiting for it to be ready, so that callers
+// can time how long the routes take to come back.
+func (f *FRR) RestartRIP() error {
+	if err := f.ripd.Cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("routers: kill ripd: %w", err)
+	}
+	select {
+	case <-f.ripd.Done():
+	case <-time.After(stopGrace):
+		return fmt.Errorf("routers: ripd (pid %d) survived SIGKILL", f.ripd.Pid())
+	}
+	return f.startRipd()
 }
 
 func frrRipdConf(cfg Config) string {
