@@ -683,3 +683,37 @@ func TestRuleset(t *testing.T) {
 		t.Errorf("nft list table (-%s +kernel):\n%s", golden, diff)
 	}
 }
+
+// TestRelayLeavesHostSettings: a host that forwards already, and whose local
+// rule was moved by someone else (as Cilium does), keeps both as they were:
+// no forward guard, no second local rule, nothing changed after Close.
+func TestRelayLeavesHostSettings(t *testing.T) {
+	needRoot(t)
+	ns := newNS(t, "rlh")
+	ctx := context.Background()
+	_, err := ns.Exec(ctx, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	must(t, err)
+	for _, args := range [][]string{{"rule", "add", "pref", "100", "lookup", "local"}, {"rule", "del", "pref", "0"}} {
+		_, err := ns.IP(args...)
+		must(t, err)
+	}
+	before := kernelState(t, ns)
+	var m *Manager
+	must(t, ns.Do(func() (err error) {
+		m, err = New(ctx, Config{Local: relayIP, Peers: []netip.Addr{peerIP}})
+		return err
+	}))
+	running := kernelState(t, ns)
+	table, err := ns.Exec(ctx, "nft", "list", "table", "ip", DefaultTable)
+	must(t, err)
+	if strings.Contains(table, "chain forward") {
+		t.Errorf("a forward guard on a host that forwarded already:\n%s", table)
+	}
+	if strings.Count(running, "lookup local") != 1 || !strings.Contains(running, "100:	from all lookup local") {
+		t.Errorf("the local rule, moved to 100 by someone else, changed:\n%s", running)
+	}
+	must(t, m.Close())
+	if got := kernelState(t, ns); got != before {
+		t.Errorf("after Close:\n%s\nwant\n%s", got, before)
+	}
+}
