@@ -36,7 +36,7 @@ func NewMetrics(version string) *Metrics {
 		CheckSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_check_success",
 			Help: "1 if the last run of the check passed (ok or degraded), else 0."}, []string{"service", "check", "reason"}),
 		CheckMisconfig: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_check_misconfigured",
-			Help: "1 if the last run failed in a way that says the check itself is wrong (auth_failed, rejected, tls_invalid): it hits every replica alike."},
+			Help: "1 if the last run says the check itself is wrong (auth_failed, rejected, tls_invalid, misconfigured): it hits every replica alike."},
 			[]string{"service", "check"}),
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ripcord_check_duration_seconds",
 			Help: "Time one check took, through the plugin.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)},

@@ -71,6 +71,13 @@ type checkState struct {
 	last      *sdk.Result
 	lastAt    time.Time
 	changedAt time.Time
+
+	// warning is the degraded verdict, with rise/fall of its own: raised
+	// after fall results in a row that are not ok, cleared after rise ok
+	// results in a row, so one result does not flip the metric.
+	warning           bool
+	warnWhy           string // reason of the last result that was not ok
+	cleanRun, warnRun int
 }
 
 func (c *checkState) observe(now time.Time, r *sdk.Result) {
@@ -83,17 +90,28 @@ func (c *checkState) observe(now time.Time, r *sdk.Result) {
 		c.failRun++
 		c.okRun = 0
 	}
+	if r.Status == sdk.StatusOK {
+		c.cleanRun++
+		c.warnRun = 0
+	} else {
+		c.warnRun++
+		c.cleanRun = 0
+		c.warnWhy = r.Reason
+	}
 	switch {
 	case pass && (!c.decided || !c.passing) && c.okRun >= c.spec.Rise:
 		c.decided, c.passing, c.changedAt = true, true, now
+		c.warning = r.Status != sdk.StatusOK // rise already counted these results
 	case !pass && (!c.decided || c.passing) && c.failRun >= c.spec.Fall:
 		c.decided, c.passing, c.changedAt = true, false, now
+	case !c.warning && c.warnRun >= c.spec.Fall:
+		c.warning = true
+	case c.warning && c.cleanRun >= c.spec.Rise:
+		c.warning = false
 	}
 }
 
-func (c *checkState) degraded() bool {
-	return c.passing && c.last != nil && c.last.Status == sdk.StatusDegraded
-}
+func (c *checkState) degraded() bool { return c.passing && c.warning }
 
 // Service is the state machine of one service. It is not safe for concurrent
 // use; the Engine serialises access.
@@ -111,6 +129,10 @@ type Service struct {
 	// failback hold-down after a Down.
 	healthySince time.Time
 	holdDown     bool // recovered from Down, waiting for FailbackDelay
+	// cleanSince is when the checks last stopped being degraded; a
+	// Degraded service waits FailbackDelay from then before Up (warnHold).
+	cleanSince time.Time
+	warnHold   bool
 
 	peerDownSince time.Time // when a peer check last went down, zero if none is down
 	transitions   int
@@ -178,7 +200,7 @@ func (s *Service) health() (known, healthy, warn bool, why string) {
 			pass++
 			if c.degraded() {
 				warn = true
-				failing = append(failing, c.spec.Name+": "+c.last.Reason)
+				failing = append(failing, c.spec.Name+": "+c.warnWhy)
 			}
 		default:
 			warn = true
@@ -209,6 +231,7 @@ func (s *Service) Advance(now time.Time) bool {
 		state, reason = Down, why
 		s.holdDown = true // a recovery must then prove itself for FailbackDelay
 		s.healthySince = time.Time{}
+		s.warnHold = false // the hold-down after Down covers it
 	default:
 		if s.healthySince.IsZero() {
 			s.healthySince = now
@@ -220,8 +243,21 @@ func (s *Service) Advance(now time.Time) bool {
 		}
 		s.holdDown = false
 		state, reason = Up, "all checks pass"
-		if warn {
+		switch {
+		case warn:
 			state, reason = Degraded, why
+			s.warnHold, s.cleanSince = true, time.Time{}
+		case s.warnHold:
+			// No longer degraded: the metric comes back only after the
+			// checks have stayed clean for FailbackDelay.
+			if s.cleanSince.IsZero() {
+				s.cleanSince = now
+			}
+			if left := s.spec.FailbackDelay - now.Sub(s.cleanSince); left > 0 {
+				state, reason = Degraded, fmt.Sprintf("degraded hold-down, %s left", left.Round(time.Second))
+				break
+			}
+			s.warnHold = false
 		}
 	}
 	if s.drained && state != Down && state != Starting {
@@ -275,6 +311,9 @@ func (s *Service) NextWake(now time.Time) time.Time {
 	var t time.Time
 	if s.holdDown && s.state == Down && !s.healthySince.IsZero() {
 		t = s.healthySince.Add(s.spec.FailbackDelay)
+	}
+	if s.warnHold && s.state == Degraded && !s.cleanSince.IsZero() {
+		t = s.cleanSince.Add(s.spec.FailbackDelay)
 	}
 	if s.spec.Assist != nil && s.state == Up && !s.peerDownSince.IsZero() && !s.assisting(now) {
 		a := s.peerDownSince.Add(s.spec.Assist.Delay)

@@ -99,10 +99,45 @@ func TestServiceTransitions(t *testing.T) {
 			ok(8*s, "a", Down, 16), fail(10*s, "a", Down, 16), ok(12*s, "a", Down, 16),
 			tick(21*s, Down, 16), tick(22*s, Up, 1),
 		}},
-		{"degraded adds the penalty and recovers without hold-down", spec(nil), []step{
+		{"degraded takes fall results in a row", spec(nil), []step{
 			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
-			deg(3*s, "a", Degraded, 3),
-			ok(4*s, "a", Up, 1),
+			deg(3*s, "a", Up, 1),
+			ok(4*s, "a", Up, 1), // an ok result resets the run
+			deg(5*s, "a", Up, 1),
+			{at: 6 * s, check: "a", status: sdk.StatusDegraded, reason: "stale_replica", state: Degraded, metric: 3, why: "a: stale_replica"},
+		}},
+		{"degraded recovers after rise ok results and the hold-down", spec(nil), []step{
+			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
+			deg(3*s, "a", Up, 1), deg(4*s, "a", Degraded, 3),
+			ok(5*s, "a", Degraded, 3),
+			{at: 6 * s, check: "a", status: sdk.StatusOK, reason: "ok", state: Degraded, metric: 3, why: "degraded hold-down, 10s left"},
+			tick(15*s, Degraded, 3),
+			tick(16*s, Up, 1), // clean since 6 s (rise 2) + 10 s
+		}},
+		{"fall degraded results in a row restart the hold-down, fewer do not", spec(nil), []step{
+			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
+			deg(3*s, "a", Up, 1), deg(4*s, "a", Degraded, 3),
+			ok(5*s, "a", Degraded, 3), ok(6*s, "a", Degraded, 3),
+			deg(7*s, "a", Degraded, 3), ok(8*s, "a", Degraded, 3), // one: the hold-down goes on
+			deg(9*s, "a", Degraded, 3), deg(10*s, "a", Degraded, 3), // two: it starts again
+			ok(11*s, "a", Degraded, 3), ok(12*s, "a", Degraded, 3),
+			tick(21*s, Degraded, 3),
+			tick(22*s, Up, 1),
+		}},
+		{"lag hovering around max_lag: alternating results never flap", spec(nil), []step{
+			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
+			deg(3*s, "a", Up, 1), ok(4*s, "a", Up, 1), deg(5*s, "a", Up, 1), ok(6*s, "a", Up, 1),
+			deg(7*s, "a", Up, 1), deg(8*s, "a", Degraded, 3),
+			ok(9*s, "a", Degraded, 3), deg(10*s, "a", Degraded, 3), ok(11*s, "a", Degraded, 3),
+			ok(12*s, "a", Degraded, 3), deg(13*s, "a", Degraded, 3), ok(14*s, "a", Degraded, 3),
+			tick(21*s, Degraded, 3), tick(22*s, Up, 1), // ok since 12 s + 10 s
+		}},
+		{"starting with degraded results is degraded at once", spec(nil), []step{
+			deg(1*s, "a", Starting, 16), deg(2*s, "a", Degraded, 3),
+		}},
+		{"a failed result counts towards degraded", spec(func(sp *ServiceSpec) { sp.Checks[0].Fall = 3 }), []step{
+			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
+			deg(3*s, "a", Up, 1), fail(4*s, "a", Up, 1), deg(5*s, "a", Degraded, 3),
 		}},
 		{"require all: one failing check is down", spec(twoChecks), []step{
 			ok(0, "a", Starting, 16), ok(0, "b", Up, 1),
@@ -204,6 +239,15 @@ func TestNextWake(t *testing.T) {
 	svc.Advance(t0.Add(12 * time.Second))
 	if st := svc.Status(t0.Add(12 * time.Second)); st.Recovering || st.State != "up" {
 		t.Fatalf("after hold-down: %+v", st)
+	}
+	// The hold-down of a degraded service ends at a wake too.
+	svc.Observe(t0.Add(13*time.Second), "a", sdk.Degraded("stale_replica", ""))
+	svc.Observe(t0.Add(14*time.Second), "a", sdk.OK(""))
+	if w, want := svc.NextWake(t0.Add(14*time.Second)), t0.Add(24*time.Second); svc.State() != Degraded || !w.Equal(want) {
+		t.Fatalf("degraded hold-down: state %s, NextWake = %v, want %v", svc.State(), w, want)
+	}
+	if !svc.Advance(t0.Add(24*time.Second)) || svc.State() != Up {
+		t.Fatalf("at the end of the degraded hold-down: state %s", svc.State())
 	}
 }
 

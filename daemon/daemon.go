@@ -36,11 +36,12 @@ var Version = "dev"
 // starts this binary as a built-in checker.
 func NewHost(cfg *config.Config, self []string, log *slog.Logger) *plugins.Host {
 	return plugins.NewHost(plugins.Options{
-		Builtin: checkers.IsBuiltin,
-		Self:    self,
-		Dir:     cfg.Plugins.Dir,
-		SHA256:  cfg.Plugins.SHA256,
-		Logger:  log,
+		Builtin:  checkers.IsBuiltin,
+		Self:     self,
+		Dir:      cfg.Plugins.Dir,
+		SHA256:   cfg.Plugins.SHA256,
+		Logger:   log,
+		StateDir: filepath.Join(cfg.StateDir, "checkers"),
 	})
 }
 
@@ -264,10 +265,16 @@ func (d *Daemon) observe(j core.Job, r *sdk.Result, took time.Duration) {
 	if r.Status != sdk.StatusFailed {
 		ok = 1
 	}
-	d.metrics.CheckSuccess.DeletePartialMatch(map[string]string{"service": svc, "check": check})
+	// Each result replaces the last one's series: a phase or an observation
+	// this result does not carry (the reference's lag while it is down)
+	// must not linger at its old value.
+	this := map[string]string{"service": svc, "check": check}
+	d.metrics.CheckSuccess.DeletePartialMatch(this)
+	d.metrics.CheckPhase.DeletePartialMatch(this)
+	d.metrics.CheckObservation.DeletePartialMatch(this)
 	d.metrics.CheckSuccess.WithLabelValues(svc, check, r.Reason).Set(ok)
 	misconfig := 0.0
-	if r.Status == sdk.StatusFailed && sdk.IsMisconfiguration(r.Reason) {
+	if sdk.IsMisconfiguration(r.Reason) {
 		misconfig = 1
 	}
 	d.metrics.CheckMisconfig.WithLabelValues(svc, check).Set(misconfig)

@@ -70,6 +70,9 @@ type Options struct {
 	// Grace is how long past a check's deadline a plugin may take to answer
 	// before it counts as hung and is killed (default 500ms).
 	Grace time.Duration
+	// StateDir, when set, gives each checker the directory StateDir/NAME
+	// for state that must survive a restart (sdk.EnvStateDir).
+	StateDir string
 }
 
 // Host starts and supervises checker plugins. Its methods are safe for
@@ -443,6 +446,9 @@ func (h *Host) launch(checker string) (*instance, error) {
 		// P answers each gRPC call sooner (docs/benchmarks.md). The daemon's
 		// own environment may override it.
 		"GOMAXPROCS=1",
+	}
+	if h.o.StateDir != "" {
+		cmd.Env = append(cmd.Env, sdk.EnvStateDir+"="+filepath.Join(h.o.StateDir, checker))
 	}
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  checkerpb.Handshake,

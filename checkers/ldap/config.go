@@ -95,7 +95,7 @@ var fields = []sdk.Field{
 	{Name: "lag_action", Type: "string", Default: LagDegraded, Help: "status when stale: degraded or failed"},
 	{Name: "reference_bind_dn", Type: "string", Help: "DN to bind to the reference (default: bind_dn)"},
 	{Name: "reference_password_file", Type: "string", Help: "file holding reference_bind_dn's password"},
-	{Name: "heartbeat_dn", Type: "string", Help: "entry on the reference rewritten when the reference has been idle for heartbeat_interval"},
+	{Name: "heartbeat_dn", Type: "string", Help: "existing entry on the reference, writable by the reference bind DN, rewritten when the reference has been idle for heartbeat_interval"},
 	{Name: "heartbeat_interval", Type: "duration", Help: "longest idle time of the reference before a heartbeat write"},
 	{Name: "heartbeat_attribute", Type: "string", Default: "description", Help: "attribute of heartbeat_dn that the heartbeat replaces"},
 }

@@ -35,6 +35,9 @@ const (
 	ReasonNoSuchObject = "no_such_object" // result 32, the search base is gone
 	ReasonNoEntry      = "no_entry"       // fewer than min_entries, or the expected value is missing
 	ReasonStaleReplica = "stale_replica"  // replication lag above max_lag, or a SID never synced
+	// ReasonFreshnessUnknown: the reference cannot be read, and what was
+	// last read from it does not show the replica behind.
+	ReasonFreshnessUnknown = "freshness_unknown"
 )
 
 // DefaultTimeout bounds a check whose context has no deadline.
@@ -49,15 +52,28 @@ const (
 	PhaseReference = "reference"
 )
 
-// Checker is the LDAP checker. Its only state is when it last wrote each
-// heartbeat, so that it writes at most once per heartbeat_interval.
+// Checker is the LDAP checker. Its state is what it last read from each
+// reference (memory), and its heartbeat writes.
 type Checker struct {
-	mu       sync.Mutex
-	lastBeat map[string]time.Time // reference URL + heartbeat DN -> last write
+	memory *memory
+
+	mu    sync.Mutex
+	beats map[string]*beat // reference URL + heartbeat DN
 }
 
-// New returns the LDAP checker.
-func New() sdk.Checker { return &Checker{lastBeat: map[string]time.Time{}} }
+// beat is the state of one heartbeat entry.
+type beat struct {
+	at      time.Time // last write (or attempt)
+	refused string    // why the server refused the last write: a configuration problem
+}
+
+// New returns the LDAP checker. It remembers reference readings in
+// sdk.StateDir() when the daemon gives it one.
+func New() sdk.Checker { return newChecker(sdk.StateDir()) }
+
+func newChecker(stateDir string) *Checker {
+	return &Checker{memory: newMemory(stateDir), beats: map[string]*beat{}}
+}
 
 // Describe names the checker and documents its settings.
 func (c *Checker) Describe() sdk.Description {
@@ -175,7 +191,7 @@ func (p *probe) run(c *Checker, t target) (*sdk.Result, error) {
 
 	if p.cfg.Reference != "" {
 		start := time.Now()
-		err := p.freshness(c, s)
+		err := p.freshness(c, t, s)
 		p.res.AddPhase(PhaseReference, time.Since(start))
 		if err != nil {
 			return nil, err
@@ -389,9 +405,8 @@ func hasValue(entries []*goldap.Entry, attr, value string) bool {
 // freshness compares the replica's contextCSN with the reference's. The
 // replica is read first so that a change landing between the two reads makes
 // the reference newer, never the replica. A reference that cannot be read
-// leaves the replica's status alone: the provider being down must not take
-// every replica down with it.
-func (p *probe) freshness(c *Checker, replica *session) error {
+// is judged by what was last read from it (unknown).
+func (p *probe) freshness(c *Checker, t target, replica *session) error {
 	nc, f := p.namingContext(replica)
 	if f != nil {
 		p.fail(f)
@@ -409,48 +424,111 @@ func (p *probe) freshness(c *Checker, replica *session) error {
 	}
 
 	ref, _ := parseTarget(p.cfg.Reference) // validated
-	bindDN, passwordFile := p.cfg.ReferenceBindDN, p.cfg.ReferencePasswordFile
-	if bindDN == "" {
-		bindDN, passwordFile = p.cfg.BindDN, p.cfg.PasswordFile
-	}
-	rs, f, err := p.open(ref, "", bindDN, passwordFile, false)
+	read := reading{Target: t.url, Reference: ref.url, Context: nc}
+	rs, refValues, refCSNs, f, err := p.readReference(ref, nc)
 	if err != nil {
 		return err
 	}
 	if f != nil {
-		p.res.Message += "; freshness unknown: reference " + f.msg
 		p.res.Observe("reference_up", 0)
+		p.unknown(c, read.key(), repCSNs, ref, f.msg)
 		return nil
 	}
 	defer rs.close()
 	p.res.Observe("reference_up", 1)
-	refValues, f := p.readContextCSN(rs, nc, "reference")
-	if f != nil {
-		p.res.Message += "; freshness unknown: " + f.msg
-		return nil
-	}
-	refCSNs, err := ParseContextCSNs(refValues)
-	if err != nil || len(refCSNs) == 0 {
-		p.res.Message += fmt.Sprintf("; freshness unknown: reference contextCSN %q: %v", refValues, err)
-		return nil
-	}
+	read.At, read.CSNs = time.Now(), refValues
+	memErr := c.memory.remember(read)
 
-	fr := CompareCSNs(repCSNs, refCSNs)
-	p.res.Observe("replication_lag_seconds", fr.Lag.Seconds())
-	p.res.Observe("replication_missing_sids", float64(len(fr.Missing)))
-	switch {
-	case len(fr.Missing) > 0:
-		p.stale("replica has never received changes of SID %s from reference %s", sidList(fr.Missing), ref.url)
-	case fr.Lag > time.Duration(p.cfg.MaxLag):
-		p.stale("replica is %s behind reference %s for SID %03x (max_lag %s)",
-			fr.Lag.Round(time.Millisecond), ref.url, fr.LagSID, time.Duration(p.cfg.MaxLag))
-	default:
+	if fr := CompareCSNs(repCSNs, refCSNs); !p.judge(fr, ref, "") {
 		p.res.Message += fmt.Sprintf("; replication lag %s", fr.Lag.Round(time.Millisecond))
+	}
+	if memErr != nil {
+		p.res.Message += "; reading not saved (a restart forgets it): " + memErr.Error()
 	}
 	if p.cfg.HeartbeatDN != "" {
 		p.heartbeat(c, rs, ref, refCSNs)
 	}
 	return nil
+}
+
+// readReference connects to the reference and reads its contextCSN of nc.
+// A failure means the reference cannot be read; the session is open only
+// when there is none.
+func (p *probe) readReference(ref target, nc string) (*session, []string, map[int]CSN, *failure, error) {
+	bindDN, passwordFile := p.cfg.ReferenceBindDN, p.cfg.ReferencePasswordFile
+	if bindDN == "" {
+		bindDN, passwordFile = p.cfg.BindDN, p.cfg.PasswordFile
+	}
+	rs, f, err := p.open(ref, "", bindDN, passwordFile, false)
+	if err != nil || f != nil {
+		return nil, nil, nil, f, err
+	}
+	values, f := p.readContextCSN(rs, nc, "reference")
+	if f != nil {
+		rs.close()
+		return nil, nil, nil, f, nil
+	}
+	csns, err := ParseContextCSNs(values)
+	if err != nil || len(csns) == 0 {
+		rs.close()
+		return nil, nil, nil, &failure{reason: sdk.ReasonUnexpectedResponse,
+			msg: fmt.Sprintf("reference %s contextCSN %q: %v", ref.url, values, err)}, nil
+	}
+	return rs, values, csns, nil, nil
+}
+
+// judge records the comparison and makes the result stale_replica when the
+// replica is behind by more than max_lag or misses a SID; suffix ends the
+// message. It reports whether it did.
+func (p *probe) judge(fr Freshness, ref target, suffix string) bool {
+	p.res.Observe("replication_lag_seconds", fr.Lag.Seconds())
+	p.res.Observe("replication_missing_sids", float64(len(fr.Missing)))
+	switch {
+	case len(fr.Missing) > 0:
+		p.stale("replica has never received changes of SID %s from reference %s%s", sidList(fr.Missing), ref.url, suffix)
+	case fr.Lag > time.Duration(p.cfg.MaxLag):
+		p.stale("replica is %s behind reference %s for SID %03x (max_lag %s)%s",
+			fr.Lag.Round(time.Millisecond), ref.url, fr.LagSID, time.Duration(p.cfg.MaxLag), suffix)
+	default:
+		return false
+	}
+	return true
+}
+
+// unknown judges a replica whose reference cannot be read by the last
+// reading of the reference (memory): a replica behind that reading stays
+// stale_replica until it has caught up with it. Otherwise the replica is
+// at most (its lag behind that reading + the reading's age) behind: within
+// max_lag that is ok, beyond it degraded, never failed whatever lag_action
+// says, so a dead provider does not withdraw the replicas.
+func (p *probe) unknown(c *Checker, key string, repCSNs map[int]CSN, ref target, why string) {
+	r, ok := c.memory.recall(key)
+	var refCSNs map[int]CSN
+	if ok {
+		refCSNs, _ = ParseContextCSNs(r.CSNs) // parsed before they were kept
+	}
+	if len(refCSNs) == 0 {
+		p.res.Status, p.res.Reason = sdk.StatusDegraded, ReasonFreshnessUnknown
+		p.res.Message = fmt.Sprintf("freshness unknown: reference %s never read: %s", ref.url, why)
+		return
+	}
+	age := time.Since(r.At)
+	p.res.Observe("reference_age_seconds", age.Seconds())
+	fr := CompareCSNs(repCSNs, refCSNs)
+	if p.judge(fr, ref, fmt.Sprintf(", as last read %s ago; now unreadable: %s", age.Round(time.Millisecond), why)) {
+		return
+	}
+	maxLag := time.Duration(p.cfg.MaxLag)
+	bound := fr.Lag + age
+	p.res.Reason = ReasonFreshnessUnknown
+	if bound <= maxLag {
+		p.res.Message += fmt.Sprintf("; freshness unknown: reference %s unreadable (%s); %s behind it as last read %s ago, so within max_lag for %s more",
+			ref.url, why, fr.Lag.Round(time.Millisecond), age.Round(time.Millisecond), (maxLag - bound).Round(time.Millisecond))
+		return
+	}
+	p.res.Status = sdk.StatusDegraded
+	p.res.Message = fmt.Sprintf("freshness unknown: reference %s last read %s ago, unreadable now (%s); the replica may be up to %s behind (max_lag %s)",
+		ref.url, age.Round(time.Millisecond), why, bound.Round(time.Millisecond), maxLag)
 }
 
 func (p *probe) stale(format string, args ...any) {
@@ -472,11 +550,14 @@ func sidList(sids []int) string {
 
 // heartbeat writes heartbeat_dn on the reference when the reference has not
 // changed for heartbeat_interval (its newest CSN is that old) and this
-// checker has not written it for as long. Without writes an idle provider's
-// contextCSN stands still and a replica that stopped replicating looks in
-// sync; with them the reference's CSN is never older than the interval, so
-// a dead replica's lag grows with time. A failed write only adds to the
-// message: the replica itself is not at fault.
+// checker has not written it for as long; also at the first check of this
+// process, to learn early that the write works. Without writes an idle
+// provider's contextCSN stands still and a replica that stopped replicating
+// looks in sync; with them the reference's CSN is never older than the
+// interval, so a dead replica's lag grows with time. A write the server
+// refuses (no such entry, no access) is a configuration problem: reason
+// misconfigured, retried at every check until it works. Other failures only
+// add to the message; the replica itself is not at fault either way.
 func (p *probe) heartbeat(c *Checker, rs *session, ref target, refCSNs map[int]CSN) {
 	interval := time.Duration(p.cfg.HeartbeatInterval)
 	var newest time.Time
@@ -488,9 +569,14 @@ func (p *probe) heartbeat(c *Checker, rs *session, ref target, refCSNs map[int]C
 	now := time.Now()
 	key := ref.url + "\x00" + p.cfg.HeartbeatDN
 	c.mu.Lock()
-	due := now.Sub(newest) >= interval && now.Sub(c.lastBeat[key]) >= interval
+	b := c.beats[key]
+	if b == nil {
+		b = &beat{}
+		c.beats[key] = b
+	}
+	due := b.refused != "" || b.at.IsZero() || now.Sub(newest) >= interval && now.Sub(b.at) >= interval
 	if due {
-		c.lastBeat[key] = now // claimed before writing: concurrent checks write once
+		b.at = now // claimed before writing: concurrent checks write once
 	}
 	c.mu.Unlock()
 	if !due {
@@ -498,11 +584,29 @@ func (p *probe) heartbeat(c *Checker, rs *session, ref target, refCSNs map[int]C
 	}
 	m := goldap.NewModifyRequest(p.cfg.HeartbeatDN, nil)
 	m.Replace(p.cfg.HeartbeatAttribute, []string{"ripcord heartbeat " + now.UTC().Format(time.RFC3339Nano)})
-	if err := rs.conn.Modify(m); err != nil {
+	err := rs.conn.Modify(m)
+	var refused string
+	var le *goldap.Error
+	switch {
+	case err == nil:
+		p.res.Observe("heartbeat_written", 1)
+	case errors.As(err, &le) && le.ResultCode < goldap.ErrorNetwork && !p.expired():
+		refused = fmt.Sprintf("heartbeat write of %s on reference %s refused: %v", p.cfg.HeartbeatDN, ref.url, err)
+		if le.ResultCode == goldap.LDAPResultNoSuchObject {
+			refused = fmt.Sprintf("heartbeat_dn %s does not exist on reference %s: create it (checkers/ldap README)",
+				p.cfg.HeartbeatDN, ref.url)
+		}
+		p.res.Message += "; " + refused
+		if p.res.Status == sdk.StatusOK && p.res.Reason == sdk.ReasonOK {
+			p.res.Reason = sdk.ReasonMisconfigured
+		}
+	default:
 		p.res.Message += fmt.Sprintf("; heartbeat write on %s failed: %v", ref.url, err)
-		return
+		return // says nothing about the configuration
 	}
-	p.res.Observe("heartbeat_written", 1)
+	c.mu.Lock()
+	b.refused = refused
+	c.mu.Unlock()
 }
 
 // namingContext finds the database suffix that holds base: contextCSN lives

@@ -327,19 +327,6 @@ func TestCheckHeartbeatRevealsIdleProviderBlindSpot(t *testing.T) {
 	}
 }
 
-func TestCheckReferenceDownKeepsReplicaUp(t *testing.T) {
-	provider, consumer := startReplicaPair(t)
-	if err := provider.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	settings := with(serviceSettings(t), "reference", provider.URL(), "max_lag", "1s")
-	res, _ := runCheck(t, New(), consumer.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
-	if res.Observations["reference_up"] != 0 || !strings.Contains(res.Message, "freshness unknown") {
-		t.Errorf("observations %v, message %q: want reference_up 0 and freshness unknown", res.Observations, res.Message)
-	}
-}
-
 // A proxy whose backend is gone still accepts connections and answers every
 // operation with 52 Unavailable.
 func TestCheckBackendUnavailable(t *testing.T) {

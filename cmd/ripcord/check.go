@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/plugins"
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
@@ -26,19 +27,53 @@ func cmdCheck(args []string) error {
 		return err
 	}
 	defer host.Close()
-
-	type row struct {
-		svc, check, checker string
-		peer                bool
-		res                 *sdk.Result
-		took                time.Duration
+	rows, err := checkOnce(ctx, cfg, host, *only)
+	if err != nil {
+		return fmt.Errorf("%w in %s", err, *cfgPath)
 	}
-	var rows []*row
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tCHECK\tCHECKER\tSTATUS\tREASON\tLATENCY\tMESSAGE")
+	failed := 0
+	for _, r := range rows {
+		if r.res.Status == sdk.StatusFailed && !r.peer {
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.svc, r.name(), r.checker, r.res.Status, r.res.Reason,
+			r.took.Round(100*time.Microsecond), r.res.Message)
+	}
+	tw.Flush()
+	if failed > 0 {
+		fmt.Fprintf(os.Stderr, "%d check(s) failed\n", failed)
+		return exitError(1)
+	}
+	return nil
+}
+
+// checkRow is one check run once.
+type checkRow struct {
+	svc, check, checker string
+	peer                bool
+	res                 *sdk.Result
+	took                time.Duration
+}
+
+func (r *checkRow) name() string {
+	if r.peer {
+		return "peer:" + r.check
+	}
+	return r.check
+}
+
+// checkOnce runs every check of the config (of service only, when set) once,
+// a few at a time, and returns the results in config order.
+func checkOnce(ctx context.Context, cfg *config.Config, host *plugins.Host, only string) ([]*checkRow, error) {
+	var rows []*checkRow
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8) // bound concurrent checks
 	run := func(svc string, chs []config.Check, peer bool) {
 		for _, c := range chs {
-			r := &row{svc: svc, check: c.Name, checker: c.Checker, peer: peer}
+			r := &checkRow{svc: svc, check: c.Name, checker: c.Checker, peer: peer}
 			rows = append(rows, r)
 			wg.Add(1)
 			go func() {
@@ -55,7 +90,7 @@ func cmdCheck(args []string) error {
 	}
 	found := false
 	for _, s := range cfg.Services {
-		if *only != "" && s.Name != *only {
+		if only != "" && s.Name != only {
 			continue
 		}
 		found = true
@@ -64,29 +99,9 @@ func cmdCheck(args []string) error {
 			run(s.Name, s.Assist.Peers, true)
 		}
 	}
-	if !found {
-		return fmt.Errorf("no service %q in %s", *only, *cfgPath)
-	}
 	wg.Wait()
-
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tCHECK\tCHECKER\tSTATUS\tREASON\tLATENCY\tMESSAGE")
-	failed := 0
-	for _, r := range rows {
-		name := r.check
-		if r.peer {
-			name = "peer:" + name
-		}
-		if r.res.Status == sdk.StatusFailed && !r.peer {
-			failed++
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.svc, name, r.checker, r.res.Status, r.res.Reason,
-			r.took.Round(100*time.Microsecond), r.res.Message)
+	if !found {
+		return nil, fmt.Errorf("no service %q", only)
 	}
-	tw.Flush()
-	if failed > 0 {
-		fmt.Fprintf(os.Stderr, "%d check(s) failed\n", failed)
-		return exitError(1)
-	}
-	return nil
+	return rows, nil
 }

@@ -21,7 +21,7 @@ func socketFlag(fs interface {
 }
 
 func cmdStatus(args []string) error {
-	fs := newFlags("status", "[-s SOCKET] [-json]", "Show each service's state, last transition, reason and the metric each advertiser announces.")
+	fs := newFlags("status", "[-s SOCKET] [-json]", "Show each service's state, last transition, reason, the metric its policy decided and the metric\neach advertiser announces.")
 	sock := socketFlag(fs)
 	asJSON := fs.Bool("json", false, "print the raw JSON report")
 	if err := fs.Parse(args); err != nil {
@@ -38,7 +38,9 @@ func cmdStatus(args []string) error {
 	}
 	fmt.Printf("node %s, ripcord %s, up %s\n\n", r.Node, r.Version, time.Since(r.Started).Round(time.Second))
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tVIP\tSTATE\tSINCE\tANNOUNCED\tREASON")
+	// METRIC is what the policy decided, with or without an advertiser;
+	// ANNOUNCED is what each advertiser last sent.
+	fmt.Fprintln(tw, "SERVICE\tVIP\tSTATE\tSINCE\tMETRIC\tANNOUNCED\tREASON")
 	for _, s := range r.Services {
 		var ann []string
 		for _, a := range slices.Sorted(maps.Keys(s.Announced)) {
@@ -47,12 +49,15 @@ func cmdStatus(args []string) error {
 		for a, e := range s.LastError {
 			ann = append(ann, a+"=error: "+e)
 		}
+		if len(ann) == 0 {
+			ann = []string{"-"}
+		}
 		state := s.State
 		if s.Assisting {
 			state += " (assisting)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\t%s\n", s.Name, s.VIP, state,
-			time.Since(s.Since).Round(time.Second), strings.Join(ann, " "), s.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%s\t%s\n", s.Name, s.VIP, state,
+			time.Since(s.Since).Round(time.Second), s.Metric, strings.Join(ann, " "), s.Reason)
 	}
 	tw.Flush()
 	fmt.Println()

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ripcord/ripcord/lab/services"
 )
 
 var bin string
@@ -177,7 +179,11 @@ services:
 			t.Fatalf("service never up in status:\n%s", out)
 		}
 	}
-	for _, want := range []string{"SERVICE", "web", "192.0.2.30/32", "all checks pass", "page", "pass"} {
+	// No rip or bgp section: the metric the policy decided still shows.
+	if !regexp.MustCompile(`(?m)^web +192\.0\.2\.30/32 +up +\S+ ago +1 +- +all checks pass`).MatchString(out) {
+		t.Errorf("status row lacks the decided metric 1:\n%s", out)
+	}
+	for _, want := range []string{"SERVICE", "METRIC", "web", "192.0.2.30/32", "all checks pass", "page", "pass"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
@@ -224,5 +230,48 @@ services:
 		if err == nil || !strings.Contains(string(out), cfg+":7:") || !strings.Contains(string(out), fifo+" is a named pipe (FIFO), not a regular file") {
 			t.Errorf("%s: %v\n%s", args[0], err, out)
 		}
+	}
+}
+
+// validate -check runs each check once and fails on a check that is set up
+// wrong in a way only the server can tell: here the LDAP heartbeat entry is
+// missing on the provider. Plain validate cannot know it.
+func TestValidateCheckFindsMissingHeartbeat(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := services.StartSlapd(ctx, services.SlapdOptions{Dir: t.TempDir(), ServerID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte(services.SlapdServicePassword+"\n"), 0o600)
+	config := func(heartbeat string) string {
+		return writeConfig(t, `
+state_dir: `+dir+`/state
+services:
+  - name: ldap
+    vip: 192.0.2.40
+    checks:
+      - name: fresh
+        checker: ldap
+        target: `+s.URL()+`
+        settings: {bind_dn: "`+services.SlapdServiceDN+`", password_file: `+pw+`, base: "`+services.SlapdSuffix+`", scope: base,
+                   reference: `+s.URL()+`, max_lag: 30s, heartbeat_dn: "`+heartbeat+`", heartbeat_interval: 10s}
+`)
+	}
+	missing := config("cn=missing," + services.SlapdSuffix)
+	if out, code := run(t, "validate", "-c", missing); code != 0 {
+		t.Fatalf("validate without -check: exit %d\n%s", code, out)
+	}
+	out, code := run(t, "validate", "-check", "-c", missing)
+	if want := missing + ": service ldap, check fresh: misconfigured: "; code != 1 || !strings.Contains(out, want) ||
+		!strings.Contains(out, "heartbeat_dn cn=missing,dc=example,dc=com does not exist on reference") {
+		t.Fatalf("validate -check with a missing heartbeat entry: exit %d\n%s", code, out)
+	}
+	good := config(services.SlapdHeartbeatDN)
+	if out, code := run(t, "validate", "-check", "-c", good); code != 0 || !strings.Contains(out, "each run once") {
+		t.Fatalf("validate -check: exit %d\n%s", code, out)
 	}
 }

@@ -3,17 +3,22 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/daemon"
 	"github.com/ripcord/ripcord/plugins"
+	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
 func cmdValidate(args []string) error {
-	fs := newFlags("validate", "-c FILE [-portable]", "Check a config file: syntax, keys, values, secret files, checker names and each checker's settings,\n"+
-		"and everything run checks at start on this host (interfaces, metrics_listen, control socket, state_dir).")
+	fs := newFlags("validate", "-c FILE [-portable] [-check]", "Check a config file: syntax, keys, values, secret files, checker names and each checker's settings,\n"+
+		"and everything run checks at start on this host (interfaces, metrics_listen, control socket, state_dir).\n"+
+		"With -check, also run every check once and fail on a check that reports itself misconfigured\n"+
+		"(credentials, a missing LDAP heartbeat entry): what only the servers can tell.")
 	cfgPath := fs.String("c", defaultConfig, "config file")
 	portable := fs.Bool("portable", false, "skip what depends on this host (interfaces, local addresses, state_dir): for a config meant for another machine")
+	once := fs.Bool("check", false, "also run every check once against its server")
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
@@ -21,15 +26,36 @@ func cmdValidate(args []string) error {
 	if *portable {
 		loadCfg = daemon.LoadPortable
 	}
-	cfg, host, err := loadCfg(context.Background(), *cfgPath, func(c *config.Config) *plugins.Host {
+	ctx := context.Background()
+	cfg, host, err := loadCfg(ctx, *cfgPath, func(c *config.Config) *plugins.Host {
 		return daemon.NewHost(c, selfCommand(), oneShotLogger(c))
 	})
 	if err != nil {
 		return err
 	}
-	host.Close()
+	defer host.Close()
 	n := len(cfg.AllChecks())
-	fmt.Printf("%s: ok (%d services, %d checks)\n", *cfgPath, len(cfg.Services), n)
+	if *once {
+		rows, err := checkOnce(ctx, cfg, host, "")
+		if err != nil {
+			return err
+		}
+		bad := 0
+		for _, r := range rows {
+			if sdk.IsMisconfiguration(r.res.Reason) {
+				bad++
+				fmt.Fprintf(os.Stderr, "%s: service %s, check %s: %s: %s\n", *cfgPath, r.svc, r.name(), r.res.Reason, r.res.Message)
+			}
+		}
+		if bad > 0 {
+			return exitError(1)
+		}
+	}
+	fmt.Printf("%s: ok (%d services, %d checks", *cfgPath, len(cfg.Services), n)
+	if *once {
+		fmt.Print(", each run once")
+	}
+	fmt.Println(")")
 	for _, w := range cfg.Warnings() {
 		fmt.Printf("warning: %s\n", w)
 	}

@@ -114,16 +114,21 @@ const (
 	ReasonUnexpectedResponse = "unexpected_response"
 	ReasonTLSInvalid         = "tls_invalid"
 	ReasonUnavailable        = "unavailable"
-	ReasonCheckerError       = "checker_error" // set by the daemon, never by a checker
+	// ReasonMisconfigured: the check's own setup does not fit the server
+	// (an entry it needs is missing, it may not write what it must). The
+	// status still says whether the service works; the message says what
+	// to fix.
+	ReasonMisconfigured = "misconfigured"
+	ReasonCheckerError  = "checker_error" // set by the daemon, never by a checker
 )
 
-// IsMisconfiguration reports whether a failure says that the check itself is
-// wrong (its credentials, shared secret or expected certificate) rather than
-// the service: such failures hit every replica alike, so moving traffic
-// cannot fix them and a human has to.
+// IsMisconfiguration reports whether a result says that the check itself is
+// wrong (its credentials, shared secret, expected certificate or an entry it
+// needs) rather than the service: such results hit every replica alike, so
+// moving traffic cannot fix them and a human has to.
 func IsMisconfiguration(reason string) bool {
 	switch reason {
-	case ReasonAuthFailed, ReasonRejected, ReasonTLSInvalid:
+	case ReasonAuthFailed, ReasonRejected, ReasonTLSInvalid, ReasonMisconfigured:
 		return true
 	}
 	return false
