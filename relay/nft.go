@@ -20,7 +20,8 @@ import (
 //	  iifname DEVICE accept                      arrived relayed: never again
 //	  ip daddr VIP meta l4proto P th dport N jump svc-NAME    one per service port
 //	chain svc-NAME:
-//	  flow key in @flows-I: [tcp: refresh timeout] count, mark peer I, notrack, accept
+//	  flow key in @flows-I (tcp: always, timeout refreshed; udp: unless off):
+//	      count, mark peer I, notrack, accept
 //	  new flow (tcp: SYN only; udp: any datagram):
 //	      [fallback] socket found: return        a local listener takes it
 //	      add key to @flows-J, count flow, mark peer J, notrack, accept

@@ -220,9 +220,9 @@ func New(ctx context.Context, c Config) (*Manager, error) {
 		ns.Close()
 		return nil, fmt.Errorf("relay: nftables: %w", err)
 	}
-	wasForwarding, err := m.cleanup()
+	hadGuard, err := m.cleanup()
 	if err == nil {
-		err = m.setup(wasForwarding)
+		err = m.setup(hadGuard)
 	}
 	if err != nil {
 		close(m.done)
