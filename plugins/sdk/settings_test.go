@@ -37,3 +37,14 @@ func TestDecodeFields(t *testing.T) {
 		}
 	}
 }
+
+func TestIsMisconfiguration(t *testing.T) {
+	for reason, want := range map[string]bool{
+		ReasonAuthFailed: true, ReasonRejected: true, ReasonTLSInvalid: true, ReasonMisconfigured: true,
+		ReasonOK: false, ReasonRefused: false, ReasonTimeout: false, ReasonCheckerError: false, "stale_replica": false,
+	} {
+		if got := IsMisconfiguration(reason); got != want {
+			t.Errorf("IsMisconfiguration(%q) = %v, want %v", reason, got, want)
+		}
+	}
+}
