@@ -32,3 +32,24 @@ func TestParsePort(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePort: whatever ParsePort accepts prints back as the canonical
+// form, which parses to the same port.
+func FuzzParsePort(f *testing.F) {
+	for _, s := range []string{"tcp/389", "udp/1812", "tcp/0", "tcp/65536", "tcp/+1", "tcp/0389", "udp/", "/1", "TCP/1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePort(s)
+		if err != nil {
+			return
+		}
+		if p.Num == 0 || (p.Proto != "tcp" && p.Proto != "udp") {
+			t.Fatalf("ParsePort(%q) = %v: accepted a bad port", s, p)
+		}
+		again, err := ParsePort(p.String())
+		if err != nil || again != p {
+			t.Fatalf("ParsePort(%q) = %v, but ParsePort(%q) = %v, %v", s, p, p.String(), again, err)
+		}
+	})
+}
