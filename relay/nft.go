@@ -192,7 +192,7 @@ func (m *Manager) fromTunnel() []expr.Any {
 // services new to the Manager.
 func (m *Manager) writeRules(services map[string]*service, added []string) error {
 	pre := &nftables.Chain{Name: preChain, Table: m.table}
-	for _, name := range added {
+	for _, name := range slices.Sorted(slices.Values(added)) { // creation order is listing order
 		m.nft.AddObj(&nftables.CounterObj{Table: m.table, Name: flowCounter(name)})
 		m.nft.AddObj(&nftables.CounterObj{Table: m.table, Name: pktCounter(name)})
 		m.nft.AddChain(&nftables.Chain{Name: serviceChain(name), Table: m.table})
