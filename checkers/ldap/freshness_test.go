@@ -55,7 +55,7 @@ func wantObservation(t *testing.T, res *sdk.Result, name string, ok func(v float
 // knows nothing and says so at once.
 func TestFreshnessProviderKilled(t *testing.T) {
 	provider, consumer := startReplicaPair(t)
-	const maxLag = 800 * time.Millisecond
+	const maxLag = 1500 * time.Millisecond // slack for a busy machine between the read and the next check
 	settings := with(freshSettings(t, provider.URL(), maxLag), "lag_action", LagFailed)
 	dir := t.TempDir()
 	c := newChecker(dir)
@@ -155,7 +155,7 @@ func TestFreshnessCaughtUpWhileReferenceUnreadable(t *testing.T) {
 // a dead one; the replica's own timeout stays reason timeout.
 func TestFreshnessProviderHung(t *testing.T) {
 	provider, consumer := startReplicaPair(t)
-	const maxLag, timeout = time.Second, 400 * time.Millisecond
+	const maxLag, timeout = 1500 * time.Millisecond, 400 * time.Millisecond
 	settings := freshSettings(t, provider.URL(), maxLag)
 	c := newChecker(t.TempDir())
 	res, _ := runCheck(t, c, consumer.URL(), settings, checkTimeout)
@@ -212,7 +212,7 @@ func TestFreshnessPartition(t *testing.T) {
 	if err := consumer.WaitSynced(ctx, provider); err != nil {
 		t.Fatal(err)
 	}
-	const maxLag, timeout = time.Second, 300 * time.Millisecond
+	const maxLag, timeout = 2 * time.Second, 300 * time.Millisecond
 	settings := freshSettings(t, provider.URL(), maxLag)
 	c := newChecker(t.TempDir())
 	check := func() *sdk.Result {
@@ -256,18 +256,43 @@ func TestFreshnessPartition(t *testing.T) {
 	time.Sleep(time.Until(read.Add(maxLag + 50*time.Millisecond)))
 	res = check()
 	assertResult(t, res, sdk.StatusDegraded, ReasonFreshnessUnknown)
+	if got := readMail(t, consumer); got == partitionedMail {
+		t.Fatal("the consumer got the provider's write through the partition")
+	}
 
 	heal()
 	var within time.Duration
 	healedAt := time.Now()
 	for deadline := healedAt.Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if res = check(); res.Status == sdk.StatusOK || time.Now().After(deadline) {
+		// ok alone may come sooner: the write is less than max_lag newer
+		// than the consumer's last change.
+		if res = check(); res.Status == sdk.StatusOK && res.Observations["replication_lag_seconds"] == 0 || time.Now().After(deadline) {
 			within = time.Since(healedAt)
 			break
 		}
 	}
 	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
-	t.Logf("ok again %s after the partition healed", within.Round(time.Millisecond))
+	if got := readMail(t, consumer); got != partitionedMail {
+		t.Fatalf("consumer mail %q after the partition healed, want %q", got, partitionedMail)
+	}
+	t.Logf("caught up %s after the partition healed", within.Round(time.Millisecond))
+}
+
+const partitionedMail = "alice-partitioned@example.com"
+
+func readMail(t *testing.T, s *services.Slapd) string {
+	t.Helper()
+	conn, err := s.Conn(context.Background(), services.SlapdServiceDN, services.SlapdServicePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Search(goldap.NewSearchRequest(services.SlapdTestEntryDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=*)", []string{"mail"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("read mail: %v", err)
+	}
+	return res.Entries[0].GetAttributeValue("mail")
 }
 
 // writeBehindPartition changes the provider through 127.0.0.2, which the
@@ -289,7 +314,7 @@ func writeBehindPartition(t *testing.T, ns *netns.NS) {
 		t.Fatal(err)
 	}
 	m := goldap.NewModifyRequest(services.SlapdTestEntryDN, nil)
-	m.Replace("mail", []string{"alice-partitioned@example.com"})
+	m.Replace("mail", []string{partitionedMail})
 	if err := conn.Modify(m); err != nil {
 		t.Fatal(err)
 	}
