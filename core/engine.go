@@ -11,6 +11,7 @@ import (
 
 	"github.com/ripcord/ripcord/advertisers"
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/relay"
 )
 
 // Runner runs one check; the plugin host implements it. It never fails: a
@@ -28,7 +29,10 @@ type Job struct {
 	Target   string
 	Settings sdk.Settings
 	Interval time.Duration
-	Timeout  time.Duration
+	// FastInterval replaces Interval while the check is rising or falling
+	// (0: Interval).
+	FastInterval time.Duration
+	Timeout      time.Duration
 }
 
 // Options configure an Engine.
@@ -41,6 +45,9 @@ type Options struct {
 	// set. It must not block for long (later publishes wait for it): the
 	// daemon hands the set to advertisers asynchronously.
 	Publish func([]advertisers.Announcement)
+	// Relay receives the desired relay of every service that has one (Mode
+	// Off included) whenever one changes, and once at start; optional.
+	Relay func([]relay.Want)
 	// OnResult is called after every check (for metrics); optional.
 	OnResult func(j Job, r *sdk.Result, took time.Duration)
 	// OnTransition is called when a service changes state; optional.
@@ -66,11 +73,13 @@ type Engine struct {
 	kick     chan struct{}
 	now      func() time.Time
 	trigger  map[string][]chan struct{} // service name -> one check-now channel per job
+	stats    chan []relay.Stats
 
 	// pubMu serialises publish from computing the set to handing it on, so
 	// a set computed earlier is never handed on after a newer one.
-	pubMu sync.Mutex
-	last  []advertisers.Announcement // guarded by pubMu
+	pubMu  sync.Mutex
+	last   []advertisers.Announcement // guarded by pubMu
+	relays []relay.Want               // last passed to Options.Relay, nil before the first; guarded by pubMu
 }
 
 type jobResult struct {
@@ -78,6 +87,7 @@ type jobResult struct {
 	res  *sdk.Result
 	at   time.Time
 	took time.Duration
+	fast chan<- bool // told whether the check is now rising or falling
 }
 
 // New builds an engine; Run starts it.
@@ -86,7 +96,7 @@ func New(o Options) *Engine {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{o: o, byName: map[string]*Service{}, results: make(chan jobResult, 64),
-		kick: make(chan struct{}, 1), now: o.Now, trigger: map[string][]chan struct{}{}}
+		kick: make(chan struct{}, 1), stats: make(chan []relay.Stats, 1), now: o.Now, trigger: map[string][]chan struct{}{}}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -141,6 +151,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.advanceAll()
 		case <-beat:
 			e.o.Heartbeat()
+		case st := <-e.stats:
+			e.observeRelay(st)
 		}
 	}
 }
@@ -167,13 +179,23 @@ func (e *Engine) schedule(ctx context.Context, j Job, trig <-chan struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
+		fast := make(chan bool, 1)
 		select {
-		case e.results <- jobResult{job: j, res: res, at: e.now(), took: took}:
+		case e.results <- jobResult{job: j, res: res, at: e.now(), took: took, fast: fast}:
+		case <-ctx.Done():
+			return
+		}
+		interval := j.Interval
+		select {
+		case changing := <-fast:
+			if changing && j.FastInterval > 0 {
+				interval = j.FastInterval
+			}
 		case <-ctx.Done():
 			return
 		}
 		jitter := 0.9 + 0.2*rand.Float64()
-		wait = time.Duration(float64(j.Interval) * jitter)
+		wait = time.Duration(float64(interval) * jitter)
 	}
 }
 
@@ -188,6 +210,9 @@ func (e *Engine) apply(r jobResult) {
 		changed = s.Observe(r.at, r.job.Name, r.res)
 	}
 	to, reason := s.State(), s.reason
+	if r.fast != nil {
+		r.fast <- s.Changing(r.job.Name, r.job.Peer)
+	}
 	e.mu.Unlock()
 	if e.o.OnResult != nil {
 		e.o.OnResult(r.job, r.res, r.took)
@@ -212,19 +237,25 @@ func (e *Engine) advanceAll() {
 	now := e.now()
 	changed := false
 	for _, s := range e.services {
-		e.mu.Lock()
-		from := s.State()
 		// Advance also reports changes made by time alone (end of the
 		// assist delay or of the hold-down).
-		c := s.Advance(now)
-		to, reason := s.State(), s.reason
-		e.mu.Unlock()
-		e.transitioned(s, from, to, reason)
-		changed = changed || c
+		changed = e.step(s, func() bool { return s.Advance(now) }) || changed
 	}
 	if changed {
 		e.publish()
 	}
+}
+
+// step runs f on s under the lock, reports a transition, and returns f's
+// result (whether the service changed).
+func (e *Engine) step(s *Service, f func() bool) bool {
+	e.mu.Lock()
+	from := s.State()
+	changed := f()
+	to, reason := s.State(), s.reason
+	e.mu.Unlock()
+	e.transitioned(s, from, to, reason)
+	return changed
 }
 
 func (e *Engine) resetTimer(t *time.Timer) {
@@ -264,12 +295,74 @@ func (e *Engine) publish() {
 	e.pubMu.Lock()
 	defer e.pubMu.Unlock()
 	d := e.Desired()
+	relays := e.desiredRelays()
+	// Relays first: make-before-break wants the relay in before the route
+	// changes.
+	if relays != nil && (e.relays == nil || !slices.EqualFunc(relays, e.relays, sameWant)) {
+		e.relays = relays
+		if e.o.Relay != nil {
+			e.o.Relay(relays)
+		}
+	}
 	if slices.Equal(d, e.last) {
 		return
 	}
 	e.last = d
 	if e.o.Publish != nil {
 		e.o.Publish(d)
+	}
+}
+
+// desiredRelays is the desired relay of every service that has one.
+func (e *Engine) desiredRelays() []relay.Want {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []relay.Want
+	for _, s := range e.services {
+		if w, ok := s.RelayWant(); ok {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func sameWant(a, b relay.Want) bool {
+	return a.Service == b.Service && a.VIP == b.VIP && a.Mode == b.Mode && a.Peer == b.Peer && slices.Equal(a.Ports, b.Ports)
+}
+
+// ObserveRelay feeds what the kernel's relays carried (relay.Manager's
+// Stats) into the services: the evidence that routers moved and that the
+// relayed flows ended. A relaying service missing from stats has no relay
+// installed. Run applies only the newest stats; ObserveRelay never blocks.
+func (e *Engine) ObserveRelay(stats []relay.Stats) {
+	for {
+		select {
+		case e.stats <- stats:
+			return
+		default:
+		}
+		select {
+		case <-e.stats:
+		default:
+		}
+	}
+}
+
+func (e *Engine) observeRelay(stats []relay.Stats) {
+	now := e.now()
+	changed := false
+	for _, s := range e.services {
+		if _, ok := s.RelayWant(); !ok {
+			continue
+		}
+		var st relay.Stats
+		if i := slices.IndexFunc(stats, func(x relay.Stats) bool { return x.Service == s.spec.Name }); i >= 0 {
+			st = stats[i]
+		}
+		changed = e.step(s, func() bool { return s.ObserveRelay(now, st) }) || changed
+	}
+	if changed {
+		e.publish()
 	}
 }
 
@@ -287,17 +380,11 @@ func (e *Engine) Status() []Status {
 
 // SetDrained drains or undrains a service by name.
 func (e *Engine) SetDrained(name string, on bool) error {
-	e.mu.Lock()
-	s, ok := e.byName[name]
+	s, ok := e.byName[name] // fixed at New
 	if !ok {
-		e.mu.Unlock()
 		return fmt.Errorf("no service %q", name)
 	}
-	from := s.State()
-	s.SetDrained(e.now(), on)
-	to, reason := s.State(), s.reason
-	e.mu.Unlock()
-	e.transitioned(s, from, to, reason)
+	e.step(s, func() bool { return s.SetDrained(e.now(), on) })
 	e.publish()
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ripcord/ripcord/advertisers"
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/relay"
 )
 
 // scriptRunner answers with whatever status is set, and records deadlines.
@@ -335,5 +336,122 @@ func TestEngineHeartbeatWhileRunning(t *testing.T) {
 	e.Run(ctx)
 	if n := beats.Load(); n < 5 {
 		t.Fatalf("%d heartbeats in 100ms at 5ms, want at least 5", n)
+	}
+}
+
+// A failed result makes the engine re-check at the fast interval, so fall
+// failures take milliseconds, not fall intervals.
+func TestEngineFastInterval(t *testing.T) {
+	run := &scriptRunner{}
+	run.status.Store(int32(sdk.StatusOK))
+	rec := &recorder{ch: make(chan struct{}, 1)}
+	e := New(Options{
+		Services: []ServiceSpec{{Name: "ldap", VIP: netip.MustParsePrefix("192.0.2.10/32"), Metric: 1, DownMetric: 16,
+			FailbackDelay: time.Hour, Checks: []CheckSpec{{Name: "bind", Rise: 3, Fall: 3}}}},
+		Jobs: []Job{{Service: "ldap", Name: "bind", Checker: "x", Target: "t",
+			Interval: time.Hour, FastInterval: 5 * time.Millisecond, Timeout: time.Second}},
+		Runner: run, Publish: rec.publish,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.Run(ctx)
+	// The first check is up to a tenth of the interval away: start it now.
+	// Rising uses the fast interval too; once up, the next check is an
+	// hour away, so CheckNow starts the fall.
+	waitFor(t, "first check", func() bool { e.CheckNow("ldap"); return run.calls.Load() > 0 })
+	rec.waitMetric(t, 1)
+	run.status.Store(int32(sdk.StatusFailed))
+	if err := e.CheckNow("ldap"); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitMetric(t, 16)
+	if n := run.calls.Load(); n != 6 {
+		t.Fatalf("%d checks ran, want 3 to rise and 3 to fall", n)
+	}
+}
+
+// switchRunner fails the checkers it is told to.
+type switchRunner struct {
+	mu      sync.Mutex
+	failing map[string]bool
+}
+
+func (r *switchRunner) fail(checker string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failing[checker] = true
+}
+
+func (r *switchRunner) Check(_ context.Context, checker string, _ *sdk.Request) *sdk.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failing[checker] {
+		return sdk.Failed(sdk.ReasonRefused, "connection refused")
+	}
+	return sdk.OK("fine")
+}
+
+type relayRecorder struct {
+	mu   sync.Mutex
+	sets [][]relay.Want
+}
+
+func (r *relayRecorder) set(w []relay.Want) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sets = append(r.sets, w)
+}
+
+func (r *relayRecorder) last() []relay.Want {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.sets) == 0 {
+		return nil
+	}
+	return r.sets[len(r.sets)-1]
+}
+
+// The engine publishes the desired relays, and the kernel's stats move the
+// sequence on: relay and a worse metric first, the poison once no new flow
+// came for quiet, no relay once no packet came for quiet.
+func TestEngineRelaySequence(t *testing.T) {
+	run := &switchRunner{failing: map[string]bool{}}
+	rec := &recorder{ch: make(chan struct{}, 1)}
+	rr := &relayRecorder{}
+	sp := relaySpec(func(sp *ServiceSpec) { sp.Relay.Quiet = 50 * time.Millisecond })
+	e := New(Options{
+		Services: []ServiceSpec{sp},
+		Jobs: []Job{
+			{Service: "ldap", Name: "a", Checker: "own", Target: "t", Interval: 10 * time.Millisecond, Timeout: time.Second},
+			{Service: "ldap", Name: "sb", Peer: true, Checker: "peer", Target: "t", Interval: 10 * time.Millisecond, Timeout: time.Second},
+		},
+		Runner: run, Publish: rec.publish, Relay: rr.set,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.Run(ctx)
+	rec.waitMetric(t, 1)
+	waitFor(t, "fallback to sb", func() bool { w := rr.last(); return len(w) == 1 && w[0].Mode == relay.Fallback && w[0].Peer == sbAddr })
+	run.fail("own")
+	rec.waitMetric(t, 10)
+	if w := rr.last(); len(w) != 1 || w[0].Mode != relay.All {
+		t.Fatalf("relays when the worse metric went out: %+v", w)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if st := e.Status()[0]; st.Metric != 10 {
+		t.Fatalf("poisoned without the kernel reporting the relay: %+v", st)
+	}
+	now := time.Now()
+	e.ObserveRelay([]relay.Stats{{Service: "ldap", Mode: relay.All, Peer: sbAddr, Since: now, LastFlow: now, LastPacket: now}})
+	rec.waitMetric(t, 16)
+	waitFor(t, "relay removed", func() bool { w := rr.last(); return len(w) == 1 && w[0].Mode == relay.Off })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

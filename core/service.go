@@ -51,6 +51,7 @@ type ServiceSpec struct {
 	Require         int // checks that must pass; 0 = all
 	Checks          []CheckSpec
 	Assist          *AssistSpec
+	Relay           *RelaySpec // needs Assist: its peer checks say which peer is up
 }
 
 // AssistSpec is peer assistance: while this replica is up and a peer check
@@ -82,7 +83,7 @@ type checkState struct {
 
 func (c *checkState) observe(now time.Time, r *sdk.Result) {
 	c.last, c.lastAt = r, now
-	pass := r.Status == sdk.StatusOK || r.Status == sdk.StatusDegraded
+	pass := passes(r)
 	if pass {
 		c.okRun++
 		c.failRun = 0
@@ -110,6 +111,9 @@ func (c *checkState) observe(now time.Time, r *sdk.Result) {
 		c.warning = false
 	}
 }
+
+// passes reports whether a result counts towards rise (degraded passes).
+func passes(r *sdk.Result) bool { return r.Status == sdk.StatusOK || r.Status == sdk.StatusDegraded }
 
 func (c *checkState) degraded() bool { return c.passing && c.warning }
 
@@ -139,6 +143,7 @@ type Service struct {
 	// metric is the metric as of the last Advance: time alone can change
 	// Metric (assist delay), so a change is judged against this.
 	metric int
+	relay  relayState
 }
 
 // NewService starts a service in state Starting at now.
@@ -264,13 +269,20 @@ func (s *Service) Advance(now time.Time) bool {
 		state, reason = Drained, "drained by operator"
 	}
 	s.updatePeers(now)
+	state, reason = s.stepRelay(now, oldState, state, reason)
 	if state != oldState {
 		s.state, s.since = state, now
 		s.transitions++
 	}
 	s.reason = reason
 	s.metric = s.Metric(now)
-	return state != oldState || s.metric != oldMetric || reason != oldReason
+	oldWant := s.relay.want
+	s.relay.want = s.wantRelay()
+	wantChanged := s.relay.want.Mode != oldWant.Mode || s.relay.want.Peer != oldWant.Peer
+	if wantChanged {
+		s.relay.wantSince = now
+	}
+	return state != oldState || s.metric != oldMetric || reason != oldReason || wantChanged
 }
 
 func (s *Service) updatePeers(now time.Time) {
@@ -291,6 +303,10 @@ func (s *Service) assisting(now time.Time) bool {
 
 // Metric is what the service should announce at now.
 func (s *Service) Metric(now time.Time) int {
+	if s.relay.phase == relayMoving && s.state == Down {
+		// Keep a path here until the routers have heard the peer.
+		return s.spec.Relay.Metric
+	}
 	switch s.state {
 	case Up:
 		if s.assisting(now) {
@@ -320,6 +336,9 @@ func (s *Service) NextWake(now time.Time) time.Time {
 		if t.IsZero() || a.Before(t) {
 			t = a
 		}
+	}
+	if r := s.relayWake(); !r.IsZero() && (t.IsZero() || r.Before(t)) {
+		t = r
 	}
 	return t
 }
@@ -353,6 +372,7 @@ type Status struct {
 	Drained     bool          `json:"drained,omitempty"`
 	Transitions int           `json:"transitions"`
 	Checks      []CheckStatus `json:"checks"`
+	Relay       *RelayStatus  `json:"relay,omitempty"`
 }
 
 // Status returns a snapshot for the control API.
@@ -360,8 +380,8 @@ func (s *Service) Status(now time.Time) Status {
 	st := Status{
 		Name: s.spec.Name, VIP: s.spec.VIP.String(), State: s.state.String(), Reason: s.reason,
 		Since: s.since, Metric: s.Metric(now), Assisting: s.assisting(now), Drained: s.drained,
-		Recovering:  s.state == Down && s.holdDown && !s.healthySince.IsZero(),
-		Transitions: s.transitions,
+		Recovering:  s.state == Down && (s.holdDown && !s.healthySince.IsZero() || s.relay.held),
+		Transitions: s.transitions, Relay: s.relayStatus(),
 	}
 	add := func(cs []*checkState, peer bool) {
 		for _, c := range cs {
@@ -382,6 +402,22 @@ func (s *Service) Status(now time.Time) Status {
 	add(s.checks, false)
 	add(s.peers, true)
 	return st
+}
+
+// Changing reports whether a check is rising or falling: its last result
+// disagrees with what it counts as, so the engine re-checks it at its fast
+// interval.
+func (s *Service) Changing(check string, peer bool) bool {
+	cs := s.checks
+	if peer {
+		cs = s.peers
+	}
+	for _, c := range cs {
+		if c.spec.Name == check && c.last != nil {
+			return !c.decided || passes(c.last) != c.passing
+		}
+	}
+	return false
 }
 
 // State returns the current state.

@@ -27,6 +27,7 @@ import (
 	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/plugins"
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/relay"
 )
 
 // Version is set at build time.
@@ -96,7 +97,7 @@ func Specs(cfg *config.Config) ([]core.ServiceSpec, []core.Job) {
 		for _, c := range chs {
 			out = append(out, core.CheckSpec{Name: c.Name, Rise: c.Rise, Fall: c.Fall})
 			jobs = append(jobs, core.Job{Service: svc, Name: c.Name, Peer: peer, Checker: c.Checker, Target: c.Target,
-				Settings: c.SettingsJSON, Interval: c.Interval.D(), Timeout: c.Timeout.D()})
+				Settings: c.SettingsJSON, Interval: c.Interval.D(), FastInterval: c.FastInterval.D(), Timeout: c.Timeout.D()})
 		}
 		return out
 	}
@@ -107,6 +108,13 @@ func Specs(cfg *config.Config) ([]core.ServiceSpec, []core.Job) {
 			Checks: cs(s.Name, s.Checks, false)}
 		if a := s.Assist; a != nil {
 			sp.Assist = &core.AssistSpec{Metric: a.Metric, Delay: a.Delay.D(), Peers: cs(s.Name, a.Peers, true)}
+		}
+		if r := s.Relay; r != nil {
+			sp.Relay = &core.RelaySpec{Ports: r.ParsedPorts, Metric: r.Metric, Quiet: r.Quiet.D(), Max: r.Max.D(),
+				Fallback: r.Fallback, OnDrain: r.OnDrain}
+			for i, a := range r.Peers {
+				sp.Relay.Peers = append(sp.Relay.Peers, core.RelayPeer{Addr: a, Check: r.PeerChecks[i]})
+			}
 		}
 		specs = append(specs, sp)
 	}
@@ -137,6 +145,8 @@ type Options struct {
 	Advertisers map[string]advertisers.Advertiser
 	// NoVIP skips managing addresses on interfaces (tests without root).
 	NoVIP bool
+	// Relay overrides the kernel relay built from the config (tests).
+	Relay Relayer
 }
 
 // Run runs the daemon until ctx is done, then withdraws every announcement
@@ -201,6 +211,28 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	specs, jobs := Specs(cfg)
+	rl := o.Relay
+	if rl == nil && slices.ContainsFunc(specs, func(s core.ServiceSpec) bool { return s.Relay != nil }) {
+		if rl, err = newRelayer(ctx, cfg, log); err != nil {
+			return err
+		}
+	}
+	var relays *relayLoop
+	var wantRelays func([]relay.Want)
+	if rl != nil {
+		defer func() {
+			// After the advertisers withdrew: routers heard the poison.
+			if err := rl.Close(); err != nil {
+				log.Error("removing the relay", "err", err)
+			}
+		}()
+		relays = newRelayLoop(rl, d.metrics, log)
+		wantRelays = relays.want
+	} else {
+		for i := range specs {
+			specs[i].Relay = nil
+		}
+	}
 	d.engine = core.New(core.Options{
 		Services: specs, Jobs: jobs, Runner: d.host, Drained: drained, Logger: log,
 		Publish: func(set []advertisers.Announcement) {
@@ -208,11 +240,15 @@ func Run(ctx context.Context, o Options) error {
 				a.want(set)
 			}
 		},
+		Relay:          wantRelays,
 		OnResult:       d.observe,
 		OnTransition:   d.transition,
 		Heartbeat:      d.notify.alive,
 		HeartbeatEvery: d.notify.watchdog / 2,
 	})
+	if relays != nil {
+		relays.engine = d.engine
+	}
 
 	srv, err := control.Listen(cfg.Control.Socket, d, log)
 	if err != nil {
@@ -236,6 +272,10 @@ func Run(ctx context.Context, o Options) error {
 	if sp != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.watchRouters(actx, sp) }()
+	}
+	if relays != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); relays.run(actx) }()
 	}
 	log.Info("ripcord started", "node", cfg.Node, "version", Version, "services", len(specs), "checks", len(jobs),
 		"advertisers", strings.Join(slices.Sorted(maps.Keys(advs)), ","))

@@ -127,12 +127,12 @@ type daemonRun struct {
 	done   chan error
 }
 
-func startDaemon(t *testing.T, cfgPath string, adv advertisers.Advertiser) *daemonRun {
+func startDaemon(t *testing.T, cfgPath string, adv advertisers.Advertiser, opts ...func(*Options)) *daemonRun {
 	t.Helper()
-	return startDaemonLogging(t, cfgPath, adv, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	return startDaemonLogging(t, cfgPath, adv, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), opts...)
 }
 
-func startDaemonLogging(t *testing.T, cfgPath string, adv advertisers.Advertiser, log *slog.Logger) *daemonRun {
+func startDaemonLogging(t *testing.T, cfgPath string, adv advertisers.Advertiser, log *slog.Logger, opts ...func(*Options)) *daemonRun {
 	t.Helper()
 	t.Setenv("RIPCORD_DAEMON_TEST_CHECKER", "1")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -144,10 +144,11 @@ func startDaemonLogging(t *testing.T, cfgPath string, adv advertisers.Advertiser
 		t.Fatal(err)
 	}
 	r := &daemonRun{cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		r.done <- Run(ctx, Options{Config: cfg, Host: host, Logger: log, NoVIP: true,
-			Advertisers: map[string]advertisers.Advertiser{"rip": adv}})
-	}()
+	o := Options{Config: cfg, Host: host, Logger: log, NoVIP: true, Advertisers: map[string]advertisers.Advertiser{"rip": adv}}
+	for _, f := range opts {
+		f(&o)
+	}
+	go func() { r.done <- Run(ctx, o) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }

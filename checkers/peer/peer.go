@@ -1,8 +1,9 @@
 // Package peer checks a peer replica's own ripcord: it fails as soon as the
-// peer announces the service as unreachable (metric 16, or its down_metric
-// while down), which is the moment the routers start dropping the peer's
-// route, and passes again as soon as the peer's checks pass (it is then in
-// its failback hold-down).
+// peer relays the service's flows away (its service broke; it announces a
+// worse metric and hands its clients over while routers move) or announces
+// the service as unreachable (metric 16, or its down_metric while down),
+// and passes again as soon as the peer's checks pass (it is then in its
+// failback hold-down).
 // Used in assist.peers, it makes the healthy replica's metric change reach
 // the routers after the poison, and its return before the peer's return.
 package peer
@@ -23,6 +24,7 @@ import (
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/relay"
 )
 
 // Checker is the peer checker.
@@ -34,7 +36,7 @@ func New() sdk.Checker { return Checker{} }
 // Describe implements sdk.Checker.
 func (Checker) Describe() sdk.Description {
 	return sdk.Description{Name: "peer", Version: "0.1.0",
-		Summary: "a peer replica's ripcord: fails when the peer withdraws (poisons) the service", Settings: fields}
+		Summary: "a peer replica's ripcord: fails when the peer relays the service away or withdraws (poisons) it", Settings: fields}
 }
 
 // Configure implements sdk.Checker.
@@ -46,6 +48,7 @@ func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, e
 // Reasons beyond the shared ones.
 const (
 	ReasonWithdrawn    = "withdrawn"     // the peer announces metric 16, or is down and announces its down_metric
+	ReasonRelaying     = "relaying"      // the peer hands every new flow of the service to a peer
 	ReasonNotAnnounced = "not_announced" // the peer has not announced the service yet
 	ReasonNoService    = "no_service"    // the peer has no such service
 )
@@ -106,6 +109,10 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 			// route at a metric equal to ours and keep ours (RIP prefers
 			// the route it has) until a periodic update.
 			r = sdk.OK(fmt.Sprintf("%s recovers %s (%s)", rep.Node, c.Service, s.Reason))
+		case s.Relay != nil && s.Relay.Mode == relay.All.String():
+			// It moves its clients to a peer: the routers that still use it
+			// must hear the healthy replicas now.
+			r = sdk.Failed(ReasonRelaying, "%s relays %s to %s (%s: %s)", rep.Node, c.Service, s.Relay.Peer, s.State, s.Reason)
 		case withdrawn:
 			r = sdk.Failed(ReasonWithdrawn, "%s withdrew %s (%s: %s)", rep.Node, c.Service, s.State, s.Reason)
 		default:

@@ -28,8 +28,14 @@ func (p *peerStatus) set(state string, metric int, announced map[string]int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := core.Status{Name: "ldap", State: state, Metric: metric, Reason: "search: refused"}
-	if state == "recovering" {
+	switch state {
+	case "recovering":
 		st.State, st.Recovering = "down", true
+	case "relaying", "relaying-fallback":
+		st.State, st.Relay = "down", &core.RelayStatus{Mode: "all", Phase: "moving", Peer: "10.0.2.10"}
+		if state == "relaying-fallback" {
+			st.State, st.Relay = "up", &core.RelayStatus{Mode: "fallback", Peer: "10.0.2.10"}
+		}
 	}
 	p.rep = control.Report{Node: "sa", Services: []control.ServiceReport{{Status: st, Announced: announced}}}
 }
@@ -80,6 +86,8 @@ func TestPeerFollowsTheAnnouncement(t *testing.T) {
 		{"recovering", 14, map[string]int{"rip": 14}, s, sdk.StatusOK, sdk.ReasonOK},
 		{"up", 1, map[string]int{"rip": 1}, sdktest.Settings(t, map[string]any{"service": "radius"}), sdk.StatusFailed, ReasonNoService},
 		{"up", 1, map[string]int{"rip": 1, "bgp": 16}, sdktest.Settings(t, map[string]any{"service": "ldap", "advertiser": "bgp"}), sdk.StatusFailed, ReasonWithdrawn},
+		{"relaying", 10, map[string]int{"rip": 10}, s, sdk.StatusFailed, ReasonRelaying},  // broken, moving its clients
+		{"relaying-fallback", 1, map[string]int{"rip": 1}, s, sdk.StatusOK, sdk.ReasonOK}, // healthy; a crash would relay
 	}
 	for _, c := range cases {
 		p.set(c.state, c.metric, c.announced)

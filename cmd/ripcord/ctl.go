@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/core/config"
 )
 
@@ -40,7 +41,7 @@ func cmdStatus(args []string) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	// METRIC is what the policy decided, with or without an advertiser;
 	// ANNOUNCED is what each advertiser last sent.
-	fmt.Fprintln(tw, "SERVICE\tVIP\tSTATE\tSINCE\tMETRIC\tANNOUNCED\tREASON")
+	fmt.Fprintln(tw, "SERVICE\tVIP\tSTATE\tSINCE\tMETRIC\tANNOUNCED\tRELAY\tREASON")
 	for _, s := range r.Services {
 		var ann []string
 		for _, a := range slices.Sorted(maps.Keys(s.Announced)) {
@@ -56,8 +57,8 @@ func cmdStatus(args []string) error {
 		if s.Assisting {
 			state += " (assisting)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%s\t%s\n", s.Name, s.VIP, state,
-			time.Since(s.Since).Round(time.Second), s.Metric, strings.Join(ann, " "), s.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%s\t%s\t%s\n", s.Name, s.VIP, state,
+			time.Since(s.Since).Round(time.Second), s.Metric, strings.Join(ann, " "), relayColumn(s.Relay), s.Reason)
 	}
 	tw.Flush()
 	fmt.Println()
@@ -122,6 +123,25 @@ func printRouterViews(r control.Report) {
 		}
 	}
 	tw.Flush()
+}
+
+// relayColumn is "-" without a relay, else e.g. "all to 10.0.2.10
+// (moving) 2s, 12 flows 340 packets".
+func relayColumn(r *core.RelayStatus) string {
+	if r == nil {
+		return "-"
+	}
+	s := r.Mode
+	if r.Peer != "" {
+		s += " to " + r.Peer
+	}
+	if r.Phase != "" {
+		s += " (" + r.Phase + ")"
+	}
+	if !r.Since.IsZero() {
+		s += " " + time.Since(r.Since).Round(100*time.Millisecond).String()
+	}
+	return fmt.Sprintf("%s, %d flows %d packets", s, r.Flows, r.Packets)
 }
 
 func cmdDrain(cmd string, args []string) error {

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -21,6 +23,7 @@ import (
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/internal/regfile"
 	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/relay"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,13 +32,17 @@ type Config struct {
 	// Node names this replica in status output and logs (default: hostname).
 	Node string `yaml:"node"`
 	// StateDir keeps what must survive a restart (drain flags, RIP sequence numbers).
-	StateDir string    `yaml:"state_dir"`
-	Log      Log       `yaml:"log"`
-	Control  Control   `yaml:"control"`
-	Plugins  Plugins   `yaml:"plugins"`
-	RIP      *RIP      `yaml:"rip"`
-	BGP      *BGP      `yaml:"bgp"`
-	Services []Service `yaml:"services"`
+	StateDir string  `yaml:"state_dir"`
+	Log      Log     `yaml:"log"`
+	Control  Control `yaml:"control"`
+	Plugins  Plugins `yaml:"plugins"`
+	RIP      *RIP    `yaml:"rip"`
+	BGP      *BGP    `yaml:"bgp"`
+	// RelayAddress is this replica's own unicast address, the local end of
+	// the relay tunnels to its peers (default: the source address the
+	// kernel picks towards the first relay peer).
+	RelayAddress netip.Addr `yaml:"relay_address"`
+	Services     []Service  `yaml:"services"`
 
 	dec     *decoder
 	secrets []secretFile
@@ -115,6 +122,36 @@ type Service struct {
 	Require string  `yaml:"require"`
 	Checks  []Check `yaml:"checks"`
 	Assist  *Assist `yaml:"assist"`
+	Relay   *Relay  `yaml:"relay"`
+}
+
+// Relay hands the service's new flows to a healthy peer in the kernel while
+// this replica's service is broken (make-before-break): clients keep being
+// answered from the VIP while the routes move to the peer.
+type Relay struct {
+	Ports []string `yaml:"ports"` // tcp/389, udp/1812
+	// Peers are unicast addresses of peer replicas; each must be the host
+	// of one of assist.peers, whose result says whether it is up (default:
+	// every assist peer whose target host is an address).
+	Peers []netip.Addr `yaml:"peers"`
+	// Metric is announced while relaying before the routers moved: worse
+	// than the peers', still reachable (default: drain_metric).
+	Metric int `yaml:"metric"`
+	// Quiet is how long no new flow must arrive before routers count as
+	// moved (then poison), and how long no packet must be relayed before
+	// the relay is removed.
+	Quiet Duration `yaml:"quiet"`
+	// Max bounds each of the two phases (relay before the poison, relay
+	// after it) however busy the relay still is.
+	Max      Duration `yaml:"max"`
+	Fallback bool     `yaml:"fallback"` // while healthy, relay what no local socket takes (a crashed listener)
+	OnDrain  bool     `yaml:"on_drain"` // a manual drain relays too
+
+	// ParsedPorts are Ports, parsed.
+	ParsedPorts []relay.Port `yaml:"-"`
+	// PeerChecks names, for each of Peers, the assist peer check that says
+	// whether it is up.
+	PeerChecks []string `yaml:"-"`
 }
 
 // Assist is peer assistance: this replica checks its peers and, while its own
@@ -128,14 +165,18 @@ type Assist struct {
 
 // Check is one health check.
 type Check struct {
-	Name     string    `yaml:"name"`
-	Checker  string    `yaml:"checker"`
-	Target   string    `yaml:"target"`
-	Interval Duration  `yaml:"interval"`
-	Timeout  Duration  `yaml:"timeout"`
-	Rise     int       `yaml:"rise"`
-	Fall     int       `yaml:"fall"`
-	Settings yaml.Node `yaml:"settings"`
+	Name     string   `yaml:"name"`
+	Checker  string   `yaml:"checker"`
+	Target   string   `yaml:"target"`
+	Interval Duration `yaml:"interval"`
+	Timeout  Duration `yaml:"timeout"`
+	Rise     int      `yaml:"rise"`
+	Fall     int      `yaml:"fall"`
+	// FastInterval is the wait between checks while a check is rising or
+	// falling (its last result disagrees with its state), so that fall
+	// failures take milliseconds (default: 1s, or interval if shorter).
+	FastInterval Duration  `yaml:"fast_interval"`
+	Settings     yaml.Node `yaml:"settings"`
 
 	// SettingsJSON is Settings converted for the checker.
 	SettingsJSON sdk.Settings `yaml:"-"`
@@ -345,6 +386,9 @@ func (c *Config) validate(o Options) error {
 		if worst := s.worstWorking(); s.DownMetric < 16 && s.DownMetric <= worst {
 			return c.at(p+".down_metric", "%d must be worse (higher) than every metric a working replica announces (up to %d here: metric + degraded_penalty, drain_metric, assist.metric), or a down replica attracts traffic", s.DownMetric, worst)
 		}
+		if err := c.validateRelay(s, p); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -376,6 +420,87 @@ func notRoutable(a netip.Addr) string {
 		return "is reserved (240.0.0.0/4)"
 	}
 	return ""
+}
+
+func (c *Config) validateRelay(s *Service, p string) error {
+	r := s.Relay
+	if r == nil {
+		return nil
+	}
+	p += ".relay"
+	if len(r.Ports) == 0 {
+		return c.at(p+".ports", "at least one port is required (tcp/389, udp/1812)")
+	}
+	r.ParsedPorts = nil
+	for i, ps := range r.Ports {
+		port, err := relay.ParsePort(ps)
+		if err != nil {
+			return c.at(fmt.Sprintf("%s.ports[%d]", p, i), "%v", err)
+		}
+		if slices.Contains(r.ParsedPorts, port) {
+			return c.at(fmt.Sprintf("%s.ports[%d]", p, i), "duplicate port %s", port)
+		}
+		r.ParsedPorts = append(r.ParsedPorts, port)
+	}
+	if r.Metric == 0 {
+		r.Metric = s.DrainMetric
+	}
+	if r.Metric <= s.Metric || r.Metric > maxReachable {
+		return c.at(p+".metric", "%d must be worse than metric %d and at most %d: routers must keep a path to this replica until they hear the peer", r.Metric, s.Metric, maxReachable)
+	}
+	if r.Quiet.D() <= 0 {
+		return c.at(p+".quiet", "must be positive")
+	}
+	if r.Max.D() < r.Quiet.D() {
+		return c.at(p+".max", "must be at least quiet (%s)", r.Quiet)
+	}
+	if s.Assist == nil {
+		return c.at(p, "needs assist.peers: ripcord relays only to a peer that a peer check sees up")
+	}
+	hosts := map[netip.Addr]string{}
+	var order []netip.Addr
+	for _, ch := range s.Assist.Peers {
+		if a, ok := targetAddr(ch.Target); ok {
+			if _, dup := hosts[a]; !dup {
+				order = append(order, a)
+				hosts[a] = ch.Name
+			}
+		}
+	}
+	if len(r.Peers) == 0 {
+		if len(order) == 0 {
+			return c.at(p+".peers", "no assist.peers target is an IP address to relay to: list the peers' unicast addresses here")
+		}
+		r.Peers = order
+	}
+	r.PeerChecks = nil
+	for i, a := range r.Peers {
+		name, ok := hosts[a]
+		if !ok {
+			return c.at(fmt.Sprintf("%s.peers[%d]", p, i), "no assist.peers check targets %s: ripcord relays only to a peer that a peer check sees up", a)
+		}
+		if a == c.RelayAddress {
+			return c.at(fmt.Sprintf("%s.peers[%d]", p, i), "%s is this replica's relay_address", a)
+		}
+		if slices.Contains(r.Peers[:i], a) {
+			return c.at(fmt.Sprintf("%s.peers[%d]", p, i), "duplicate peer %s", a)
+		}
+		r.PeerChecks = append(r.PeerChecks, name)
+	}
+	return nil
+}
+
+// targetAddr is the IPv4 host of a check target: a URL (http://10.0.2.10:9473),
+// host:port, or a bare address.
+func targetAddr(target string) (netip.Addr, bool) {
+	host := target
+	if u, err := url.Parse(target); err == nil && u.Host != "" {
+		host = u.Hostname()
+	} else if h, _, err := net.SplitHostPort(target); err == nil {
+		host = h
+	}
+	a, err := netip.ParseAddr(host)
+	return a, err == nil && a.Is4()
 }
 
 func (c *Config) validateChecks(checks []Check, p string, o Options) error {
@@ -413,6 +538,12 @@ func (c *Config) validateChecks(checks []Check, p string, o Options) error {
 		}
 		if ch.Fall < 1 {
 			return c.at(cp+".fall", "must be at least 1")
+		}
+		if ch.FastInterval == 0 {
+			ch.FastInterval = Duration(min(DefaultFastInterval, ch.Interval.D()))
+		}
+		if ch.FastInterval.D() < minCheckInterval || ch.FastInterval.D() > ch.Interval.D() {
+			return c.at(cp+".fast_interval", "must be at least %s and at most the interval (%s)", minCheckInterval, ch.Interval)
 		}
 		if ch.Settings.Kind != 0 && ch.Settings.Kind != yaml.MappingNode && ch.Settings.Tag != "!!null" {
 			return c.at(cp+".settings", "expected a mapping, got %s", kindName(&ch.Settings))

@@ -127,6 +127,18 @@ func TestValidFull(t *testing.T) {
 	if b := c.BGP; b.ASN != 65010 || b.Priority != "prepend" || b.Peers[0].Port != 1179 || b.Peers[0].PasswordFile != "testdata/secret.txt" {
 		t.Errorf("bgp: %+v", b)
 	}
+	if s.Checks[0].FastInterval.String() != "100ms" || s.Checks[1].FastInterval.D() != DefaultFastInterval {
+		t.Errorf("fast_interval: %s, %s", s.Checks[0].FastInterval, s.Checks[1].FastInterval)
+	}
+	r := s.Relay
+	if c.RelayAddress.String() != "10.0.1.10" || r == nil || fmt.Sprint(r.ParsedPorts) != "[tcp/389 tcp/636 udp/1812]" || r.Metric != 12 ||
+		r.Quiet.String() != "1.5s" || r.Max.String() != "20s" || r.Fallback || !r.OnDrain {
+		t.Errorf("relay: %+v", r)
+	}
+	// The peer defaults to the assist peer's host, watched by its check.
+	if fmt.Sprint(r.Peers, r.PeerChecks) != "[10.0.2.10] [sb]" {
+		t.Errorf("relay peers = %v checks %v", r.Peers, r.PeerChecks)
+	}
 	if len(c.AllChecks()) != 3 {
 		t.Errorf("AllChecks = %d, want 3", len(c.AllChecks()))
 	}
@@ -325,5 +337,35 @@ func TestQuotedBoolRefused(t *testing.T) {
 	_, err := Parse("q.yml", []byte("rip: {interfaces: [{name: lo}], readvertise_on_poison: \"false\"}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: t}]}\n"), testOptions)
 	if err == nil || err.Error() != `q.yml:1:56: rip.readvertise_on_poison: expected true or false, got the string "false" (remove the quotes)` {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRelayDefaults(t *testing.T) {
+	c, err := Parse("r.yml", []byte(`
+services:
+  - name: a
+    vip: 192.0.2.1
+    drain_metric: 9
+    checks: [{name: c, checker: http, target: t, interval: 300ms, timeout: 200ms}]
+    assist:
+      peers:
+        - {name: b, checker: peer, target: "http://10.0.0.2:9473"}
+        - {name: c, checker: peer, target: "10.0.0.3:9473"}
+        - {name: d, checker: peer, target: "peer.example:9473"}
+    relay: {ports: [udp/1812]}
+`), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Services[0]
+	r := s.Relay
+	if r.Metric != 9 || r.Quiet.D() != DefaultRelayQuiet || r.Max.D() != DefaultRelayMax || !r.Fallback || r.OnDrain {
+		t.Errorf("relay defaults: %+v", r)
+	}
+	if fmt.Sprint(r.Peers, r.PeerChecks) != "[10.0.0.2 10.0.0.3] [b c]" {
+		t.Errorf("relay peers = %v checks %v", r.Peers, r.PeerChecks)
+	}
+	if s.Checks[0].FastInterval.D() != 300*time.Millisecond {
+		t.Errorf("fast_interval defaults to %s, want the shorter interval", s.Checks[0].FastInterval)
 	}
 }

@@ -23,6 +23,9 @@ const (
 	DefaultFailbackDelay  = 30 * time.Second
 	DefaultAssistDelay    = 200 * time.Millisecond
 	DefaultAssistMetricLB = 2
+	DefaultFastInterval   = time.Second
+	DefaultRelayQuiet     = 2 * time.Second
+	DefaultRelayMax       = 30 * time.Second
 )
 
 // applyDefaults fills a freshly allocated value with its defaults before the
@@ -53,6 +56,8 @@ func applyDefaults(v any) {
 		}
 	case *Assist:
 		*t = Assist{Metric: DefaultAssistMetricLB, Delay: Duration(DefaultAssistDelay)}
+	case *Relay:
+		*t = Relay{Quiet: Duration(DefaultRelayQuiet), Max: Duration(DefaultRelayMax), Fallback: true}
 	case *Check:
 		*t = Check{
 			Interval: Duration(DefaultCheckInterval),

@@ -1,0 +1,141 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core"
+	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/relay"
+)
+
+// Relayer is the kernel side of the relay (relay.Manager); the daemon's
+// tests give their own.
+type Relayer interface {
+	Set(ctx context.Context, want []relay.Want) error
+	Stats() []relay.Stats
+	Close() error
+}
+
+// relayPoll is how often the relays' counters are fed to the engine: the
+// engine's evidence that routers moved is dated to this.
+const relayPoll = 150 * time.Millisecond
+
+// relayLoop applies the engine's desired relays (the newest only, retrying
+// on error) and feeds the kernel's stats back into the engine.
+type relayLoop struct {
+	r      Relayer
+	engine *core.Engine
+	log    *slog.Logger
+	next   chan []relay.Want
+	errors prometheus.Counter
+
+	mu    sync.Mutex
+	stats []relay.Stats
+}
+
+func newRelayLoop(r Relayer, m *control.Metrics, log *slog.Logger) *relayLoop {
+	l := &relayLoop{r: r, log: log.With("component", "relay"), next: make(chan []relay.Want, 1),
+		errors: m.AdvertiseErrors.WithLabelValues("relay")}
+	registerRelayStats(m, l)
+	return l
+}
+
+// want replaces any pending set with w.
+func (l *relayLoop) want(w []relay.Want) {
+	for {
+		select {
+		case l.next <- w:
+			return
+		default:
+		}
+		select {
+		case <-l.next:
+		default:
+		}
+	}
+}
+
+func (l *relayLoop) run(ctx context.Context) {
+	poll := time.NewTicker(relayPoll)
+	defer poll.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	var pending []relay.Want
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case pending = <-l.next:
+		case <-retry.C:
+		case <-poll.C:
+			st := l.r.Stats()
+			l.mu.Lock()
+			l.stats = st
+			l.mu.Unlock()
+			l.engine.ObserveRelay(st)
+			continue
+		}
+		if pending == nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := l.r.Set(cctx, pending)
+		cancel()
+		if err != nil {
+			l.errors.Inc()
+			l.log.Warn("relay failed, will retry", "err", err)
+			retry.Reset(retryEvery)
+			continue
+		}
+		for _, w := range pending {
+			l.log.Debug("relay", "service", w.Service, "mode", w.Mode.String(), "peer", w.Peer)
+		}
+		pending = nil
+	}
+}
+
+// registerRelayStats exports the relays' counters as polled.
+func registerRelayStats(m *control.Metrics, l *relayLoop) {
+	m.Registry.MustRegister(relayCollector{l})
+}
+
+var (
+	relayModeDesc = prometheus.NewDesc("ripcord_relay_mode",
+		"1 for the relay mode in force in the kernel (off, fallback, all).", []string{"service", "mode"}, nil)
+	relayFlowsDesc = prometheus.NewDesc("ripcord_relay_flows_total",
+		"New flows relayed to a peer.", []string{"service"}, nil)
+	relayPacketsDesc = prometheus.NewDesc("ripcord_relay_packets_total",
+		"Packets relayed to a peer.", []string{"service"}, nil)
+)
+
+type relayCollector struct{ l *relayLoop }
+
+func (c relayCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- relayModeDesc
+	ch <- relayFlowsDesc
+	ch <- relayPacketsDesc
+}
+
+func (c relayCollector) Collect(ch chan<- prometheus.Metric) {
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	for _, s := range c.l.stats {
+		ch <- prometheus.MustNewConstMetric(relayModeDesc, prometheus.GaugeValue, 1, s.Service, s.Mode.String())
+		ch <- prometheus.MustNewConstMetric(relayFlowsDesc, prometheus.CounterValue, float64(s.Flows), s.Service)
+		ch <- prometheus.MustNewConstMetric(relayPacketsDesc, prometheus.CounterValue, float64(s.Packets), s.Service)
+	}
+}
+
+// newRelayer builds the kernel relay for the services that relay. Until the
+// kernel side is built in, there is none: those services fail over as
+// without relay.
+func newRelayer(_ context.Context, _ *config.Config, log *slog.Logger) (Relayer, error) {
+	log.Warn("config: relay is configured but this build has no kernel relay; services fail over without it")
+	return nil, nil
+}

@@ -1,0 +1,163 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/relay"
+)
+
+// kernelRelay stands in for relay.Manager: it keeps the desired relays and
+// reports, for a relay of everything, one flow and its packets at the time
+// it was installed (then silence: the routers moved).
+type kernelRelay struct {
+	mu     sync.Mutex
+	stats  map[string]relay.Stats
+	modes  []relay.Mode // every mode asked for, in order
+	closed bool
+}
+
+func (k *kernelRelay) Set(_ context.Context, want []relay.Want) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := time.Now()
+	for _, w := range want {
+		st := k.stats[w.Service]
+		if st.Mode != w.Mode || st.Peer != w.Peer {
+			st = relay.Stats{Service: w.Service, Mode: w.Mode, Peer: w.Peer, Since: now}
+			if w.Mode == relay.All {
+				st.Flows, st.Packets, st.LastFlow, st.LastPacket = 1, 5, now, now
+			}
+			k.modes = append(k.modes, w.Mode)
+		}
+		k.stats[w.Service] = st
+	}
+	return nil
+}
+
+func (k *kernelRelay) Stats() []relay.Stats {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []relay.Stats
+	for _, s := range k.stats {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (k *kernelRelay) Close() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.closed = true
+	return nil
+}
+
+func (k *kernelRelay) history() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return fmt.Sprint(k.modes)
+}
+
+// TestRelayMakeBeforeBreak runs two daemons as in the assist test, A with a
+// relay to B. When A's listener closes, A relays everything to B and
+// announces its worse relay metric; B's peer check sees A relaying and
+// assists; once the kernel reports no new flow for quiet, A poisons, and
+// once no packet came for quiet, A's relay goes.
+func TestRelayMakeBeforeBreak(t *testing.T) {
+	pluginDir := buildTCPConnect(t)
+	listen := func(addr string) net.Listener {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		return l
+	}
+	svcA, svcB := listen("127.0.0.1:0"), listen("127.0.0.1:0")
+	defer svcB.Close()
+	metricsA, metricsB := freePort(t), freePort(t)
+	check := `{name: port, checker: tcpconnect, target: "%s", interval: 1s, fast_interval: 50ms, timeout: 40ms, rise: 1, fall: 2}`
+	peer := `{name: %s, checker: peer, target: "http://%s", interval: 50ms, timeout: 40ms, rise: 1, fall: 1, settings: {service: svc}}`
+	a := writeConfig(t, pluginDir, metricsA, "relay_address: 127.0.0.2\n"+fmt.Sprintf(`
+services:
+  - name: svc
+    vip: 192.0.2.50
+    failback_delay: 500ms
+    checks: [`+check+`]
+    assist: {metric: 2, delay: 100ms, peers: [`+peer+`]}
+    relay: {ports: [tcp/389], metric: 10, quiet: 300ms, max: 5s}
+`, svcA.Addr(), "b", metricsB))
+	b := writeConfig(t, pluginDir, metricsB, fmt.Sprintf(`
+services:
+  - name: svc
+    vip: 192.0.2.50
+    checks: [`+check+`]
+    assist: {metric: 2, delay: 100ms, peers: [`+peer+`]}
+`, svcB.Addr(), "a", metricsA))
+
+	advA, advB := &recordingAdvertiser{}, &recordingAdvertiser{}
+	k := &kernelRelay{stats: map[string]relay.Stats{}}
+	startDaemon(t, a, advA, func(o *Options) { o.Relay = k })
+	startDaemon(t, b, advB)
+	advA.waitMetric(t, 1, "A up")
+	advB.waitMetric(t, 1, "B up")
+	waitUntil(t, "A's fallback relay to B", func() bool { return strings.HasSuffix(k.history(), "fallback]") })
+
+	svcA.Close()
+	advA.waitMetric(t, 10, "A relays and announces its relay metric")
+	advB.waitMetric(t, 2, "B assists: A relays")
+	advA.waitMetric(t, 16, "A poisons once no new flow came for quiet")
+	if moved, poisoned := advA.firstAt(10), advA.changedTo(16); poisoned.Sub(moved) < 300*time.Millisecond {
+		t.Errorf("A poisoned %s after relaying; quiet is 300ms", poisoned.Sub(moved))
+	}
+	waitUntil(t, "relay removed", func() bool { return strings.HasSuffix(k.history(), "all off]") })
+	if got := k.history(); got != "[fallback all off]" {
+		t.Errorf("relay modes %s", got)
+	}
+	var rep control.Report
+	if err := json.Unmarshal([]byte(httpGet(t, "http://"+metricsA+"/v1/status")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Services[0].Relay; r == nil || r.Mode != "off" || r.Flows != 1 || r.Packets != 5 {
+		t.Errorf("status relay = %+v", r)
+	}
+	if m := httpGet(t, "http://"+metricsA+"/metrics"); !strings.Contains(m, `ripcord_relay_packets_total{service="svc"} 5`) {
+		t.Errorf("metrics lack the relay's packets")
+	}
+}
+
+func writeConfig(t *testing.T, pluginDir, metrics, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	p := dir + "/ripcord.yaml"
+	body = fmt.Sprintf("state_dir: %s/state\ncontrol: {socket: %s/s.sock, metrics_listen: %q}\nplugins: {dir: %s}\n", dir, dir, metrics, pluginDir) + body
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
