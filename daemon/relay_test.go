@@ -92,8 +92,8 @@ func TestRelayMakeBeforeBreak(t *testing.T) {
 	svcA, svcB := listen("127.0.0.1:0"), listen("127.0.0.1:0")
 	defer svcB.Close()
 	metricsA, metricsB := freePort(t), freePort(t)
-	check := `{name: port, checker: tcpconnect, target: "%s", interval: 1s, fast_interval: 50ms, timeout: 40ms, rise: 1, fall: 2}`
-	peer := `{name: %s, checker: peer, target: "http://%s", interval: 50ms, timeout: 40ms, rise: 1, fall: 1, settings: {service: svc}}`
+	check := `{name: port, checker: tcpconnect, target: "%s", interval: 1s, fast_interval: 50ms, timeout: 90ms, rise: 1, fall: 2}`
+	peer := `{name: %s, checker: peer, target: "http://%s", interval: 100ms, timeout: 90ms, rise: 1, fall: 1, settings: {service: svc}}`
 	a := writeConfig(t, pluginDir, metricsA, "relay_address: 127.0.0.2\n"+fmt.Sprintf(`
 services:
   - name: svc
@@ -127,7 +127,9 @@ services:
 		t.Errorf("A poisoned %s after relaying; quiet is 300ms", poisoned.Sub(moved))
 	}
 	waitUntil(t, "relay removed", func() bool { return strings.HasSuffix(k.history(), "all off]") })
-	if got := k.history(); got != "[fallback all off]" {
+	// A busy machine may time a peer check out and drop the fallback for
+	// a moment; the order that matters is fallback, then all, then off.
+	if got := k.history(); !strings.HasPrefix(got, "[fallback") || strings.Count(got, " all ") != 1 {
 		t.Errorf("relay modes %s", got)
 	}
 	var rep control.Report
