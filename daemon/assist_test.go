@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,24 +14,8 @@ import (
 // its assist metric; when A is back, B returns to its base metric.
 func TestAssistFollowsThePeersPoison(t *testing.T) {
 	pluginDir := buildTCPConnect(t)
-	listen := func(addr string) net.Listener {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		return l
-	}
-	svcA := listen("127.0.0.1:0")
-	svcB := listen("127.0.0.1:0")
+	svcA := listenTCP(t, "127.0.0.1:0")
+	svcB := listenTCP(t, "127.0.0.1:0")
 	defer svcB.Close()
 	metricsA := freePort(t)
 
@@ -80,7 +63,7 @@ services:
 	if gap := assisted.Sub(poisoned); gap < 100*time.Millisecond {
 		t.Fatalf("B changed its metric %s after A's poison; it must wait at least assist.delay (100ms)", gap)
 	}
-	svcA = listen(svcA.Addr().String())
+	svcA = listenTCP(t, svcA.Addr().String())
 	defer svcA.Close()
 	advA.waitMetric(t, 1, "A back after its failback delay")
 	advB.waitMetric(t, 1, "B back to its base metric")

@@ -404,3 +404,23 @@ services:
 		t.Fatalf("error %q does not start with %q", got, want)
 	}
 }
+
+// listenTCP serves a real TCP listener that accepts and closes, for the
+// tcpconnect checker; closing it is the service failing.
+func listenTCP(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l
+}

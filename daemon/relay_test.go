@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -16,8 +15,8 @@ import (
 )
 
 // kernelRelay stands in for relay.Manager: it keeps the desired relays and
-// reports, for a relay of everything, one flow and its packets at the time
-// it was installed (then silence: the routers moved).
+// counts, for each relay of everything, one flow and five packets at the
+// time it was installed (then silence: the routers moved).
 type kernelRelay struct {
 	mu     sync.Mutex
 	stats  map[string]relay.Stats
@@ -32,9 +31,9 @@ func (k *kernelRelay) Set(_ context.Context, want []relay.Want) error {
 	for _, w := range want {
 		st := k.stats[w.Service]
 		if st.Mode != w.Mode || st.Peer != w.Peer {
-			st = relay.Stats{Service: w.Service, Mode: w.Mode, Peer: w.Peer, Since: now}
+			st.Service, st.Mode, st.Peer, st.Since = w.Service, w.Mode, w.Peer, now
 			if w.Mode == relay.All {
-				st.Flows, st.Packets, st.LastFlow, st.LastPacket = 1, 5, now, now
+				st.Flows, st.Packets, st.LastFlow, st.LastPacket = st.Flows+1, st.Packets+5, now, now
 			}
 			k.modes = append(k.modes, w.Mode)
 		}
@@ -73,23 +72,7 @@ func (k *kernelRelay) history() string {
 // once no packet came for quiet, A's relay goes.
 func TestRelayMakeBeforeBreak(t *testing.T) {
 	pluginDir := buildTCPConnect(t)
-	listen := func(addr string) net.Listener {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		return l
-	}
-	svcA, svcB := listen("127.0.0.1:0"), listen("127.0.0.1:0")
+	svcA, svcB := listenTCP(t, "127.0.0.1:0"), listenTCP(t, "127.0.0.1:0")
 	defer svcB.Close()
 	metricsA, metricsB := freePort(t), freePort(t)
 	check := `{name: port, checker: tcpconnect, target: "%s", interval: 1s, fast_interval: 50ms, timeout: 90ms, rise: 1, fall: 2}`
