@@ -180,7 +180,7 @@ services:
 		}
 	}
 	// No rip or bgp section: the metric the policy decided still shows.
-	if !regexp.MustCompile(`(?m)^web +192\.0\.2\.30/32 +up +\S+ ago +1 +- +all checks pass`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^web +192\.0\.2\.30/32 +up +\S+ ago +1 +- +- +all checks pass`).MatchString(out) {
 		t.Errorf("status row lacks the decided metric 1:\n%s", out)
 	}
 	for _, want := range []string{"SERVICE", "METRIC", "web", "192.0.2.30/32", "all checks pass", "page", "pass"} {
