@@ -717,3 +717,42 @@ func TestRelayLeavesHostSettings(t *testing.T) {
 		t.Errorf("after Close:\n%s\nwant\n%s", got, before)
 	}
 }
+
+// TestRelayFallbackUnderLoad: a client asks every 50 ms, over a new TCP
+// connection and with a UDP datagram, while the relayer's servers crash and
+// come back. With Fallback standing no request goes unanswered: the next
+// connection after the crash is the peer's, with no check involved. One
+// failure is tolerated per protocol: a connection the kernel had queued for
+// the listener at the very moment it closed is reset.
+func TestRelayFallbackUnderLoad(t *testing.T) {
+	tp := newTopo(t)
+	tp.startManagers(t)
+	must(t, tp.relayer.m.Set(context.Background(), want(Fallback, peerIP, tcpPort, udpPort)))
+	answered := map[string]map[string]int{"tcp": {}, "udp": {}}
+	failed := map[string]int{}
+	for i := range 40 {
+		switch i {
+		case 10:
+			tp.relayer.tcp.close()
+			tp.relayer.udp.close()
+		case 30:
+			tp.relayer.tcp.open(t)
+			tp.relayer.udp.open(t)
+		}
+		for proto, ask := range map[string]func(*netns.NS, time.Duration) (string, error){"tcp": askTCP, "udp": askUDP} {
+			got, err := ask(tp.client, answerTimeout)
+			if err != nil {
+				failed[proto]++
+				t.Logf("%s request %d: %v", proto, i, err)
+				continue
+			}
+			answered[proto][strings.Fields(got)[0]]++
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, proto := range []string{"tcp", "udp"} {
+		if failed[proto] > 1 || answered[proto]["peer"] < 19 || answered[proto]["relayer"] < 19 {
+			t.Errorf("%s: answered %v, %d failed; want the peer to answer while the relayer's server was down", proto, answered[proto], failed[proto])
+		}
+	}
+}
