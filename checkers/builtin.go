@@ -1,6 +1,7 @@
 // Package checkers is the one registry of the checkers compiled into
-// ripcord. They still run out of process: the daemon re-executes itself as
-// `ripcord checker NAME`, which serves the checker found here.
+// ripcord. They still run out of process: the daemon starts
+// `ripcord-checker NAME` (or, without it, re-executes itself as
+// `ripcord checker NAME`), which serves the checker found here.
 package checkers
 
 import (

@@ -5,8 +5,9 @@
 // all checks that use the checker, and kills and restarts it, with exponential
 // backoff, when it crashes, hangs past a check's deadline or answers nonsense.
 //
-// Built-in checkers run out of process too: the daemon re-executes itself
-// (`ripcord checker NAME`), and that subcommand calls sdk.Serve.
+// Built-in checkers run out of process too: the daemon starts
+// `ripcord-checker NAME` (or re-executes itself as `ripcord checker NAME`),
+// which calls sdk.Serve.
 package plugins
 
 import (

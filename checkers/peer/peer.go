@@ -21,11 +21,26 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/plugins/sdk"
 	"github.com/ripcord/ripcord/relay"
 )
+
+// report is the part of the peer's /v1/status (control.Report) this checker
+// reads. It is declared here rather than imported so that the checker
+// process does not link the daemon's control and metrics packages; the
+// tests serve a real control.Report.
+type report struct {
+	Node     string `json:"node"`
+	Services []struct {
+		Name       string         `json:"name"`
+		State      string         `json:"state"`
+		Reason     string         `json:"reason"`
+		Metric     int            `json:"metric"`
+		Recovering bool           `json:"recovering"`
+		Announced  map[string]int `json:"announced"`
+	} `json:"services"`
+}
 
 // Checker is the peer checker.
 type Checker struct{}
@@ -78,7 +93,7 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 		return classify(err).AddPhase("request", time.Since(start)), nil
 	}
 	defer resp.Body.Close()
-	var rep control.Report
+	var rep report
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err == nil && resp.StatusCode == http.StatusOK {
 		err = json.Unmarshal(body, &rep)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 
 	"github.com/ripcord/ripcord/core/config"
@@ -34,12 +35,18 @@ func newFlags(name, args, help string) *flag.FlagSet {
 	return fs
 }
 
-// selfCommand is how the daemon starts its built-in checkers: it runs this
-// same binary as `ripcord checker NAME`.
+// selfCommand is how the daemon starts its built-in checkers: the small
+// ripcord-checker binary when it is installed beside this one (each checker
+// process then links only the checkers, not the daemon), otherwise this same
+// binary as `ripcord checker NAME`.
 func selfCommand() []string {
 	exe, err := os.Executable()
 	if err != nil {
-		exe = os.Args[0]
+		return []string{os.Args[0], "checker"}
+	}
+	small := filepath.Join(filepath.Dir(exe), "ripcord-checker")
+	if fi, err := os.Stat(small); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+		return []string{small}
 	}
 	return []string{exe, "checker"}
 }

@@ -275,3 +275,54 @@ services:
 		t.Fatalf("validate -check: exit %d\n%s", code, out)
 	}
 }
+
+// TestRunStartsRipcordCheckerBeside: with ripcord-checker in the same
+// directory, the daemon's checker processes are that small binary, not
+// ripcord re-executed.
+func TestRunStartsRipcordCheckerBeside(t *testing.T) {
+	dir := t.TempDir()
+	self := filepath.Join(dir, "ripcord")
+	if err := os.Link(bin, self); err != nil {
+		t.Fatal(err)
+	}
+	small := filepath.Join(dir, "ripcord-checker")
+	if out, err := exec.Command("go", "build", "-o", small, "../ripcord-checker").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	sock := filepath.Join(dir, "ripcord.sock")
+	cfg := writeConfig(t, `
+state_dir: `+dir+`/state
+control: {socket: `+sock+`}
+services:
+  - name: web
+    vip: 192.0.2.31
+    checks:
+      - {name: page, checker: http, target: "http://127.0.0.1:1/", interval: 100ms, timeout: 90ms}
+`)
+	d := exec.Command(self, "run", "-no-vip", "-c", cfg)
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		d.Process.Signal(os.Interrupt)
+		d.Wait()
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if out, code := run(t, "status", "-s", sock); code == 0 && strings.Contains(out, "refused") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no check result in status within 10s")
+		}
+	}
+	var got []string
+	for _, args := range processesOf(small) {
+		got = append(got, strings.Join(args, " "))
+	}
+	if len(got) != 1 || got[0] != small+" http" {
+		t.Errorf("processes of %s: %q, want one `ripcord-checker http`", small, got)
+	}
+	if got := pluginsOf(t, self); len(got) != 0 {
+		t.Errorf("ripcord re-executed itself as a checker (pids %v) although ripcord-checker is beside it", got)
+	}
+}

@@ -174,21 +174,34 @@ func TestSecondRunLeavesTheFirstAlone(t *testing.T) {
 func pluginsOf(t *testing.T, bin string) []int {
 	t.Helper()
 	var pids []int
+	for pid, args := range processesOf(bin) {
+		if len(args) > 1 && args[1] == "checker" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// processesOf maps the pid of each running process of executable exe
+// (zombies excluded) to its arguments.
+func processesOf(exe string) map[int][]string {
+	procs := map[int][]string{}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		b, err := os.ReadFile(d + "/cmdline")
 		if err != nil {
 			continue
 		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) > 1 && args[0] == bin && args[1] == "checker" {
-			if st, err := os.ReadFile(d + "/stat"); err == nil && strings.Contains(string(st), ") Z ") {
-				continue // a zombie: exited, not yet reaped
-			}
-			var pid int
-			fmt.Sscan(filepath.Base(d), &pid)
-			pids = append(pids, pid)
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if args[0] != exe {
+			continue
 		}
+		if st, err := os.ReadFile(d + "/stat"); err == nil && strings.Contains(string(st), ") Z ") {
+			continue // a zombie: exited, not yet reaped
+		}
+		var pid int
+		fmt.Sscan(filepath.Base(d), &pid)
+		procs[pid] = args
 	}
-	return pids
+	return procs
 }
