@@ -33,12 +33,13 @@ import (
 type report struct {
 	Node     string `json:"node"`
 	Services []struct {
-		Name       string         `json:"name"`
-		State      string         `json:"state"`
-		Reason     string         `json:"reason"`
-		Metric     int            `json:"metric"`
-		Recovering bool           `json:"recovering"`
-		Announced  map[string]int `json:"announced"`
+		Name       string            `json:"name"`
+		State      string            `json:"state"`
+		Reason     string            `json:"reason"`
+		Metric     int               `json:"metric"`
+		Recovering bool              `json:"recovering"`
+		Announced  map[string]int    `json:"announced"`
+		Relay      *core.RelayStatus `json:"relay"`
 	} `json:"services"`
 }
 
