@@ -1,0 +1,523 @@
+// Command resources measures what health checking costs the server it runs
+// on: CPU per check and memory, for ripcord and for ExaBGP's healthcheck
+// (one process per check running `curl -sf`), side by side against the same
+// local nginx, and ripcord alone at a high rate. Each side runs in a fresh
+// cpuacct cgroup; CPU is the cgroup's usage over the measuring window (after
+// a warm-up), RSS the sum of VmRSS (and PSS) over the cgroup's processes at
+// the end of the window. With -write it puts the table into the "## Resources"
+// section of docs/benchmarks.md.
+//
+//	go run ./bench/resources -write docs/benchmarks.md
+//	go run ./bench/resources -rates '' -high 1000 -window 5m   # the soak
+//
+// Needs root (cgroups), nginx, curl and exabgp (scripts/setup). All traffic
+// goes to 127.0.0.1.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ripcord/ripcord/lab/services"
+)
+
+func main() {
+	rates := flag.String("rates", "20,200", "checks per second for the side-by-side runs (comma-separated; empty: none)")
+	high := flag.Int("high", 1000, "checks per second for the ripcord-only run (0: none)")
+	warmup := flag.Duration("warmup", 15*time.Second, "time before the window (plugins start, caches fill)")
+	window := flag.Duration("window", 60*time.Second, "measuring window of each run")
+	bin := flag.String("bin", "", "directory with prebuilt ripcord and ripcord-checker (default: build them)")
+	write := flag.String("write", "", "put the table into this markdown file's \"## Resources\" section")
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fail(errors.New("needs root (it makes cgroups)"))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *rates, *high, *warmup, *window, *bin, *write); err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "resources:", err)
+	os.Exit(1)
+}
+
+// usage is what one side used over the window.
+type usage struct {
+	cpu       time.Duration // cgroup CPU time
+	checks    int           // checks completed in the window
+	rss, pss  int64         // bytes, summed over the processes
+	procs     int
+	maxRSS    int64 // of the largest process
+	perProc   string
+	delayP50  time.Duration // ripcord only: scheduling delay
+	delayP99  time.Duration
+	delayOver int // checks later than 20 ms
+}
+
+func (u usage) cpuPerCheck() float64 {
+	if u.checks == 0 {
+		return math.NaN()
+	}
+	return float64(u.cpu.Microseconds()) / 1000 / float64(u.checks)
+}
+
+func run(ctx context.Context, rates string, high int, warmup, window time.Duration, bin, write string) error {
+	dir, err := os.MkdirTemp("", "ripcord-res-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if bin == "" {
+		bin = dir
+		for _, c := range []string{"ripcord", "ripcord-checker"} {
+			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, c), "./cmd/"+c)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as scripts/package builds them
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("build %s: %v\n%s", c, err, out)
+			}
+		}
+	}
+	ngx, err := services.StartNginx(ctx, services.NginxOptions{Dir: filepath.Join(dir, "nginx"), Marker: "bench"})
+	if err != nil {
+		return err
+	}
+	defer ngx.Stop()
+	target := fmt.Sprintf("http://%s/healthz", ngx.Addr)
+
+	var rows []string
+	for _, f := range strings.Split(rates, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		rate, err := strconv.Atoi(f)
+		if err != nil || rate <= 0 {
+			return fmt.Errorf("-rates: %q is not a positive number", f)
+		}
+		rc, err := measureRipcord(ctx, dir, bin, target, rate, warmup, window)
+		if err != nil {
+			return err
+		}
+		ex, err := measureExaBGP(ctx, dir, target, rate, warmup, window)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row("ripcord", rate, window, rc), row("ExaBGP healthcheck + curl", rate, window, ex),
+			fmt.Sprintf("| ratio at %d/s | | ExaBGP / ripcord: **%.0fx** CPU per check, **%.1fx** RSS | | | | | |",
+				rate, ex.cpuPerCheck()/rc.cpuPerCheck(), float64(ex.rss)/float64(rc.rss)))
+		fmt.Println(strings.Join(rows[len(rows)-3:], "\n"))
+	}
+	if high > 0 {
+		rc, err := measureRipcord(ctx, dir, bin, target, high, warmup, window)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row("ripcord", high, window, rc))
+		fmt.Println(rows[len(rows)-1])
+		fmt.Printf("scheduling delay p50 %s, p99 %s, %d checks later than 20 ms\n", rc.delayP50, rc.delayP99, rc.delayOver)
+		rows = append(rows, "", fmt.Sprintf("At %d checks/s: scheduling delay (actual start minus planned start) p50 %s, p99 %s; "+
+			"%d checks started more than 20 ms late.", high, rc.delayP50.Round(10*time.Microsecond),
+			rc.delayP99.Round(10*time.Microsecond), rc.delayOver))
+	}
+	if write == "" {
+		return nil
+	}
+	return writeSection(write, rows, warmup, window)
+}
+
+func row(who string, rate int, window time.Duration, u usage) string {
+	return fmt.Sprintf("| %s | %d/s | %.3f ms | %.1f %% | %d in %s | %.1f MB | %.1f MB (PSS %.1f MB) | %s |",
+		who, rate, u.cpuPerCheck(), 100*u.cpu.Seconds()/window.Seconds(), u.checks, window,
+		mb(u.maxRSS), mb(u.rss), mb(u.pss), u.perProc)
+}
+
+func mb(b int64) float64 { return float64(b) / 1e6 }
+
+// measureRipcord runs `ripcord run` with rate checks per second (interval 1s,
+// 20 checks per service) and measures it.
+func measureRipcord(ctx context.Context, dir, bin, target string, rate int, warmup, window time.Duration) (usage, error) {
+	port, err := freePort()
+	if err != nil {
+		return usage{}, err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "state_dir: %s/state-%d\ncontrol: {socket: %s/ripcord-%d.sock, metrics_listen: \"127.0.0.1:%d\"}\nlog: {level: warn}\nservices:\n",
+		dir, rate, dir, rate, port)
+	for i := range rate {
+		if i%20 == 0 {
+			fmt.Fprintf(&b, "  - name: s%d\n    vip: 10.200.%d.%d\n    checks:\n", i/20, i/20/250, i/20%250+1)
+		}
+		fmt.Fprintf(&b, "      - {name: c%d, checker: http, target: \"%s?c=%d\", interval: 1s, timeout: 500ms}\n", i, target, i)
+	}
+	cfg := filepath.Join(dir, fmt.Sprintf("ripcord-%d.yaml", rate))
+	if err := os.WriteFile(cfg, []byte(b.String()), 0o644); err != nil {
+		return usage{}, err
+	}
+	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+	var before, after scrape
+	u, err := measure(ctx, fmt.Sprintf("rc%d", rate), filepath.Join(dir, fmt.Sprintf("ripcord-%d.log", rate)),
+		[][]string{{filepath.Join(bin, "ripcord"), "run", "-no-vip", "-c", cfg}}, warmup, window,
+		func() (err error) { before, err = scrapeMetrics(metrics); return err },
+		func() (err error) { after, err = scrapeMetrics(metrics); return err })
+	if err != nil {
+		return u, err
+	}
+	u.checks = int(after.count - before.count)
+	u.delayP50, u.delayP99, u.delayOver = after.delays(before)
+	return u, nil
+}
+
+// measureExaBGP runs rate ExaBGP healthcheck processes, each checking every
+// second with curl, and counts the checks in nginx's access log.
+func measureExaBGP(ctx context.Context, dir, target string, rate int, warmup, window time.Duration) (usage, error) {
+	var cmds [][]string
+	for i := range rate {
+		cmds = append(cmds, []string{"/usr/bin/python3", "-m", "exabgp", "healthcheck", "--no-syslog",
+			"--interval", "1", "--timeout", "1", "--no-ip-setup", "--ip", fmt.Sprintf("10.201.%d.%d/32", i/250, i%250+1),
+			"--cmd", fmt.Sprintf("curl -sf %s?e=%d", target, i)})
+	}
+	access := filepath.Join(dir, "nginx", "access.log")
+	var before, after int
+	u, err := measure(ctx, fmt.Sprintf("ex%d", rate), filepath.Join(dir, fmt.Sprintf("exabgp-%d.log", rate)), cmds, warmup, window,
+		func() (err error) { before, err = countLines(access, "?e="); return err },
+		func() (err error) { after, err = countLines(access, "?e="); return err })
+	u.checks = after - before
+	return u, err
+}
+
+// measure starts cmds in a fresh cpuacct cgroup, waits warmup, calls start,
+// waits window, calls end, and stops them.
+func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup, window time.Duration,
+	start, end func() error) (usage, error) {
+	cg := "/sys/fs/cgroup/cpuacct/ripcord-bench-" + name
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		return usage{}, fmt.Errorf("cgroup: %w", err)
+	}
+	defer os.Remove(cg)
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return usage{}, err
+	}
+	defer logf.Close()
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			p.Process.Signal(syscall.SIGTERM)
+		}
+		for _, p := range procs {
+			done := make(chan struct{})
+			go func() { p.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
+		}
+		// Children that outlived their parent (curl) are in the cgroup too.
+		for range 50 {
+			if pids := cgroupPids(cg); len(pids) == 0 {
+				break
+			} else {
+				for _, pid := range pids {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	for _, argv := range cmds {
+		// The shell joins the cgroup, then becomes the command: everything it
+		// starts is counted from its first instruction.
+		c := exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0"/cgroup.procs && exec "$@"`, cg}, argv...)...)
+		c.Stdout, c.Stderr = logf, logf
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := c.Start(); err != nil {
+			return usage{}, err
+		}
+		procs = append(procs, c)
+	}
+	if err := sleep(ctx, warmup); err != nil {
+		return usage{}, err
+	}
+	cpu0, err := readInt(cg + "/cpuacct.usage")
+	if err != nil {
+		return usage{}, err
+	}
+	if err := start(); err != nil {
+		return usage{}, err
+	}
+	if err := sleep(ctx, window); err != nil {
+		return usage{}, err
+	}
+	cpu1, err := readInt(cg + "/cpuacct.usage")
+	if err != nil {
+		return usage{}, err
+	}
+	u := usage{cpu: time.Duration(cpu1 - cpu0)}
+	if err := end(); err != nil {
+		return u, err
+	}
+	byName := map[string][]int64{}
+	for _, pid := range cgroupPids(cg) {
+		rss, pss, comm := memOf(pid)
+		if rss == 0 {
+			continue // exited meanwhile, or a kernel thread
+		}
+		u.procs++
+		u.rss += rss
+		u.pss += pss
+		u.maxRSS = max(u.maxRSS, rss)
+		byName[comm] = append(byName[comm], rss)
+	}
+	var parts []string
+	for _, n := range slices.Sorted(func(yield func(string) bool) {
+		for k := range byName {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		r := byName[n]
+		slices.Sort(r)
+		parts = append(parts, fmt.Sprintf("%d× %s %.1f–%.1f MB", len(r), n, mb(r[0]), mb(r[len(r)-1])))
+	}
+	u.perProc = strings.Join(parts, ", ")
+	return u, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func cgroupPids(cg string) []int {
+	b, _ := os.ReadFile(cg + "/cgroup.procs")
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// memOf returns a process's RSS and PSS in bytes and a short name: the
+// command, or for ripcord's checker plugins the command and the checker.
+func memOf(pid int) (rss, pss int64, name string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0, ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && (f[0] == "Rss:" || f[0] == "Pss:") {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			if f[0] == "Rss:" {
+				rss = v * 1024
+			} else {
+				pss = v * 1024
+			}
+		}
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	name = filepath.Base(args[0])
+	switch {
+	case name == "python3" && slices.Contains(args, "healthcheck"):
+		name = "healthcheck"
+	case name == "ripcord" && len(args) > 1:
+		name += " " + args[1]
+	}
+	return rss, pss, name
+}
+
+func readInt(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+func countLines(path, substr string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), substr) {
+			n++
+		}
+	}
+	return n, sc.Err()
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// scrape is what the bench reads from ripcord's /metrics.
+type scrape struct {
+	count   float64             // checks completed
+	buckets map[float64]float64 // schedule delay histogram: le -> cumulative count
+}
+
+func scrapeMetrics(url string) (scrape, error) {
+	s := scrape{buckets: map[float64]float64{}}
+	resp, err := http.Get(url)
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return s, err
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		name, val, ok := strings.Cut(l, " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "ripcord_check_duration_seconds_count{"):
+			s.count += v
+		case strings.HasPrefix(name, "ripcord_check_schedule_delay_seconds_bucket{"):
+			_, le, _ := strings.Cut(name, `le="`)
+			le = strings.TrimSuffix(le, `"}`)
+			bound, err := strconv.ParseFloat(le, 64)
+			if le == "+Inf" {
+				bound, err = math.Inf(1), nil
+			}
+			if err == nil {
+				s.buckets[bound] += v
+			}
+		}
+	}
+	return s, nil
+}
+
+// delays are the p50 and p99 of the schedule delay between two scrapes (the
+// upper bound of the bucket each falls in) and how many were over 20 ms.
+func (s scrape) delays(before scrape) (p50, p99 time.Duration, over20 int) {
+	bounds := slices.Sorted(func(yield func(float64) bool) {
+		for k := range s.buckets {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	if len(bounds) == 0 {
+		return 0, 0, -1
+	}
+	total := s.buckets[bounds[len(bounds)-1]] - before.buckets[bounds[len(bounds)-1]]
+	q := func(p float64) time.Duration {
+		for _, b := range bounds {
+			if s.buckets[b]-before.buckets[b] >= p*total {
+				if math.IsInf(b, 1) {
+					return -1
+				}
+				return time.Duration(b * float64(time.Second))
+			}
+		}
+		return -1
+	}
+	under20 := 0.0
+	for _, b := range bounds {
+		if b <= 0.020 {
+			under20 = s.buckets[b] - before.buckets[b]
+		}
+	}
+	return q(0.5), q(0.99), int(total - under20)
+}
+
+// writeSection replaces the "## Resources" section of a markdown file (or
+// appends it) with the table.
+func writeSection(path string, rows []string, warmup, window time.Duration) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	_ = host
+	model := "unknown CPU"
+	if ci, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(ci), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	var sec strings.Builder
+	fmt.Fprintf(&sec, `## Resources
+
+What health checking costs the server it protects: ripcord (daemon plus its checker processes) and ExaBGP's
+healthcheck (one Python process per check, each running `+"`curl -sf`"+` every second) checking the same nginx on
+127.0.0.1, side by side in one run; then ripcord alone at a high rate. N checks per second are N checks with a 1 s
+interval. Each side runs in a fresh cpuacct cgroup: CPU is the cgroup's usage over a %s window after a %s warm-up
+(so it includes curl and every process either side starts), memory the sum of RSS (and PSS, which counts pages
+shared between processes once) over the side's processes at the end of the window. Checks completed: ripcord's
+`+"`ripcord_check_duration_seconds_count`"+`, ExaBGP's requests in nginx's access log.
+
+`+"```sh\ngo run ./bench/resources -write docs/benchmarks.md\n```"+`
+
+Machine: `+"`nproc`"+` = %d, CPU `+"`%s`"+`, a VM shared with other jobs (load average at the end: %s), %s, %s/%s.
+
+| side | rate | CPU per check | CPU (of one core) | checks | largest process | RSS total | processes |
+|---|---|---|---|---|---|---|---|
+`, window, warmup, runtime.NumCPU(), model, strings.Join(strings.Fields(string(load))[:3], " "), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	for _, r := range rows {
+		sec.WriteString(r + "\n")
+	}
+	text := string(b)
+	i := strings.Index(text, "\n## Resources\n")
+	if i < 0 {
+		text = strings.TrimRight(text, "\n") + "\n\n" + sec.String()
+	} else {
+		rest := text[i+1:]
+		j := strings.Index(rest[3:], "\n## ")
+		tail := ""
+		if j >= 0 {
+			tail = rest[3+j:]
+		}
+		text = text[:i+1] + sec.String() + tail
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
+}
