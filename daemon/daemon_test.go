@@ -306,16 +306,15 @@ services:
 	}
 	var logs syncBuffer
 	d := startDaemonLogging(t, cfgPath, &recordingAdvertiser{}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	// Bounded wait for the daemon's socket and the check's first result.
 	var rep control.Report
-	for end := time.Now().Add(10 * time.Second); len(rep.Services) == 0 || rep.Services[0].Checks[0].Status == ""; {
+	var err error
+	for end := time.Now().Add(20 * time.Second); err != nil || len(rep.Services) == 0 || rep.Services[0].Checks[0].Status == ""; {
 		if time.Now().After(end) {
-			t.Fatalf("no check result in the status after 10s: %+v", rep)
+			t.Fatalf("no check result in the status after 20s: %+v, %v", rep, err)
 		}
 		time.Sleep(20 * time.Millisecond)
-		var err error
-		if rep, err = control.NewClient(sock).Status(); err != nil {
-			t.Fatal(err)
-		}
+		rep, err = control.NewClient(sock).Status()
 	}
 	if msg := rep.Services[0].Checks[0].Message; !strings.Contains(msg, "500") || !strings.Contains(msg, "admin:xxxxx@") {
 		t.Errorf("check message %q: want the 500 and the target with its password redacted", msg)
