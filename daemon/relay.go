@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/relay"
+	"github.com/vishvananda/netlink"
 )
 
 // Relayer is the kernel side of the relay (relay.Manager); the daemon's
@@ -132,10 +136,46 @@ func (c relayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// newRelayer builds the kernel relay for the services that relay. Until the
-// kernel side is built in, there is none: those services fail over as
-// without relay.
-func newRelayer(_ context.Context, _ *config.Config, log *slog.Logger) (Relayer, error) {
-	log.Warn("config: relay is configured but this build has no kernel relay; services fail over without it")
-	return nil, nil
+// newRelayer builds the kernel relay for the services that relay: one
+// tunnel to every relay peer, from relay_address (default: the source
+// address the kernel picks towards the first peer).
+func newRelayer(ctx context.Context, cfg *config.Config, log *slog.Logger) (Relayer, error) {
+	var peers []netip.Addr
+	for _, s := range cfg.Services {
+		if s.Relay == nil {
+			continue
+		}
+		for _, p := range s.Relay.Peers {
+			if !slices.Contains(peers, p) {
+				peers = append(peers, p)
+			}
+		}
+	}
+	local := cfg.RelayAddress
+	if !local.IsValid() {
+		var err error
+		if local, err = sourceTowards(peers[0]); err != nil {
+			return nil, fmt.Errorf("relay_address: %w", err)
+		}
+	}
+	m, err := relay.New(ctx, relay.Config{Local: local, Peers: peers, Logger: log.With("component", "relay")})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("relay ready", "local", local, "peers", fmt.Sprint(peers))
+	return m, nil
+}
+
+// sourceTowards is the source address the kernel uses to reach peer.
+func sourceTowards(peer netip.Addr) (netip.Addr, error) {
+	routes, err := netlink.RouteGet(peer.AsSlice())
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("no route to relay peer %s: %w", peer, err)
+	}
+	for _, r := range routes {
+		if a, ok := netip.AddrFromSlice(r.Src); ok && a.Unmap().Is4() {
+			return a.Unmap(), nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("no source address towards relay peer %s: set relay_address", peer)
 }

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -445,5 +446,74 @@ func TestBIRDRouters(t *testing.T) {
 				t.Errorf("cb: home %s affected %v; want sb throughout", r.Home, r.Affect)
 			}
 		}
+	}
+}
+
+// TestRelay breaks services on sa with make-before-break configured: sa
+// relays the broken service's new flows to sb while the routes move, so no
+// request fails after the detection window (a crashed listener is covered
+// even inside it, by the fallback relay). One lab per shape, FRR routers in
+// one and BIRD in the other.
+func TestRelay(t *testing.T) {
+	needRoot(t)
+	for _, lc := range []struct {
+		shape   Shape
+		routers string
+	}{{ShapeFailover, "frr"}, {ShapeLoadBalance, "bird"}} {
+		t.Run(string(lc.shape)+"/"+lc.routers, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			l := buildLab(t, ctx, Options{Shape: lc.shape, Routers: lc.routers, Relay: true})
+			o := l.Opts
+			// Detection: the next check, then fall-1 fast re-checks, each
+			// up to its timeout; then the kernel's rules go in.
+			detect := o.CheckInterval + time.Duration(o.Fall)*(o.FastInterval+o.CheckTimeout) + 500*time.Millisecond
+			for _, tc := range []struct {
+				name    string
+				service string
+				fault   Fault
+			}{
+				{"slapd killed", ServiceLDAP, FaultKill},
+				{"slapd hung", ServiceLDAP, FaultHang},
+				{"freeradius killed", ServiceRADIUS, FaultKill},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					tr, _, err := l.RunTrial(ctx, l.rec, TrialOptions{Service: tc.service, Replica: l.SA, Fault: tc.fault,
+						FailoverTimeout: failoverBound, FailbackTimeout: failbackBound})
+					if err != nil {
+						t.Fatal(err)
+					}
+					samples := l.rec.Samples()
+					for _, r := range Analyze(samples, tr, []string{"ca", "cb"}) {
+						t.Logf("%s/%s: home %s, during %s, failover %vs, failback %vs, %d of %d requests failed", r.Client, r.Service, r.Home, r.During, deref(r.FailoverSeconds), deref(r.FailbackSeconds), r.FailedRequests, r.Requests)
+						if r.Home != l.Home(r.Client) {
+							t.Errorf("%s: home %s, want %s", r.Client, r.Home, l.Home(r.Client))
+						}
+						if r.Affect && r.During != "sb" {
+							t.Errorf("%s: answered mostly by %q while sa was broken, want sb", r.Client, r.During)
+						}
+						var late []string
+						for _, s := range samples {
+							if s.Client == r.Client && s.Service == tc.service && s.Replica == "" &&
+								s.At.After(tr.Fault.Add(detect)) && s.At.Before(tr.End) {
+								late = append(late, fmt.Sprintf("%.2fs: %s", s.At.Sub(tr.Fault).Seconds(), s.Err))
+							}
+						}
+						if len(late) > 0 {
+							t.Errorf("%s: %d requests failed after the %s detection window: %v", r.Client, len(late), detect, late)
+						}
+					}
+					rep, err := l.SA.Status()
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, s := range rep.Services {
+						if s.Name == tc.service && (s.Relay == nil || s.Relay.Flows == 0) {
+							t.Errorf("sa relayed no flow of %s: %+v", tc.service, s.Relay)
+						}
+					}
+				})
+			}
+		})
 	}
 }

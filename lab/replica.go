@@ -498,11 +498,12 @@ services:
     checks:
       - name: %s
         interval: %s
+        fast_interval: %s
         timeout: %s
         rise: 1
         fall: %d
         %s
-`, svc, VIP(svc), r.metric(), drainMetric, o.FailbackDelay, svc, o.CheckInterval, o.CheckTimeout, o.Fall, own[svc])
+`, svc, VIP(svc), r.metric(), drainMetric, o.FailbackDelay, svc, o.CheckInterval, o.FastInterval, o.CheckTimeout, o.Fall, own[svc])
 		if !o.NoAssist {
 			fmt.Fprintf(&b, `    assist:
       metric: 2
@@ -517,6 +518,15 @@ services:
           fall: 1
           settings: {service: %s}
 `, o.AssistDelay, r.peer.Name, r.peer.Addr, portStatus, svc)
+		}
+		if o.Relay {
+			// The peer defaults to the assist peer's address. quiet 1s:
+			// the clients send every 100ms, so a second without a new
+			// flow means the routers moved.
+			fmt.Fprintf(&b, `    relay:
+      ports: [%s]
+      quiet: 1s
+`, fmt.Sprintf("%s/%d", servicePorts[svc].proto, servicePorts[svc].port))
 		}
 	}
 	return os.WriteFile(r.Config, []byte(b.String()), 0o600)

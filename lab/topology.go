@@ -95,6 +95,12 @@ type Options struct {
 	// only after the peer sent its poison; this is the routers' slack to
 	// process it before this replica's change arrives.
 	AssistDelay time.Duration
+	// Relay configures make-before-break on both replicas: each service's
+	// port relayed to the peer while it is broken (needs assistance).
+	Relay bool
+	// FastInterval is the own checks' fast_interval (default 50ms with
+	// Relay, else ripcord's default).
+	FastInterval time.Duration
 	// Ripcord is the ripcord binary run on the replicas. Required.
 	Ripcord string
 	// BaseDir holds the lab directory (default os.TempDir()). FRR runs as
@@ -136,6 +142,15 @@ func (o *Options) defaults() error {
 	}
 	if o.AssistDelay <= 0 {
 		o.AssistDelay = 100 * time.Millisecond
+	}
+	if o.Relay && o.NoAssist {
+		return errors.New("lab: Relay needs peer assistance (its peer checks say which peer is up)")
+	}
+	if o.FastInterval <= 0 && o.Relay {
+		o.FastInterval = 50 * time.Millisecond
+	}
+	if o.FastInterval <= 0 {
+		o.FastInterval = min(time.Second, o.CheckInterval)
 	}
 	if o.Ripcord == "" {
 		return errors.New("lab: Options.Ripcord (the ripcord binary) is required")
