@@ -35,6 +35,9 @@ type scenario struct {
 	Shape         lab.Shape
 	Assist        bool
 	NoReadvertise bool // the RIP speaker's re-advertisement on heard poison is off
+	Relay         bool // make-before-break relay configured on both replicas
+	Service       string
+	Fault         lab.Fault
 }
 
 func (s scenario) String() string {
@@ -45,12 +48,23 @@ func (s scenario) String() string {
 	if s.NoReadvertise {
 		a += ", no re-advertisement on poison"
 	}
+	if s.Relay {
+		a = fmt.Sprintf("relay, %s %s", s.Service, s.Fault)
+	}
 	return fmt.Sprintf("%s, %s", s.Shape, a)
 }
 
 // noReadvertise is -no-readvertise: every scenario runs without the RIP
 // speaker's re-advertisement on heard poison.
 var noReadvertise bool
+
+// withRelay is -relay: every scenario runs with the relay, breaking
+// relayService with relayFault.
+var (
+	withRelay    bool
+	relayService = lab.ServiceLDAP
+	relayFault   = lab.FaultKill
+)
 
 // trialResult is one trial as measured by lab.Analyze.
 type trialResult struct {
@@ -71,6 +85,15 @@ func main() {
 	ripcord := flag.String("ripcord", "", "ripcord binary (default: build ./cmd/ripcord)")
 	write := flag.String("write", "", "update the \"## Failover\" section of this markdown file (e.g. docs/benchmarks.md)")
 	raw := flag.String("raw", "", "write every trial as JSON lines to this file")
+	flag.BoolVar(&withRelay, "relay", false, "configure the make-before-break relay on both replicas (with assistance); the table goes to \"## Failover with the relay\"")
+	flag.StringVar(&relayService, "service", lab.ServiceLDAP, "with -relay: the service to break (ldap or radius)")
+	flag.Func("fault", "with -relay: kill (SIGKILL, default) or hang (SIGSTOP)", func(v string) error {
+		if v != string(lab.FaultKill) && v != string(lab.FaultHang) {
+			return fmt.Errorf("kill or hang")
+		}
+		relayFault = lab.Fault(v)
+		return nil
+	})
 	flag.BoolVar(&noReadvertise, "no-readvertise", false, "turn off the RIP speaker's re-advertisement on heard poison (rip.readvertise_on_poison: false), to measure that lever")
 	sigkill := flag.Bool("sigkill", false, "instead: measure once what SIGKILL of ripcord on sa does (no poison; failover shape)")
 	var loss lossOptions
@@ -152,7 +175,13 @@ func run(trials int, shape, assist, routerKind string, failback, maxWait time.Du
 	var all []summary
 	for _, sh := range shapes {
 		for _, as := range assists {
-			sc := scenario{Shape: sh, Assist: as, NoReadvertise: noReadvertise}
+			sc := scenario{Shape: sh, Assist: as, NoReadvertise: noReadvertise, Relay: withRelay, Service: lab.ServiceLDAP, Fault: lab.FaultKill}
+			if withRelay {
+				if !as {
+					continue // the relay needs assistance
+				}
+				sc.Service, sc.Fault = relayService, relayFault
+			}
 			fmt.Fprintf(os.Stderr, "== %s: %d trials\n", sc, trials)
 			results, err := runScenario(ctx, sc, trials, routerKind, failback, maxWait, ripcord)
 			for _, r := range results {
@@ -177,7 +206,7 @@ func run(trials int, shape, assist, routerKind string, failback, maxWait time.Du
 
 func runScenario(ctx context.Context, sc scenario, trials int, routerKind string, failback, maxWait time.Duration, ripcord string) ([]trialResult, error) {
 	l, err := lab.Build(ctx, lab.Options{Shape: sc.Shape, Routers: routerKind, NoAssist: !sc.Assist, NoReadvertise: sc.NoReadvertise,
-		FailbackDelay: failback, Ripcord: ripcord})
+		Relay: sc.Relay, FailbackDelay: failback, Ripcord: ripcord})
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +224,7 @@ func runScenario(ctx context.Context, sc scenario, trials int, routerKind string
 			return out, ctx.Err()
 		case <-time.After(wait):
 		}
-		tr, _, err := l.RunTrial(ctx, rec, lab.TrialOptions{Service: lab.ServiceLDAP, Replica: l.SA, Fault: lab.FaultKill})
+		tr, _, err := l.RunTrial(ctx, rec, lab.TrialOptions{Service: sc.Service, Replica: l.SA, Fault: sc.Fault})
 		res := trialResult{Scenario: sc.String(), Trial: i + 1, Wait: wait.Seconds(),
 			Clients: lab.Analyze(rec.Samples(), tr, []string{"ca", "cb"})}
 		if err != nil {
@@ -296,7 +325,18 @@ func stats(xs []float64) string {
 
 func render(all []summary, trials int, routerKind string, failback, maxWait time.Duration, took time.Duration) string {
 	var b strings.Builder
-	b.WriteString("## Failover\n\n")
+	b.WriteString(sectionHead())
+	b.WriteString("\n")
+	if withRelay {
+		fmt.Fprintf(&b, `The same lab and trials as "Failover" below, with the make-before-break relay configured on both replicas
+(`+"`relay: {ports: [tcp/389], quiet: 1s}`"+` per service, peers the assist peers, `+"`fast_interval`"+` 50 ms): the
+broken replica relays the service's new flows to its peer through the VXLAN tunnel while it announces its worse relay
+metric (its `+"`drain_metric`"+`, 10), poisons once no new flow came for 1 s, and removes the relay once no packet came
+for 1 s. The broken service is %s, the fault %s. The clients send a real LDAP search and a real RADIUS
+Access-Request to the VIP every %v.
+
+`, sc0(all).Service, sc0(all).Fault, lab.ProbeInterval)
+	}
 	fmt.Fprintf(&b, `What clients see when LDAP breaks on sa and comes back, in the lab (`+"`ripcord lab`"+`'s topology: routers ra, rb
 running %s with default RIP timers; replicas sa, sb with slapd, FreeRADIUS, nginx and ripcord; clients ca, cb sending
 a real LDAP search to the VIP every %v, each with a %v timeout). One trial: a random wait of 1–%v (so the
@@ -317,8 +357,8 @@ client is served by sb it is restarted, then the clients must be back home. ripc
 	fmt.Fprintf(&b, "```sh\ngo run ./bench/failover %s\n```\n\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintf(&b, "Machine: `nproc` = %d, %s/%s, %s, shared with other jobs; %d trials per scenario; whole run %s.\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), trials, took.Round(time.Second))
-	b.WriteString("| scenario | client | trials affected | failover p50 / p95 / max (s) | failback p50 / p95 / max (s) | failed requests per trial p50 / max |\n")
-	b.WriteString("|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | routers | client | trials affected | failover p50 / p95 / max (s) | failback p50 / p95 / max (s) | failed requests per trial p50 / p95 / max |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, s := range all {
 		for _, c := range s.Clients {
 			failed := make([]float64, len(c.Failed))
@@ -327,17 +367,17 @@ client is served by sb it is restarted, then the clients must be back home. ripc
 				failed[i] = float64(n)
 				maxFailed = max(maxFailed, n)
 			}
-			p50Failed := percentile(failed, 50)
+			p50Failed, p95Failed := percentile(failed, 50), percentile(failed, 95)
 			affected := fmt.Sprintf("%d of %d", c.Affected, len(c.Failed))
 			if c.Never > 0 {
 				affected += fmt.Sprintf(" (%d never recovered)", c.Never)
 			}
 			if c.Affected == 0 {
-				fmt.Fprintf(&b, "| %s | %s | %s (home sb: served throughout) | – | – | %.0f / %d |\n", s.Scenario, c.Client, affected, p50Failed, maxFailed)
+				fmt.Fprintf(&b, "| %s | %s | %s | %s (home sb: served throughout) | – | – | %.0f / %.0f / %d |\n", s.Scenario, routerKind, c.Client, affected, p50Failed, p95Failed, maxFailed)
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.0f / %d |\n", s.Scenario, c.Client, affected,
-				stats(c.Failover), stats(c.Failback), p50Failed, maxFailed)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %.0f / %.0f / %d |\n", s.Scenario, routerKind, c.Client, affected,
+				stats(c.Failover), stats(c.Failback), p50Failed, p95Failed, maxFailed)
 		}
 	}
 	b.WriteString("\n")
@@ -352,7 +392,7 @@ func writeSection(path, section string) error {
 		return err
 	}
 	text := string(data)
-	const head = "## Failover\n"
+	head := sectionHead()
 	if i := strings.Index(text, head); i >= 0 {
 		rest := text[i+len(head):]
 		end := len(text)
@@ -368,6 +408,22 @@ func writeSection(path, section string) error {
 		text += section
 	}
 	return os.WriteFile(path, []byte(text), 0o644)
+}
+
+// sectionHead is the heading of the section a run writes.
+func sectionHead() string {
+	if withRelay {
+		return "## Failover with the relay\n"
+	}
+	return "## Failover\n"
+}
+
+// sc0 is the scenario of the first summary (all share service and fault).
+func sc0(all []summary) scenario {
+	if len(all) == 0 {
+		return scenario{}
+	}
+	return all[0].Scenario
 }
 
 // notesMarker starts the hand-written part of the section, which a rerun
