@@ -27,8 +27,22 @@ type Report struct {
 	Version  string          `json:"version"`
 	Started  time.Time       `json:"started"`
 	Services []ServiceReport `json:"services"`
+	// Reload is the outcome of the last reload, if there was one.
+	Reload *ReloadResult `json:"reload,omitempty"`
 	// BGP lists the BGP sessions, if BGP is configured.
 	BGP []BGPSession `json:"bgp,omitempty"`
+}
+
+// ReloadResult is the outcome of one reload (SIGHUP or `ripcord reload`).
+type ReloadResult struct {
+	At time.Time `json:"at"`
+	OK bool      `json:"ok"`
+	// Error is why the new file was refused (FILE:LINE:COL: key: message);
+	// nothing was changed then.
+	Error string `json:"error,omitempty"`
+	// Summary says what changed, e.g. "added web; removed old; restarted
+	// ldap/bind; unchanged radius".
+	Summary string `json:"summary,omitempty"`
 }
 
 // BGPSession is one BGP peer's session.
@@ -87,6 +101,9 @@ type Backend interface {
 	Report() Report
 	SetDrained(service string, on bool) error
 	CheckNow(service string) error
+	// Reload reads the config file again and applies the difference; an
+	// invalid file changes nothing.
+	Reload() ReloadResult
 }
 
 // Server serves the control API on a unix socket.
@@ -169,6 +186,14 @@ func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("POST /v1/services/{name}/drain", act(func(n string) error { return b.SetDrained(n, true) }))
 	mux.HandleFunc("POST /v1/services/{name}/undrain", act(func(n string) error { return b.SetDrained(n, false) }))
 	mux.HandleFunc("POST /v1/services/{name}/check", act(b.CheckNow))
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		res := b.Reload()
+		if !res.OK {
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": res.Error})
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, path: path}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -254,6 +279,14 @@ func (c *Client) Drain(service string) error {
 // Undrain restores a drained service.
 func (c *Client) Undrain(service string) error {
 	return c.do(http.MethodPost, "/v1/services/"+service+"/undrain", nil)
+}
+
+// Reload makes the daemon read its config file again; the error is the
+// reason the new file was refused (nothing changed then).
+func (c *Client) Reload() (ReloadResult, error) {
+	var r ReloadResult
+	err := c.do(http.MethodPost, "/v1/reload", &r)
+	return r, err
 }
 
 // CheckNow runs a service's checks at once.

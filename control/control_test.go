@@ -18,6 +18,13 @@ type fakeBackend struct {
 	mu      sync.Mutex
 	drained map[string]bool
 	checked []string
+	reload  ReloadResult
+}
+
+func (f *fakeBackend) Reload() ReloadResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reload
 }
 
 func (f *fakeBackend) Report() Report {
@@ -83,6 +90,14 @@ func TestControlSocket(t *testing.T) {
 	}
 	if err := c.CheckNow("ldap"); err != nil || len(b.checked) != 1 {
 		t.Fatalf("check now: %v %v", err, b.checked)
+	}
+	b.reload = ReloadResult{OK: true, Summary: "added web"}
+	if res, err := c.Reload(); err != nil || res.Summary != "added web" {
+		t.Fatalf("reload: %+v, %v", res, err)
+	}
+	b.reload = ReloadResult{Error: "/etc/ripcord/ripcord.yaml:3:5: services[0].vip: bad"}
+	if _, err := c.Reload(); err == nil || err.Error() != b.reload.Error {
+		t.Fatalf("refused reload: %v, want %q", err, b.reload.Error)
 	}
 	srv.Close()
 	if _, err := NewClient(sock).Status(); err == nil || !strings.Contains(err.Error(), "is the daemon running") {

@@ -26,6 +26,8 @@ type Metrics struct {
 	Transitions      *prometheus.CounterVec
 	AdvertiseErrors  *prometheus.CounterVec
 	RouterDisagrees  *prometheus.GaugeVec
+	ReloadOK         prometheus.Gauge
+	ReloadTime       prometheus.Gauge
 }
 
 // NewMetrics registers every metric on a fresh registry, with the standard
@@ -53,6 +55,10 @@ func NewMetrics(version string) *Metrics {
 			Help: "Service state changes."}, []string{"service", "from", "to"}),
 		AdvertiseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ripcord_advertise_errors_total",
 			Help: "Failed attempts to apply the desired set."}, []string{"advertiser"}),
+		ReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ripcord_config_last_reload_successful",
+			Help: "1 if the last reload applied the config file (or there was none), 0 if it was refused: the old config runs."}),
+		ReloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ripcord_config_last_reload_success_timestamp_seconds",
+			Help: "When the config was last loaded successfully (at start or by a reload), Unix seconds."}),
 		RouterDisagrees: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_router_disagrees",
 			Help: "1 if the router on a RIP link holds something for the service's VIP that contradicts what this replica announces (ripcord status says what)."},
 			[]string{"service", "interface", "router"}),
@@ -64,7 +70,9 @@ func NewMetrics(version string) *Metrics {
 	m.Registry.MustRegister(buildInfo, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
 	m.Registry.MustRegister(m.CheckSuccess, m.CheckMisconfig, m.CheckDuration, m.CheckPhase, m.CheckObservation, m.AnnouncedMetric,
-		m.ServiceState, m.Transitions, m.AdvertiseErrors, m.RouterDisagrees)
+		m.ServiceState, m.Transitions, m.AdvertiseErrors, m.RouterDisagrees, m.ReloadOK, m.ReloadTime)
+	m.ReloadOK.Set(1)
+	m.ReloadTime.SetToCurrentTime()
 	return m
 }
 

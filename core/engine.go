@@ -72,8 +72,15 @@ type Engine struct {
 	results  chan jobResult
 	kick     chan struct{}
 	now      func() time.Time
-	trigger  map[string][]chan struct{} // service name -> one check-now channel per job
 	stats    chan []relay.Stats
+	updates  chan update
+
+	// The running jobs, guarded by mu. Each start of a job gets a new gen,
+	// so that a result of a job stopped by Update is never applied.
+	running map[jobKey]*runningJob
+	gen     uint64
+	runCtx  context.Context // Run's; jobs started later derive from it
+	jobs    sync.WaitGroup
 
 	// pubMu serialises publish from computing the set to handing it on, so
 	// a set computed earlier is never handed on after a newer one.
@@ -82,7 +89,22 @@ type Engine struct {
 	relays []relay.Want               // last passed to Options.Relay, nil before the first; guarded by pubMu
 }
 
+type jobKey struct {
+	service, name string
+	peer          bool
+}
+
+func keyOf(j Job) jobKey { return jobKey{j.Service, j.Name, j.Peer} }
+
+type runningJob struct {
+	job    Job
+	gen    uint64
+	cancel context.CancelFunc
+	trig   chan struct{} // check now
+}
+
 type jobResult struct {
+	gen  uint64
 	job  Job
 	res  *sdk.Result
 	at   time.Time
@@ -96,7 +118,8 @@ func New(o Options) *Engine {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{o: o, byName: map[string]*Service{}, results: make(chan jobResult, 64),
-		kick: make(chan struct{}, 1), stats: make(chan []relay.Stats, 1), now: o.Now, trigger: map[string][]chan struct{}{}}
+		kick: make(chan struct{}, 1), stats: make(chan []relay.Stats, 1), updates: make(chan update), now: o.Now,
+		running: map[jobKey]*runningJob{}}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -114,21 +137,15 @@ func New(o Options) *Engine {
 
 // Run schedules every job until ctx is done.
 func (e *Engine) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer e.jobs.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	e.mu.Lock()
+	e.runCtx = ctx
 	for _, j := range e.o.Jobs {
-		trig := make(chan struct{}, 1)
-		e.mu.Lock()
-		e.trigger[j.Service] = append(e.trigger[j.Service], trig)
-		e.mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e.schedule(ctx, j, trig)
-		}()
+		e.startJobLocked(j)
 	}
+	e.mu.Unlock()
 	e.publish()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -153,13 +170,29 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.o.Heartbeat()
 		case st := <-e.stats:
 			e.observeRelay(st)
+		case u := <-e.updates:
+			u.done <- e.update(u)
 		}
 	}
 }
 
+// startJobLocked runs a job on its schedule until it is stopped (Update) or
+// Run ends. Called with e.mu held.
+func (e *Engine) startJobLocked(j Job) {
+	e.gen++
+	ctx, cancel := context.WithCancel(e.runCtx)
+	rj := &runningJob{job: j, gen: e.gen, cancel: cancel, trig: make(chan struct{}, 1)}
+	e.running[keyOf(j)] = rj
+	e.jobs.Add(1)
+	go func() {
+		defer e.jobs.Done()
+		e.schedule(ctx, j, rj.gen, rj.trig)
+	}()
+}
+
 // schedule runs one job at its interval with ±10 % jitter; the first run
 // comes soon after start, spread so that checks do not fire together.
-func (e *Engine) schedule(ctx context.Context, j Job, trig <-chan struct{}) {
+func (e *Engine) schedule(ctx context.Context, j Job, gen uint64, trig <-chan struct{}) {
 	wait := time.Duration(rand.Int64N(int64(j.Interval)/10 + 1))
 	for {
 		t := time.NewTimer(wait)
@@ -181,7 +214,7 @@ func (e *Engine) schedule(ctx context.Context, j Job, trig <-chan struct{}) {
 		}
 		fast := make(chan bool, 1)
 		select {
-		case e.results <- jobResult{job: j, res: res, at: e.now(), took: took, fast: fast}:
+		case e.results <- jobResult{gen: gen, job: j, res: res, at: e.now(), took: took, fast: fast}:
 		case <-ctx.Done():
 			return
 		}
@@ -202,6 +235,14 @@ func (e *Engine) schedule(ctx context.Context, j Job, trig <-chan struct{}) {
 func (e *Engine) apply(r jobResult) {
 	e.mu.Lock()
 	s := e.byName[r.job.Service]
+	if rj := e.running[keyOf(r.job)]; s == nil || rj == nil || rj.gen != r.gen {
+		// The job was stopped or replaced by Update after this run began.
+		e.mu.Unlock()
+		if r.fast != nil {
+			r.fast <- false
+		}
+		return
+	}
 	from := s.State()
 	var changed bool
 	if r.job.Peer {
@@ -380,7 +421,9 @@ func (e *Engine) Status() []Status {
 
 // SetDrained drains or undrains a service by name.
 func (e *Engine) SetDrained(name string, on bool) error {
-	s, ok := e.byName[name] // fixed at New
+	e.mu.Lock()
+	s, ok := e.byName[name]
+	e.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("no service %q", name)
 	}
@@ -396,9 +439,12 @@ func (e *Engine) CheckNow(name string) error {
 	if _, ok := e.byName[name]; !ok {
 		return fmt.Errorf("no service %q", name)
 	}
-	for _, ch := range e.trigger[name] {
+	for k, rj := range e.running {
+		if k.service != name {
+			continue
+		}
 		select {
-		case ch <- struct{}{}:
+		case rj.trig <- struct{}{}:
 		default:
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,18 +17,18 @@ import (
 type applier struct {
 	name    string
 	adv     advertisers.Advertiser
-	allowed map[string]bool // prefixes in the config: nothing else is ever passed on
 	metrics *control.Metrics
 	log     *slog.Logger
 	next    chan []advertisers.Announcement
 
 	mu        sync.Mutex
-	announced map[string]int // prefix -> metric last applied
+	allowed   map[string]bool // prefixes in the config: nothing else is ever passed on
+	announced map[string]int  // prefix -> metric last applied
 	lastErr   string
 }
 
-func newApplier(name string, a advertisers.Advertiser, allowed map[string]bool, m *control.Metrics, log *slog.Logger) *applier {
-	return &applier{name: name, adv: a, allowed: allowed, metrics: m, log: log,
+func newApplier(name string, a advertisers.Advertiser, m *control.Metrics, log *slog.Logger) *applier {
+	return &applier{name: name, adv: a, metrics: m, log: log,
 		next: make(chan []advertisers.Announcement, 1), announced: map[string]int{}}
 }
 
@@ -73,13 +74,23 @@ func (a *applier) run(ctx context.Context) {
 	}
 }
 
+// setAllowed replaces the prefixes the config has (reload).
+func (a *applier) setAllowed(allowed map[string]bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.allowed = allowed
+}
+
 func (a *applier) apply(ctx context.Context, set []advertisers.Announcement) error {
+	a.mu.Lock()
 	for _, ann := range set {
 		if !a.allowed[ann.Prefix.String()] {
 			// The engine only knows configured prefixes; this guards the promise.
+			a.mu.Unlock()
 			return fmt.Errorf("refusing to announce %s: not in the config", ann.Prefix)
 		}
 	}
+	a.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	err := a.adv.Set(cctx, set)
@@ -90,6 +101,11 @@ func (a *applier) apply(ctx context.Context, set []advertisers.Announcement) err
 		return err
 	}
 	a.lastErr = ""
+	for p := range a.announced { // a service removed by a reload
+		if !slices.ContainsFunc(set, func(ann advertisers.Announcement) bool { return ann.Prefix.String() == p }) {
+			a.metrics.AnnouncedMetric.DeleteLabelValues(p, a.name)
+		}
+	}
 	clear(a.announced)
 	_, withdrawsDown := a.adv.(advertisers.DownWithdrawer)
 	for _, ann := range set {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,7 +124,8 @@ func Specs(cfg *config.Config) ([]core.ServiceSpec, []core.Job) {
 
 // Daemon is a running ripcord.
 type Daemon struct {
-	cfg      *config.Config
+	cfg      atomic.Pointer[config.Config] // replaced by reload
+	path     string                        // the config file, for reload
 	log      *slog.Logger
 	host     *plugins.Host
 	engine   *core.Engine
@@ -134,7 +136,16 @@ type Daemon struct {
 	bgp      *bgp.Speaker // nil without BGP
 	started  time.Time
 	drainDir string
+	vips     *vip.Manager // nil with NoVIP
+	relays   *relayLoop   // nil without a kernel relay
+
+	reloadMu   sync.Mutex
+	specs      []core.ServiceSpec // as given to the engine; guarded by reloadMu after start
+	lastReload atomic.Pointer[control.ReloadResult]
 }
+
+// config is the config in force.
+func (d *Daemon) config() *config.Config { return d.cfg.Load() }
 
 // Options configure Run.
 type Options struct {
@@ -147,14 +158,19 @@ type Options struct {
 	NoVIP bool
 	// Relay overrides the kernel relay built from the config (tests).
 	Relay Relayer
+	// ConfigPath is the file Config was read from; Reload reads it again.
+	ConfigPath string
+	// Reload, when it delivers, reloads the config (SIGHUP).
+	Reload <-chan os.Signal
 }
 
 // Run runs the daemon until ctx is done, then withdraws every announcement
 // (RIP: poison) before returning.
 func Run(ctx context.Context, o Options) error {
 	cfg, log := o.Config, o.Logger
-	d := &Daemon{cfg: cfg, log: log, host: o.Host, metrics: control.NewMetrics(Version), started: time.Now(),
+	d := &Daemon{path: o.ConfigPath, log: log, host: o.Host, metrics: control.NewMetrics(Version), started: time.Now(),
 		drainDir: filepath.Join(cfg.StateDir, "drained"), notify: newNotifier(log)}
+	d.cfg.Store(cfg)
 	defer d.host.Close()
 	for _, w := range cfg.Warnings() {
 		log.Warn("config: " + w)
@@ -173,17 +189,19 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(d.drainDir, 0o755); err != nil {
 		return fmt.Errorf("state_dir: %w", err)
 	}
-	drained, err := d.loadDrained()
+	drained, err := d.drainedOf(cfg)
 	if err != nil {
 		return err
 	}
+	for _, name := range drained {
+		log.Info("service starts drained (persisted flag)", "service", name)
+	}
 
 	if !o.NoVIP {
-		stop, err := d.startVIPs(ctx)
-		if err != nil {
+		if err := d.startVIPs(ctx); err != nil {
 			return err
 		}
-		defer stop()
+		defer d.stopVIPs()
 	}
 
 	advs := o.Advertisers
@@ -201,14 +219,10 @@ func Run(ctx context.Context, o Options) error {
 		registerRIPStats(d.metrics, sp)
 		d.routers = &routerViews{}
 	}
-	allowed := map[string]bool{}
-	for _, s := range cfg.Services {
-		allowed[s.VIP.String()] = true
-	}
 	for _, name := range slices.Sorted(maps.Keys(advs)) {
-		a := newApplier(name, advs[name], allowed, d.metrics, log)
-		d.appliers = append(d.appliers, a)
+		d.appliers = append(d.appliers, newApplier(name, advs[name], d.metrics, log))
 	}
+	d.allow(cfg.Services)
 
 	specs, jobs := Specs(cfg)
 	rl := o.Relay
@@ -228,6 +242,7 @@ func Run(ctx context.Context, o Options) error {
 		}()
 		relays = newRelayLoop(rl, d.metrics, log)
 		wantRelays = relays.want
+		d.relays = relays
 	} else {
 		for i := range specs {
 			specs[i].Relay = nil
@@ -249,6 +264,7 @@ func Run(ctx context.Context, o Options) error {
 	if relays != nil {
 		relays.engine = d.engine
 	}
+	d.specs = specs
 
 	srv, err := control.Listen(cfg.Control.Socket, d, log)
 	if err != nil {
@@ -276,6 +292,20 @@ func Run(ctx context.Context, o Options) error {
 	if relays != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); relays.run(actx) }()
+	}
+	if o.Reload != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-actx.Done():
+					return
+				case <-o.Reload:
+					d.Reload()
+				}
+			}
+		}()
 	}
 	log.Info("ripcord started", "node", cfg.Node, "version", Version, "services", len(specs), "checks", len(jobs),
 		"advertisers", strings.Join(slices.Sorted(maps.Keys(advs)), ","))
@@ -339,7 +369,7 @@ func (d *Daemon) transition(svc string, from, to core.State, reason string) {
 
 // Report implements control.Backend.
 func (d *Daemon) Report() control.Report {
-	r := control.Report{Node: d.cfg.Node, Version: Version, Started: d.started}
+	r := control.Report{Node: d.config().Node, Version: Version, Started: d.started, Reload: d.lastReload.Load()}
 	for _, st := range d.engine.Status() {
 		sr := control.ServiceReport{Status: st, Announced: map[string]int{}}
 		for _, a := range d.appliers {
@@ -370,7 +400,7 @@ func (d *Daemon) Report() control.Report {
 // SetDrained implements control.Backend; the flag is persisted first so that
 // a restart keeps it.
 func (d *Daemon) SetDrained(svc string, on bool) error {
-	if !slices.ContainsFunc(d.cfg.Services, func(s config.Service) bool { return s.Name == svc }) {
+	if !slices.ContainsFunc(d.config().Services, func(s config.Service) bool { return s.Name == svc }) {
 		return fmt.Errorf("no service %q", svc)
 	}
 	p := filepath.Join(d.drainDir, svc)
@@ -414,16 +444,16 @@ func writeFileAtomic(path string, data []byte) error {
 // CheckNow implements control.Backend.
 func (d *Daemon) CheckNow(svc string) error { return d.engine.CheckNow(svc) }
 
-func (d *Daemon) loadDrained() ([]string, error) {
+// drainedOf lists the services of cfg with a persisted drain flag.
+func (d *Daemon) drainedOf(cfg *config.Config) ([]string, error) {
 	ents, err := os.ReadDir(d.drainDir)
 	if err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	var out []string
 	for _, e := range ents {
-		if slices.ContainsFunc(d.cfg.Services, func(s config.Service) bool { return s.Name == e.Name() }) {
+		if slices.ContainsFunc(cfg.Services, func(s config.Service) bool { return s.Name == e.Name() }) {
 			out = append(out, e.Name())
-			d.log.Info("service starts drained (persisted flag)", "service", e.Name())
 		}
 	}
 	return out, nil
@@ -432,10 +462,9 @@ func (d *Daemon) loadDrained() ([]string, error) {
 // startVIPs puts every service address on its interface. The addresses
 // ripcord added are listed in state_dir, so that after a crash the next run
 // still knows they are its own and removes them when it exits.
-func (d *Daemon) startVIPs(ctx context.Context) (stop func(), err error) {
-	stateFile := filepath.Join(d.cfg.StateDir, "vips")
+func (d *Daemon) startVIPs(ctx context.Context) error {
 	var claim []vip.Address
-	if b, err := os.ReadFile(stateFile); err == nil {
+	if b, err := os.ReadFile(d.vipStateFile()); err == nil {
 		for _, line := range strings.Fields(string(b)) {
 			pfx, dev, _ := strings.Cut(line, "@")
 			if p, err := netip.ParsePrefix(pfx); err == nil {
@@ -445,31 +474,48 @@ func (d *Daemon) startVIPs(ctx context.Context) (stop func(), err error) {
 	}
 	vm, err := vip.New(vip.Config{Logger: d.log, Claim: claim})
 	if err != nil {
-		return nil, err
+		return err
+	}
+	d.vips = vm
+	if err := d.ensureVIPs(ctx, d.config().Services); err != nil {
+		vm.Close()
+		d.vips = nil
+		return err
+	}
+	return nil
+}
+
+func (d *Daemon) vipStateFile() string { return filepath.Join(d.config().StateDir, "vips") }
+
+// ensureVIPs converges the addresses to those of svcs and records the ones
+// ripcord added.
+func (d *Daemon) ensureVIPs(ctx context.Context, svcs []config.Service) error {
+	if d.vips == nil {
+		return nil
 	}
 	var addrs []vip.Address
-	for _, s := range d.cfg.Services {
+	for _, s := range svcs {
 		addrs = append(addrs, vip.Address{Prefix: s.VIP, Interface: s.Interface})
 	}
-	if err := vm.Ensure(ctx, addrs); err != nil {
-		vm.Close()
-		return nil, err
+	if err := d.vips.Ensure(ctx, addrs); err != nil {
+		return err
 	}
 	var lines []string
-	for _, a := range vm.Owned() {
+	for _, a := range d.vips.Owned() {
 		lines = append(lines, a.Prefix.String()+"@"+a.Interface)
 	}
-	if err := os.WriteFile(stateFile, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		vm.Close()
-		return nil, fmt.Errorf("state_dir: %w", err)
+	if err := os.WriteFile(d.vipStateFile(), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		return fmt.Errorf("state_dir: %w", err)
 	}
-	return func() {
-		if err := vm.Close(); err != nil {
-			d.log.Error("removing service addresses", "err", err)
-			return
-		}
-		os.Remove(stateFile)
-	}, nil
+	return nil
+}
+
+func (d *Daemon) stopVIPs() {
+	if err := d.vips.Close(); err != nil {
+		d.log.Error("removing service addresses", "err", err)
+		return
+	}
+	os.Remove(d.vipStateFile())
 }
 
 // registerRIPStats exports the speaker's packet counters; malformed and

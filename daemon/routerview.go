@@ -37,15 +37,15 @@ func (rv *routerViews) get(vip netip.Prefix) []control.RouterView {
 
 // watchRouters asks the routers every routerViewEvery until ctx is done.
 func (d *Daemon) watchRouters(ctx context.Context, sp *rip.Speaker) {
-	names := map[netip.Prefix]string{}
-	var vips []netip.Prefix
-	for _, s := range d.cfg.Services {
-		names[s.VIP] = s.Name
-		vips = append(vips, s.VIP)
-	}
 	t := time.NewTicker(routerViewEvery)
 	defer t.Stop()
 	for {
+		names := map[netip.Prefix]string{}
+		var vips []netip.Prefix
+		for _, s := range d.config().Services { // reload may change them
+			names[s.VIP] = s.Name
+			vips = append(vips, s.VIP)
+		}
 		vctx, cancel := context.WithTimeout(ctx, routerViewEvery-time.Second)
 		views := sp.Views(vctx, vips)
 		cancel()

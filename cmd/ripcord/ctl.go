@@ -37,7 +37,16 @@ func cmdStatus(args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	fmt.Printf("node %s, ripcord %s, up %s\n\n", r.Node, r.Version, time.Since(r.Started).Round(time.Second))
+	fmt.Printf("node %s, ripcord %s, up %s\n", r.Node, r.Version, time.Since(r.Started).Round(time.Second))
+	if rl := r.Reload; rl != nil {
+		ago := time.Since(rl.At).Round(time.Second)
+		if rl.OK {
+			fmt.Printf("last reload %s ago: %s\n", ago, rl.Summary)
+		} else {
+			fmt.Printf("last reload %s ago REFUSED, the previous config runs: %s\n", ago, rl.Error)
+		}
+	}
+	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	// METRIC is what the policy decided, with or without an advertiser;
 	// ANNOUNCED is what each advertiser last sent.
@@ -170,5 +179,20 @@ func cmdDrain(cmd string, args []string) error {
 		return err
 	}
 	fmt.Printf("%s: %sed\n", fs.Arg(0), cmd)
+	return nil
+}
+
+func cmdReload(args []string) error {
+	fs := newFlags("reload", "[-s SOCKET]", "Make the daemon read its config file again and apply the difference: unchanged services keep\n"+
+		"their state and announcements. An invalid file changes nothing; its error is printed and the exit status is 1.")
+	sock := socketFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitError(2)
+	}
+	res, err := control.NewClient(*sock).Reload()
+	if err != nil {
+		return fmt.Errorf("reload refused, nothing changed: %w", err)
+	}
+	fmt.Printf("reloaded: %s\n", res.Summary)
 	return nil
 }

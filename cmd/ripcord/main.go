@@ -22,6 +22,7 @@ Usage:
   ripcord status   [-s SOCKET]      show each service's state and announced metrics
   ripcord drain    SERVICE          move traffic away from a service (persists across restarts)
   ripcord undrain  SERVICE          bring a drained service back
+  ripcord reload   [-s SOCKET]      read the config file again and apply the difference (also SIGHUP)
   ripcord checkers                  list the built-in checkers and their settings
   ripcord lab      [flags]          the demo: two sites, real routers and services, failover and failback
   ripcord version                   print the version
@@ -48,6 +49,8 @@ func main() {
 		err = cmdStatus(args)
 	case "drain", "undrain":
 		err = cmdDrain(cmd, args)
+	case "reload":
+		err = cmdReload(args)
 	case "checkers":
 		err = cmdCheckers(args)
 	case "checker":

@@ -1,0 +1,146 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core"
+	"github.com/ripcord/ripcord/core/config"
+)
+
+// reloadTimeout bounds one reload: reading the file, the checkers'
+// validation of their settings, and the engine taking the new services.
+const reloadTimeout = 30 * time.Second
+
+// Reload implements control.Backend (also SIGHUP): it reads the config file
+// again, validates all of it, and only then applies the difference. An
+// invalid file, or a change that needs a restart, changes nothing.
+func (d *Daemon) Reload() control.ReloadResult {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	res := control.ReloadResult{At: time.Now()}
+	summary, err := d.reload()
+	if err != nil {
+		res.Error = err.Error()
+		d.log.Error("reload refused; the running config is unchanged", "err", err)
+		d.metrics.ReloadOK.Set(0)
+	} else {
+		res.OK, res.Summary = true, summary
+		d.log.Info("reloaded", "changes", summary)
+		d.metrics.ReloadOK.Set(1)
+		d.metrics.ReloadTime.Set(float64(res.At.Unix()))
+	}
+	d.lastReload.Store(&res)
+	return res
+}
+
+func (d *Daemon) reload() (string, error) {
+	if d.path == "" {
+		return "", errors.New("reload: this daemon was started without a config file")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+	defer cancel()
+	cfg, err := config.Load(d.path, config.Options{KnownChecker: KnownChecker})
+	if err != nil {
+		return "", err
+	}
+	old := d.config()
+	if err := needsRestart(d.path, old, cfg); err != nil {
+		return "", err
+	}
+	if err := cfg.ConfigureChecks(ctx, d.host.Configure); err != nil {
+		return "", err
+	}
+	specs, jobs := Specs(cfg)
+	if d.relays == nil {
+		for i := range specs {
+			specs[i].Relay = nil
+		}
+	}
+	if have, want := relayPeers(d.specs), relayPeers(specs); d.relays != nil && !slices.Equal(have, want) {
+		return "", fmt.Errorf("%s: relay peers %v instead of %v: changing them needs a restart", d.path, want, have)
+	}
+	drained, err := d.drainedOf(cfg)
+	if err != nil {
+		return "", err
+	}
+
+	// Make-before-break for addresses too: a new VIP is on its interface
+	// and allowed before it is announced; a removed one is withdrawn
+	// first and leaves the interface after.
+	both := append(slices.Clone(old.Services), cfg.Services...)
+	d.allow(both)
+	if err := d.ensureVIPs(ctx, both); err != nil {
+		d.allow(old.Services)
+		return "", err
+	}
+	changes, err := d.engine.Update(ctx, specs, jobs, drained)
+	if err != nil {
+		return "", err
+	}
+	d.cfg.Store(cfg)
+	d.specs = specs
+	d.allow(cfg.Services)
+	if err := d.ensureVIPs(ctx, cfg.Services); err != nil {
+		d.log.Error("removing the addresses of removed services", "err", err)
+	}
+	for _, w := range cfg.Warnings() {
+		d.log.Warn("config: " + w)
+	}
+	return changes.String(), nil
+}
+
+// needsRestart refuses changes that reload does not apply: what the daemon
+// binds or builds once at start. Services and their checks are what reload
+// is for.
+func needsRestart(path string, old, cfg *config.Config) error {
+	for _, c := range []struct {
+		key      string
+		old, new any
+	}{
+		{"node", old.Node, cfg.Node},
+		{"state_dir", old.StateDir, cfg.StateDir},
+		{"log", old.Log, cfg.Log},
+		{"control", old.Control, cfg.Control},
+		{"plugins", old.Plugins, cfg.Plugins},
+		{"relay_address", old.RelayAddress, cfg.RelayAddress},
+		{"rip", old.RIP, cfg.RIP},
+		{"bgp", old.BGP, cfg.BGP},
+	} {
+		if !reflect.DeepEqual(c.old, c.new) {
+			return fmt.Errorf("%s: %s changed: that needs a restart (reload applies services and their checks)", path, c.key)
+		}
+	}
+	return nil
+}
+
+// relayPeers is every peer address that some service may relay to.
+func relayPeers(specs []core.ServiceSpec) []netip.Addr {
+	set := map[netip.Addr]bool{}
+	for _, s := range specs {
+		if s.Relay != nil {
+			for _, p := range s.Relay.Peers {
+				set[p.Addr] = true
+			}
+		}
+	}
+	return slices.SortedFunc(maps.Keys(set), func(a, b netip.Addr) int { return a.Compare(b) })
+}
+
+// allow sets the prefixes the appliers pass on to the advertisers.
+func (d *Daemon) allow(svcs []config.Service) {
+	allowed := map[string]bool{}
+	for _, s := range svcs {
+		allowed[s.VIP.String()] = true
+	}
+	for _, a := range d.appliers {
+		a.setAllowed(allowed)
+	}
+}
