@@ -125,10 +125,17 @@ func (l *freshnessLab) check(t *testing.T) control.ServiceReport {
 
 const obs = `ripcord_check_observation{check="fresh",name="%s",service="ldap"}`
 
-// The provider dies under a replica in sync: freshness_unknown at once, the
-// old observations leave /metrics, the reading is kept in state_dir, and the
-// replica is degraded about max_lag after the last good reading.
+// The provider dies (or hangs) under a replica in sync: freshness_unknown
+// at once, the old observations leave /metrics, the reading is kept in
+// state_dir, and the replica is degraded about max_lag after the last good
+// reading.
 func TestDaemonFreshnessProviderKilled(t *testing.T) {
+	for _, how := range []string{"killed", "hung"} {
+		t.Run(how, func(t *testing.T) { testProviderLost(t, how) })
+	}
+}
+
+func testProviderLost(t *testing.T, how string) {
 	const maxLag = time.Second
 	l := startFreshness(t, 30*time.Second, `          max_lag: 1s
           heartbeat_dn: `+services.SlapdHeartbeatDN+`
@@ -139,7 +146,11 @@ func TestDaemonFreshnessProviderKilled(t *testing.T) {
 		t.Fatalf("readings kept in state_dir: %v, want one file", files)
 	}
 
-	if err := l.provider.Stop(); err != nil {
+	lose := l.provider.Stop
+	if how == "hung" {
+		lose = l.provider.Suspend
+	}
+	if err := lose(); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
@@ -160,10 +171,41 @@ func TestDaemonFreshnessProviderKilled(t *testing.T) {
 	if low, high := maxLag-freshInterval, maxLag+3*freshInterval+time.Second; took < low || took > high {
 		t.Errorf("metric 3 came %s after the kill, want %s..%s", took, low, high)
 	}
-	t.Logf("degraded %s after the provider was killed", took.Round(time.Millisecond))
+	t.Logf("degraded %s after the provider %s", took.Round(time.Millisecond), how)
 	st := l.check(t)
 	if st.State != "degraded" || st.Reason != "fresh: freshness_unknown" || st.Checks[0].Status != "degraded" {
 		t.Fatalf("after max_lag: %s (%s), check %+v", st.State, st.Reason, st.Checks[0])
+	}
+}
+
+// A replica known to be behind keeps its degraded metric when its provider
+// dies, and the reason stays stale_replica.
+func TestDaemonFreshnessStaleThenProviderDies(t *testing.T) {
+	l := startFreshness(t, 30*time.Second, `          max_lag: 300ms`)
+	ctx := context.Background()
+	if err := l.consumer.SetSyncProvider(ctx, "ldap://127.0.0.1:9"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if err := l.provider.Modify(ctx, services.SlapdTestEntryDN, "mail", "alice-stale@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	l.adv.waitMetric(t, 3, "stale")
+	if err := l.provider.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	l.waitMetrics(t, []string{
+		`ripcord_check_success{check="fresh",reason="stale_replica",service="ldap"} 1`,
+		fmt.Sprintf(obs, "reference_up") + " 0",
+		fmt.Sprintf(obs, "reference_age_seconds"),
+	}, nil)
+	time.Sleep(5 * freshInterval) // more than rise ok results would take
+	if st := l.check(t); st.State != "degraded" || st.Metric != 3 || st.Checks[0].Reason != "stale_replica" ||
+		!strings.Contains(st.Checks[0].Message, "as last read") {
+		t.Fatalf("after the provider died: %s metric %d, check %+v", st.State, st.Metric, st.Checks[0])
+	}
+	if got := l.adv.changedTo(1); got.After(l.adv.changedTo(3)) {
+		t.Errorf("metric 1 announced again at %v", got)
 	}
 }
 
