@@ -40,20 +40,24 @@ type testLab struct {
 
 func buildLab(t *testing.T, ctx context.Context, opts Options) *testLab {
 	t.Helper()
+	doing(t, "building ripcord")
 	opts.Ripcord = ripcordBinary(t)
 	opts.Logf = t.Logf
 	if opts.FailbackDelay == 0 {
 		opts.FailbackDelay = testFailbackDelay
 	}
+	doing(t, "building the lab (%s, %s routers)", opts.Shape, opts.Routers)
 	l, err := Build(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	trackLab(t, l)
 	tl := &testLab{Lab: l, start: time.Now()}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Log(l.LogTail(30))
 		}
+		doing(t, "tearing the lab down")
 		if err := l.Close(); err != nil {
 			t.Errorf("teardown: %v", err)
 		}
@@ -64,6 +68,7 @@ func buildLab(t *testing.T, ctx context.Context, opts Options) *testLab {
 	t.Cleanup(tl.rec.Stop)
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	doing(t, "waiting for the replicas to be healthy")
 	if err := l.WaitHealthy(wctx); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +81,7 @@ func (tl *testLab) expect(t *testing.T, ctx context.Context, want map[Key]string
 	t.Helper()
 	wctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
+	doing(t, "waiting up to %s for the clients to be served as in %v", bound, want)
 	if err := tl.rec.WaitFor(wctx, want); err != nil {
 		for _, r := range tl.Replicas() {
 			if rep, serr := r.Status(); serr == nil {
@@ -124,8 +130,7 @@ func answeredBy(samples []Sample, client, service, replica string, since time.Ti
 
 func TestFailoverShape(t *testing.T) {
 	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
+	ctx := labContext(t, 6*time.Minute) // 1.5 to 2.5 min measured
 	l := buildLab(t, ctx, Options{Shape: ShapeFailover})
 	others := func(svc string) []string {
 		var out []string
@@ -281,8 +286,7 @@ func TestFailoverShape(t *testing.T) {
 
 func TestLoadBalanceShape(t *testing.T) {
 	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := labContext(t, 3*time.Minute)
 	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance})
 
 	t.Run("initial: each site uses its own replica", func(t *testing.T) {
@@ -423,8 +427,7 @@ func (w *routeWatch) stop() map[string]routeChanges {
 // and one fault: the lab's router variant must behave like FRR.
 func TestBIRDRouters(t *testing.T) {
 	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := labContext(t, 2*time.Minute)
 	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance, Routers: "bird"})
 	if kind := l.RA.Router.Kind(); kind != "bird" {
 		t.Fatalf("router kind %q, want bird", kind)

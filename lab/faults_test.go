@@ -26,8 +26,7 @@ func TestFaults(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Fatal("nft not found: install the Debian package nftables (scripts/setup)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
+	ctx := labContext(t, 6*time.Minute)
 	l := buildLab(t, ctx, Options{Shape: ShapeFailover, Fall: 3, CheckInterval: faultsInterval, CheckTimeout: faultsInterval})
 	stillRunning := func(t *testing.T) {
 		t.Helper()

@@ -20,8 +20,7 @@ func TestStatusShowsTheRoutersView(t *testing.T) {
 		shape   Shape
 	}{{"frr", ShapeFailover}, {"bird", ShapeLoadBalance}} {
 		t.Run(tc.routers+"/"+string(tc.shape), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
+			ctx := labContext(t, 3*time.Minute)
 			tl := buildLab(t, ctx, Options{Shape: tc.shape, Routers: tc.routers})
 			site := map[string]*Router{"sa": tl.RA, "sb": tl.RB}
 			var last string
