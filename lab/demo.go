@@ -25,9 +25,14 @@ type DemoOptions struct {
 
 // Summary is the machine-readable result of the demo.
 type Summary struct {
-	Shape                string                  `json:"shape"`
-	Routers              string                  `json:"routers"`
-	Assist               bool                    `json:"assist"`
+	Shape   string `json:"shape"`
+	Routers string `json:"routers"`
+	Assist  bool   `json:"assist"`
+	Relay   bool   `json:"relay"`
+	// FailedRequests counts the requests of every client that got no
+	// answer, fault to end.
+	FailedRequests       int                     `json:"failed_requests"`
+	Requests             int                     `json:"requests"`
 	FailbackDelaySeconds float64                 `json:"failback_delay_seconds"`
 	Fault                string                  `json:"fault"`
 	Repair               string                  `json:"repair"`
@@ -58,6 +63,9 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		assist = "off (a failing replica only poisons its own route)"
 	}
 	say("ripcord lab: %s shape, %s routers with default RIP timers, peer assistance %s", o.Lab.Shape, o.Lab.Routers, assist)
+	if o.Lab.Relay {
+		say("relay on: a replica whose service breaks hands its new flows to the other through a tunnel until the routes moved")
+	}
 	say("failback_delay is %v for the demo (the production default is 30s)", o.Lab.FailbackDelay)
 
 	l, err := Build(ctx, o.Lab)
@@ -122,11 +130,13 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	samples = after
 	events = append(events, Event{At: tr.Repair.Add(l.Opts.FailbackDelay), Kind: "note",
 		Text: fmt.Sprintf("repair + failback_delay (%v)", l.Opts.FailbackDelay)})
-	sum := &Summary{Shape: string(l.Opts.Shape), Routers: l.Opts.Routers, Assist: !l.Opts.NoAssist,
+	sum := &Summary{Shape: string(l.Opts.Shape), Routers: l.Opts.Routers, Assist: !l.Opts.NoAssist, Relay: l.Opts.Relay,
 		FailbackDelaySeconds: l.Opts.FailbackDelay.Seconds(), Fault: events[0].Text, Repair: events[1].Text,
 		Clients: map[string]ClientResult{}, Namespaces: l.Namespaces()}
 	for _, r := range results {
 		sum.Clients[r.Client] = r
+		sum.FailedRequests += r.FailedRequests
+		sum.Requests += r.Requests
 	}
 
 	if o.SVG != "" {
@@ -138,8 +148,12 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		if l.Opts.NoAssist {
 			assist = "off"
 		}
-		title := fmt.Sprintf("ripcord lab: %s shape, %s routers, peer assistance %s: LDAP on sa killed, then restarted",
-			l.Opts.Shape, l.Opts.Routers, assist)
+		relay := "off"
+		if l.Opts.Relay {
+			relay = "on"
+		}
+		title := fmt.Sprintf("ripcord lab: %s shape, %s routers, peer assistance %s, relay %s: LDAP on sa killed, then restarted",
+			l.Opts.Shape, l.Opts.Routers, assist, relay)
 		err = WriteSVG(f, title, shown, end, samples, events)
 		if cerr := f.Close(); err == nil {
 			err = cerr
@@ -164,6 +178,9 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 			say("  %s", describeResult(r, l.Opts.FailbackDelay))
 		}
 		switch {
+		case l.Opts.Relay:
+			say("  (sa relayed new LDAP connections to sb from the kill on, first because no local socket took them,")
+			say("   then because its checks failed, and announced a worse route until the routers had moved to sb)")
 		case l.Opts.Shape == ShapeFailover:
 			say("  (cb, behind rb, hears sb's route within about a second; ca waits for rb's next triggered update,")
 			say("   which the router holds back 1-5 s after its previous one: see docs/benchmarks.md, Failover)")
@@ -172,6 +189,8 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		default:
 			say("  (without peer assistance ra learns sb's route only from rb's next periodic update, up to 30 s)")
 		}
+		say("\n%d of %d LDAP requests failed from the fault to the end (clients ca and cb, one every %v each)",
+			sum.FailedRequests, sum.Requests, ProbeInterval)
 		if o.SVG != "" {
 			say("\npicture of the timeline: %s", o.SVG)
 		}
