@@ -464,8 +464,7 @@ func TestRelay(t *testing.T) {
 		routers string
 	}{{ShapeFailover, "frr"}, {ShapeLoadBalance, "bird"}} {
 		t.Run(string(lc.shape)+"/"+lc.routers, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
+			ctx := labContext(t, 3*time.Minute) // about 1 min measured
 			l := buildLab(t, ctx, Options{Shape: lc.shape, Routers: lc.routers, Relay: true})
 			o := l.Opts
 			// Detection: the next check, then fall-1 fast re-checks, each
@@ -481,6 +480,7 @@ func TestRelay(t *testing.T) {
 				{"freeradius killed", ServiceRADIUS, FaultKill},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
+					doing(t, "%s on sa with the relay", tc.name)
 					tr, _, err := l.RunTrial(ctx, l.rec, TrialOptions{Service: tc.service, Replica: l.SA, Fault: tc.fault,
 						FailoverTimeout: failoverBound, FailbackTimeout: failbackBound})
 					if err != nil {
