@@ -70,6 +70,11 @@ var (
 // VIP is the anycast address of a service.
 func VIP(service string) netip.Prefix { return vips[service] }
 
+// SpareVIP is a service address no lab service uses that the routers
+// accept from the replicas, as an operator lists a VIP in the routers'
+// filters before adding its service (the reload test adds one).
+var SpareVIP = netip.MustParsePrefix("10.77.100.4/32")
+
 // Options describe a lab.
 type Options struct {
 	Shape Shape
@@ -340,6 +345,7 @@ func (l *Lab) build(ctx context.Context) error {
 				for _, svc := range Services {
 					accept[ifname] = append(accept[ifname], VIP(svc))
 				}
+				accept[ifname] = append(accept[ifname], SpareVIP)
 			}
 		}
 		cfg := routers.Config{NS: r.NS, Interfaces: ifaces, BaseDir: l.Dir, AnnounceConnected: true, Accept: accept}
