@@ -38,7 +38,8 @@ func buildAdvertisers(ctx context.Context, cfg *config.Config, log *slog.Logger)
 	}
 	if b := cfg.BGP; b != nil {
 		bc := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, NextHop: b.NextHop, Priority: b.Priority,
-			Logger: log.With("advertiser", "bgp")}
+			HoldTime: b.HoldTime.D(),
+			Logger:   log.With("advertiser", "bgp")}
 		for _, p := range b.Peers {
 			peer := bgp.Peer{Address: p.Address, ASN: p.ASN, Port: uint16(p.Port)}
 			if p.PasswordFile != "" {

@@ -27,6 +27,7 @@ type DemoOptions struct {
 type Summary struct {
 	Shape   string `json:"shape"`
 	Routers string `json:"routers"`
+	Protocol string `json:"protocol"`
 	Assist  bool   `json:"assist"`
 	Relay   bool   `json:"relay"`
 	// FailedRequests counts the requests of every client that got no
@@ -62,7 +63,7 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	if o.Lab.NoAssist {
 		assist = "off (a failing replica only poisons its own route)"
 	}
-	say("ripcord lab: %s shape, %s routers with default RIP timers, peer assistance %s", o.Lab.Shape, o.Lab.Routers, assist)
+	say("ripcord lab: %s shape, %s routers with default %s timers, peer assistance %s", o.Lab.Shape, o.Lab.Routers, strings.ToUpper(o.Lab.Protocol), assist)
 	if o.Lab.Relay {
 		say("relay on: a replica whose service breaks hands its new flows to the other through a tunnel until the routes moved")
 	}
@@ -130,7 +131,7 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	samples = after
 	events = append(events, Event{At: tr.Repair.Add(l.Opts.FailbackDelay), Kind: "note",
 		Text: fmt.Sprintf("repair + failback_delay (%v)", l.Opts.FailbackDelay)})
-	sum := &Summary{Shape: string(l.Opts.Shape), Routers: l.Opts.Routers, Assist: !l.Opts.NoAssist, Relay: l.Opts.Relay,
+	sum := &Summary{Shape: string(l.Opts.Shape), Routers: l.Opts.Routers, Protocol: l.Opts.Protocol, Assist: !l.Opts.NoAssist, Relay: l.Opts.Relay,
 		FailbackDelaySeconds: l.Opts.FailbackDelay.Seconds(), Fault: events[0].Text, Repair: events[1].Text,
 		Clients: map[string]ClientResult{}, Namespaces: l.Namespaces()}
 	for _, r := range results {
@@ -152,8 +153,8 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		if l.Opts.Relay {
 			relay = "on"
 		}
-		title := fmt.Sprintf("ripcord lab: %s shape, %s routers, peer assistance %s, relay %s: LDAP on sa killed, then restarted",
-			l.Opts.Shape, l.Opts.Routers, assist, relay)
+		title := fmt.Sprintf("ripcord lab: %s shape, %s routers (%s), peer assistance %s, relay %s: LDAP on sa killed, then restarted",
+			l.Opts.Shape, l.Opts.Routers, strings.ToUpper(l.Opts.Protocol), assist, relay)
 		err = WriteSVG(f, title, shown, end, samples, events)
 		if cerr := f.Close(); err == nil {
 			err = cerr
@@ -181,6 +182,9 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		case l.Opts.Relay:
 			say("  (sa relayed new LDAP connections to sb from the kill on, first because no local socket took them,")
 			say("   then because its checks failed, and announced a worse route until the routers had moved to sb)")
+		case l.Opts.Protocol == "bgp":
+			say("  (the routers already held sb's path: sa's withdrawal alone moves traffic; the time is mostly detection,")
+			say("   two failed checks 500 ms apart)")
 		case l.Opts.Shape == ShapeFailover:
 			say("  (cb, behind rb, hears sb's route within about a second; ca waits for rb's next triggered update,")
 			say("   which the router holds back 1-5 s after its previous one: see docs/benchmarks.md, Failover)")
@@ -200,7 +204,14 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		say("\nlab kept up for exploring until Ctrl-C; for example:")
 		ns := l.Namespaces()
 		say("  ip netns exec %s ldapsearch -x -H ldap://%s -s base -b '' description", ns["ca"], VIP(ServiceLDAP).Addr())
-		say("  ip netns exec %s vtysh --vty_socket %s -c 'show ip rip'", ns["ra"], l.RA.Router.Dir())
+		switch {
+		case l.Opts.Routers == "bird":
+			say("  ip netns exec %s birdc -s %s/bird.ctl show route all", ns["ra"], l.RA.Router.Dir())
+		case l.Opts.Protocol == "bgp":
+			say("  ip netns exec %s vtysh --vty_socket %s -c 'show bgp ipv4 unicast'", ns["ra"], l.RA.Router.Dir())
+		default:
+			say("  ip netns exec %s vtysh --vty_socket %s -c 'show ip rip'", ns["ra"], l.RA.Router.Dir())
+		}
 		say("  %s status -s %s", l.Opts.Ripcord, l.SA.Socket)
 		<-ctx.Done()
 	}

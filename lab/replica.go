@@ -476,12 +476,8 @@ log:
 control:
   socket: %s
   metrics_listen: %s:%d   # also the status the peer's assist check reads
-rip:
-  readvertise_on_poison: %v
-  interfaces:
-    - name: eth0
-services:
-`, r.Name, o.Shape, r.Name, filepath.Join(r.Dir, "state"), r.Socket, r.Addr, portStatus, !o.NoReadvertise)
+%sservices:
+`, r.Name, o.Shape, r.Name, filepath.Join(r.Dir, "state"), r.Socket, r.Addr, portStatus, r.routingSection())
 	for _, svc := range Services {
 		// Two failures in a row (fall 2 by default) so that one slow check on a busy
 		// machine does not move traffic. rise 1: failback_delay, not rise,
@@ -516,8 +512,8 @@ services:
           timeout: 150ms
           rise: 1
           fall: 1
-          settings: {service: %s}
-`, o.AssistDelay, r.peer.Name, r.peer.Addr, portStatus, svc)
+          settings: {service: %s, advertiser: %s}
+`, o.AssistDelay, r.peer.Name, r.peer.Addr, portStatus, svc, o.Protocol)
 		}
 		if o.Relay {
 			// The peer defaults to the assist peer's address. quiet 1s:
@@ -530,6 +526,18 @@ services:
 		}
 	}
 	return os.WriteFile(r.Config, []byte(b.String()), 0o600)
+}
+
+// routingSection is the rip: or bgp: section of ripcord's configuration.
+func (r *Replica) routingSection() string {
+	if r.lab.Opts.Protocol == "bgp" {
+		return r.bgpSection()
+	}
+	return fmt.Sprintf(`rip:
+  readvertise_on_poison: %v
+  interfaces:
+    - name: eth0
+`, !r.lab.Opts.NoReadvertise)
 }
 
 func indent(s string, n int) string {

@@ -80,6 +80,12 @@ type Options struct {
 	Shape Shape
 	// Routers is "frr" (default) or "bird".
 	Routers string
+	// Protocol is what the replicas speak to the routers: "rip" (default)
+	// or "bgp" (an eBGP session from each replica to its site router, the
+	// routers iBGP peers; see lab/bgp.go).
+	Protocol string
+	// BGPHoldTime is the replicas' bgp.hold_time (default: ripcord's, 90s).
+	BGPHoldTime time.Duration
 	// NoAssist turns peer assistance off: replicas only poison their own
 	// routes (the baseline).
 	NoAssist bool
@@ -132,6 +138,13 @@ func (o *Options) defaults() error {
 	case "frr", "bird":
 	default:
 		return fmt.Errorf("lab: unknown routers %q (frr or bird)", o.Routers)
+	}
+	switch o.Protocol {
+	case "":
+		o.Protocol = "rip"
+	case "rip", "bgp":
+	default:
+		return fmt.Errorf("lab: unknown protocol %q (rip or bgp)", o.Protocol)
 	}
 	if o.FailbackDelay <= 0 {
 		o.FailbackDelay = 10 * time.Second
@@ -334,7 +347,7 @@ func (l *Lab) build(ctx context.Context) error {
 		}
 	}
 
-	o.Logf("lab: starting %s routers (default timers)", o.Routers)
+	o.Logf("lab: starting %s routers speaking %s (default timers)", o.Routers, o.Protocol)
 	for _, r := range []*Router{l.RA, l.RB} {
 		ifaces := slices.Sorted(maps.Values(r.Links))
 		// A replica's link accepts only the service /32s, as the router-side
@@ -350,9 +363,12 @@ func (l *Lab) build(ctx context.Context) error {
 		}
 		cfg := routers.Config{NS: r.NS, Interfaces: ifaces, BaseDir: l.Dir, AnnounceConnected: true, Accept: accept}
 		var err error
-		if o.Routers == "bird" {
+		switch {
+		case o.Protocol == "bgp":
+			r.Router, err = l.startBGPRouter(ctx, r, cfg)
+		case o.Routers == "bird":
 			r.Router, err = routers.StartBIRD(ctx, cfg)
-		} else {
+		default:
 			r.Router, err = routers.StartFRR(ctx, cfg)
 		}
 		if err != nil {
@@ -410,7 +426,8 @@ func Prerequisites(routerKind string) error {
 	if routerKind == "bird" {
 		needs = append(needs, need{"bird", "bird2"}, need{"birdc", "bird2"})
 	} else {
-		needs = append(needs, need{"/usr/lib/frr/zebra", "frr"}, need{"/usr/lib/frr/ripd", "frr"}, need{"vtysh", "frr"})
+		needs = append(needs, need{"/usr/lib/frr/zebra", "frr"}, need{"/usr/lib/frr/ripd", "frr"},
+			need{"/usr/lib/frr/bgpd", "frr"}, need{"vtysh", "frr"})
 	}
 	var missing, pkgs []string
 	for _, n := range needs {
@@ -459,7 +476,7 @@ func (l *Lab) LogTail(lines int) string {
 }
 
 // WaitHealthy polls both ripcords until every service is up and announced
-// over RIP with its base metric, or ctx ends.
+// with its base metric (over the lab's protocol), or ctx ends.
 func (l *Lab) WaitHealthy(ctx context.Context) error {
 	for {
 		var notYet []string
@@ -470,8 +487,8 @@ func (l *Lab) WaitHealthy(ctx context.Context) error {
 				continue
 			}
 			for _, s := range rep.Services {
-				if s.State != "up" || s.Announced["rip"] != r.metric() {
-					notYet = append(notYet, fmt.Sprintf("%s/%s: %s (%s), rip metric %d", r.Name, s.Name, s.State, s.Reason, s.Announced["rip"]))
+				if p := l.Opts.Protocol; s.State != "up" || s.Announced[p] != r.metric() {
+					notYet = append(notYet, fmt.Sprintf("%s/%s: %s (%s), %s metric %d", r.Name, s.Name, s.State, s.Reason, p, s.Announced[p]))
 				}
 			}
 		}

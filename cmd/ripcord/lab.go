@@ -14,7 +14,7 @@ import (
 
 func cmdLab(args []string) error {
 	fs := newFlags("lab", "[flags]", `The demo: the two-site topology in network namespaces (routers ra, rb with
-default RIP timers; replicas sa, sb running slapd, FreeRADIUS, nginx and
+default RIP or BGP timers; replicas sa, sb running slapd, FreeRADIUS, nginx and
 ripcord; clients ca, cb). Shows which replica answers each client, kills
 slapd on sa, shows the failover, restarts it, shows the failback after
 failback_delay, prints the timeline and writes it as an SVG picture. The
@@ -23,6 +23,7 @@ move (make-before-break), so the clients see no gap. Needs root. Everything
 is torn down at the end, also on Ctrl-C.`)
 	shape := fs.String("shape", "failover", "failover (sa metric 1, sb 3) or loadbalance (both 1)")
 	routerKind := fs.String("routers", "frr", "frr or bird")
+	protocol := fs.String("protocol", "rip", "what replicas and routers speak: rip, or bgp (eBGP from each replica to its router, the routers iBGP peers)")
 	noAssist := fs.Bool("no-assist", false, "turn peer assistance off (the baseline: only the failing replica's poison; implies -no-relay)")
 	noRelay := fs.Bool("no-relay", false, "turn the relay off: clients lose their requests while the routes move")
 	keep := fs.Bool("keep", false, "keep the lab up after the demo until Ctrl-C, for exploring")
@@ -50,7 +51,7 @@ is torn down at the end, also on Ctrl-C.`)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	_, err = lab.RunDemo(ctx, lab.DemoOptions{
-		Lab: lab.Options{Shape: lab.Shape(*shape), Routers: *routerKind, NoAssist: *noAssist, Relay: !*noRelay && !*noAssist,
+		Lab: lab.Options{Shape: lab.Shape(*shape), Routers: *routerKind, Protocol: *protocol, NoAssist: *noAssist, Relay: !*noRelay && !*noAssist,
 			FailbackDelay: *failback, Ripcord: self, KeepFiles: *keepFiles},
 		Keep: *keep, JSON: *asJSON, SVG: *svg, Out: os.Stdout,
 	})

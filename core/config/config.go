@@ -95,7 +95,11 @@ type BGP struct {
 	RouterID netip.Addr `yaml:"router_id"`
 	NextHop  netip.Addr `yaml:"next_hop"`
 	Priority string     `yaml:"priority"` // med or prepend
-	Peers    []BGPPeer  `yaml:"peers"`
+	// HoldTime is the hold time proposed to every router: how long a router
+	// keeps our routes after the last message from a replica that hung or
+	// vanished without closing its sessions.
+	HoldTime Duration  `yaml:"hold_time"`
+	Peers    []BGPPeer `yaml:"peers"`
 }
 
 // BGPPeer is one BGP neighbour.
@@ -627,6 +631,9 @@ func (c *Config) validateBGP() error {
 	}
 	if b.Priority != "med" && b.Priority != "prepend" {
 		return c.at("bgp.priority", "must be med or prepend")
+	}
+	if h := b.HoldTime.D(); h < minBGPHoldTime {
+		return c.at("bgp.hold_time", "%s is below %s (RFC 4271)", h, minBGPHoldTime)
 	}
 	if len(b.Peers) == 0 {
 		return c.at("bgp.peers", "at least one peer is required")

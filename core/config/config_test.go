@@ -124,7 +124,7 @@ func TestValidFull(t *testing.T) {
 	if s.Assist == nil || s.Assist.Metric != 2 || s.Assist.Delay.String() != "300ms" || s.Assist.Peers[0].Interval.D() != DefaultCheckInterval {
 		t.Errorf("assist: %+v", s.Assist)
 	}
-	if b := c.BGP; b.ASN != 65010 || b.Priority != "prepend" || b.Peers[0].Port != 1179 || b.Peers[0].PasswordFile != "testdata/secret.txt" {
+	if b := c.BGP; b.ASN != 65010 || b.Priority != "prepend" || b.HoldTime.String() != "9s" || b.Peers[0].Port != 1179 || b.Peers[0].PasswordFile != "testdata/secret.txt" {
 		t.Errorf("bgp: %+v", b)
 	}
 	if s.Checks[0].FastInterval.String() != "100ms" || s.Checks[1].FastInterval.D() != DefaultFastInterval {

@@ -10,6 +10,8 @@ const (
 	DefaultSocket         = "/run/ripcord/ripcord.sock"
 	DefaultStateDir       = "/var/lib/ripcord"
 	DefaultRIPInterval    = 30 * time.Second
+	DefaultBGPHoldTime    = 90 * time.Second
+	minBGPHoldTime        = 3 * time.Second
 	minRIPInterval        = time.Second
 	DefaultCheckInterval  = 5 * time.Second
 	DefaultCheckTimeout   = 2 * time.Second
@@ -43,7 +45,7 @@ func applyDefaults(v any) {
 	case *RIP:
 		*t = RIP{UpdateInterval: Duration(DefaultRIPInterval), Auth: RIPAuth{Mode: "none", KeyID: 1}, ReadvertiseOnPoison: true}
 	case *BGP:
-		*t = BGP{Priority: "med"}
+		*t = BGP{Priority: "med", HoldTime: Duration(DefaultBGPHoldTime)}
 	case *Service:
 		*t = Service{
 			Interface:       "lo",

@@ -34,6 +34,14 @@ type BIRD struct {
 // bird and waits until its control socket answers and it has joined
 // 224.0.0.9 on every interface.
 func StartBIRD(ctx context.Context, cfg Config) (*BIRD, error) {
+	return startBIRD(ctx, cfg, func(dir string) string { return birdConf(cfg, dir) }, func(ctx context.Context, b *BIRD) error {
+		return joinedRIPGroup(b.ns, cfg.Interfaces)
+	})
+}
+
+// startBIRD writes the bird.conf that conf makes for the instance directory,
+// starts bird and waits until its control socket answers and ready succeeds.
+func startBIRD(ctx context.Context, cfg Config, conf func(dir string) string, ready func(context.Context, *BIRD) error) (*BIRD, error) {
 	for _, b := range []string{birdDaemon, birdClient} {
 		if err := needBinary(b, "bird2"); err != nil {
 			return nil, err
@@ -44,13 +52,13 @@ func StartBIRD(ctx context.Context, cfg Config) (*BIRD, error) {
 		return nil, err
 	}
 	b := &BIRD{ns: cfg.NS, dir: dir}
-	conf := filepath.Join(dir, "bird.conf")
-	if err := os.WriteFile(conf, []byte(birdConf(cfg, dir)), 0o600); err != nil {
+	path := filepath.Join(dir, "bird.conf")
+	if err := os.WriteFile(path, []byte(conf(dir)), 0o600); err != nil {
 		_ = b.Stop()
 		return nil, fmt.Errorf("routers: write bird.conf: %w", err)
 	}
 	b.proc, err = cfg.NS.Start(filepath.Join(dir, "bird.out"), birdDaemon, "-f",
-		"-c", conf, "-s", b.ctl(), "-P", filepath.Join(dir, "bird.pid"))
+		"-c", path, "-s", b.ctl(), "-P", filepath.Join(dir, "bird.pid"))
 	if err != nil {
 		_ = b.Stop()
 		return nil, err
@@ -59,7 +67,7 @@ func StartBIRD(ctx context.Context, cfg Config) (*BIRD, error) {
 		if _, err := b.birdc(ctx, "show", "protocols"); err != nil {
 			return err
 		}
-		return joinedRIPGroup(b.ns, cfg.Interfaces)
+		return ready(ctx, b)
 	}, b.proc); err != nil {
 		_ = b.Stop()
 		return nil, fmt.Errorf("routers: bird: %w", err)

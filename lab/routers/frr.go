@@ -24,40 +24,60 @@ const (
 	frrVtysh = "vtysh"
 )
 
-// FRR is a zebra + ripd pair in one namespace. Both run in the foreground
-// (no -d) so the pids we hold are the daemons' own.
+// FRR is zebra and one routing daemon (ripd, or bgpd for FRRBGP) in one
+// namespace. Both run in the foreground (no -d) so the pids we hold are the
+// daemons' own.
 type FRR struct {
-	ns    *netns.NS
-	dir   string
-	zebra *netns.Process
-	ripd  *netns.Process
+	ns     *netns.NS
+	dir    string
+	name   string // the routing daemon: ripd or bgpd
+	zebra  *netns.Process
+	daemon *netns.Process
 }
 
 // StartFRR writes the configs, starts zebra then ripd as user frr with
 // every path inside a fresh instance directory, and waits until ripd
 // answers on its vty socket and has joined 224.0.0.9 on every interface.
 func StartFRR(ctx context.Context, cfg Config) (*FRR, error) {
-	for _, b := range []string{frrZebra, frrRipd, frrVtysh} {
-		if err := needBinary(b, "frr"); err != nil {
-			return nil, err
-		}
+	if err := needBinary(frrRipd, "frr"); err != nil {
+		return nil, err
 	}
 	if cfg.Auth.Mode == AuthHMACSHA256 {
 		return nil, errors.New("routers: FRR ripd has no HMAC-SHA authentication")
+	}
+	return startFRR(ctx, cfg, frrRipd, frrRipdConf(cfg), func(ctx context.Context, f *FRR) error {
+		if _, err := f.vtysh(ctx, "show ip rip status"); err != nil {
+			return err
+		}
+		return joinedRIPGroup(f.ns, cfg.Interfaces)
+	})
+}
+
+// startFRR starts zebra and daemon (a path below /usr/lib/frr) with conf in
+// a fresh instance directory, then waits until ready succeeds.
+func startFRR(ctx context.Context, cfg Config, daemon, conf string, ready func(context.Context, *FRR) error) (*FRR, error) {
+	for _, b := range []string{frrZebra, daemon, frrVtysh} {
+		if err := needBinary(b, "frr"); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := makeInstanceDir(cfg.BaseDir, "ripcord-frr-")
 	if err != nil {
 		return nil, err
 	}
-	f := &FRR{ns: cfg.NS, dir: dir}
-	if err := f.start(ctx, cfg); err != nil {
+	f := &FRR{ns: cfg.NS, dir: dir, name: filepath.Base(daemon)}
+	if err := f.start(ctx, conf); err != nil {
+		_ = f.Stop()
+		return nil, err
+	}
+	if err := waitReady(ctx, func(ctx context.Context) error { return ready(ctx, f) }, f.zebra, f.daemon); err != nil {
 		_ = f.Stop()
 		return nil, err
 	}
 	return f, nil
 }
 
-func (f *FRR) start(ctx context.Context, cfg Config) error {
+func (f *FRR) start(ctx context.Context, conf string) error {
 	u, err := user.Lookup("frr")
 	if err != nil {
 		return fmt.Errorf("routers: user frr: %w (install the Debian package frr)", err)
@@ -65,8 +85,8 @@ func (f *FRR) start(ctx context.Context, cfg Config) error {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	files := map[string]string{
-		"zebra.conf": "hostname zebra\n",
-		"ripd.conf":  frrRipdConf(cfg),
+		"zebra.conf":     "hostname zebra\n",
+		f.name + ".conf": conf,
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(f.dir, name), []byte(body), 0o640); err != nil {
@@ -77,7 +97,7 @@ func (f *FRR) start(ctx context.Context, cfg Config) error {
 	if err := os.Chmod(f.dir, 0o750); err != nil {
 		return fmt.Errorf("routers: %w", err)
 	}
-	for _, p := range []string{f.dir, filepath.Join(f.dir, "zebra.conf"), filepath.Join(f.dir, "ripd.conf")} {
+	for _, p := range []string{f.dir, filepath.Join(f.dir, "zebra.conf"), filepath.Join(f.dir, f.name+".conf")} {
 		if err := os.Chown(p, uid, gid); err != nil {
 			return fmt.Errorf("routers: chown %s: %w", p, err)
 		}
@@ -85,22 +105,15 @@ func (f *FRR) start(ctx context.Context, cfg Config) error {
 	if f.zebra, err = f.ns.Start(filepath.Join(f.dir, "zebra.out"), frrZebra, f.args("zebra")...); err != nil {
 		return err
 	}
-	// ripd needs zebra's API socket; wait for it rather than racing.
+	// The routing daemon needs zebra's API socket; wait for it rather than
+	// racing.
 	if err := waitReady(ctx, func(context.Context) error {
 		_, err := os.Stat(filepath.Join(f.dir, "zserv.api"))
 		return err
 	}, f.zebra); err != nil {
 		return fmt.Errorf("routers: zebra: %w", err)
 	}
-	if err := f.startRipd(); err != nil {
-		return err
-	}
-	return waitReady(ctx, func(ctx context.Context) error {
-		if _, err := f.vtysh(ctx, "show ip rip status"); err != nil {
-			return err
-		}
-		return joinedRIPGroup(f.ns, cfg.Interfaces)
-	}, f.zebra, f.ripd)
+	return f.startDaemon()
 }
 
 // args are a daemon's command-line arguments: every path inside the
@@ -114,12 +127,12 @@ func (f *FRR) args(name string) []string {
 		"--log", "file:" + filepath.Join(f.dir, name+".log")}
 }
 
-func (f *FRR) startRipd() error {
-	p, err := f.ns.Start(filepath.Join(f.dir, "ripd.out"), frrRipd, f.args("ripd")...)
+func (f *FRR) startDaemon() error {
+	p, err := f.ns.Start(filepath.Join(f.dir, f.name+".out"), filepath.Join(filepath.Dir(frrZebra), f.name), f.args(f.name)...)
 	if err != nil {
 		return err
 	}
-	f.ripd = p
+	f.daemon = p
 	return nil
 }
 
@@ -128,15 +141,15 @@ func (f *FRR) startRipd() error {
 // as the new ripd runs, without waiting for it to be ready, so that callers
 // can time how long the routes take to come back.
 func (f *FRR) RestartRIP() error {
-	if err := f.ripd.Cmd.Process.Kill(); err != nil {
-		return fmt.Errorf("routers: kill ripd: %w", err)
+	if err := f.daemon.Cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("routers: kill %s: %w", f.name, err)
 	}
 	select {
-	case <-f.ripd.Done():
+	case <-f.daemon.Done():
 	case <-time.After(stopGrace):
-		return fmt.Errorf("routers: ripd (pid %d) survived SIGKILL", f.ripd.Pid())
+		return fmt.Errorf("routers: %s (pid %d) survived SIGKILL", f.name, f.daemon.Pid())
 	}
-	return f.startRipd()
+	return f.startDaemon()
 }
 
 func frrRipdConf(cfg Config) string {
@@ -260,11 +273,11 @@ func (f *FRR) Kernel(ctx context.Context, prefix netip.Prefix) (KernelRoute, err
 	return kernelRoute(f.ns, prefix)
 }
 
-// Stop implements Router: ripd first (so it can withdraw from zebra), then
-// zebra, each by pid.
+// Stop implements Router: the routing daemon first (so it can withdraw from
+// zebra), then zebra, each by pid.
 func (f *FRR) Stop() error {
 	var errs []error
-	for _, p := range []*netns.Process{f.ripd, f.zebra} {
+	for _, p := range []*netns.Process{f.daemon, f.zebra} {
 		if p != nil {
 			errs = append(errs, p.Stop(stopGrace))
 		}
