@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"syscall"
 
 	"github.com/ripcord/ripcord/lab/routers"
 )
@@ -69,4 +70,19 @@ func (r *Replica) bgpSection() string {
 	}
 	fmt.Fprintf(&b, "  peers:\n    - address: %s\n      asn: %d\n", r.Gateway, routerASN)
 	return b.String()
+}
+
+// SuspendRipcord stops ripcord with SIGSTOP, as a hung host would: nothing
+// is withdrawn and no session is closed; BGP routers notice only when the
+// hold time runs out.
+func (r *Replica) SuspendRipcord() error { return r.signalRipcord(syscall.SIGSTOP) }
+
+// ResumeRipcord continues a suspended ripcord.
+func (r *Replica) ResumeRipcord() error { return r.signalRipcord(syscall.SIGCONT) }
+
+func (r *Replica) signalRipcord(sig syscall.Signal) error {
+	if !r.RipcordRunning() {
+		return fmt.Errorf("lab: ripcord on %s is not running", r.Name)
+	}
+	return r.ripcord.Cmd.Process.Signal(sig)
 }

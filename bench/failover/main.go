@@ -66,6 +66,18 @@ var (
 	relayFault   = lab.FaultKill
 )
 
+// protocol and holdTime are -protocol and -hold-time: what the replicas
+// speak to the routers.
+var (
+	protocol string
+	holdTime time.Duration
+)
+
+// labOptions are the lab options every measurement shares.
+func labOptions(sh lab.Shape, routerKind, ripcord string) lab.Options {
+	return lab.Options{Shape: sh, Routers: routerKind, Protocol: protocol, BGPHoldTime: holdTime, Ripcord: ripcord}
+}
+
 // trialResult is one trial as measured by lab.Analyze.
 type trialResult struct {
 	Scenario string             `json:"scenario"`
@@ -80,6 +92,8 @@ func main() {
 	shape := flag.String("shape", "both", "failover, loadbalance or both")
 	assist := flag.String("assist", "both", "on, off (the baseline: immediate poison only) or both")
 	routers := flag.String("routers", "frr", "frr or bird")
+	flag.StringVar(&protocol, "protocol", "rip", "rip, or bgp (eBGP replica to router; the table goes into the \"## Failover over BGP\" section)")
+	flag.DurationVar(&holdTime, "hold-time", 0, "with -protocol bgp: the replicas' bgp.hold_time (default ripcord's, 90s)")
 	failback := flag.Duration("failback-delay", 5*time.Second, "the replicas' failback_delay")
 	maxWait := flag.Duration("max-wait", 15*time.Second, "random wait before each fault, uniform in [1s, max-wait]")
 	ripcord := flag.String("ripcord", "", "ripcord binary (default: build ./cmd/ripcord)")
@@ -103,6 +117,7 @@ func main() {
 	flag.DurationVar(&loss.timeout, "timeout", time.Second, "with -loss: the checks' timeout")
 	flag.IntVar(&loss.fall, "fall", 3, "with -loss: the checks' fall")
 	flag.BoolVar(&loss.replies, "loss-replies", false, "with -loss: drop the services' answers too (by default only what goes to them)")
+	sigstop := flag.Bool("sigstop", false, "instead: measure once what SIGSTOP of ripcord on sa does (a hung replica: nothing is sent, nothing closed)")
 	flag.Parse()
 
 	err := func() error {
@@ -116,8 +131,8 @@ func main() {
 			defer cleanup()
 			*ripcord = bin
 		}
-		if *sigkill {
-			return measureSIGKILL(*routers, *ripcord)
+		if *sigkill || *sigstop {
+			return measureStop(*routers, *ripcord, *sigstop)
 		}
 		if loss.percent > 0 {
 			loss.routerKind, loss.ripcordBin = *routers, *ripcord
@@ -205,8 +220,9 @@ func run(trials int, shape, assist, routerKind string, failback, maxWait time.Du
 }
 
 func runScenario(ctx context.Context, sc scenario, trials int, routerKind string, failback, maxWait time.Duration, ripcord string) ([]trialResult, error) {
-	l, err := lab.Build(ctx, lab.Options{Shape: sc.Shape, Routers: routerKind, NoAssist: !sc.Assist, NoReadvertise: sc.NoReadvertise,
-		Relay: sc.Relay, FailbackDelay: failback, Ripcord: ripcord})
+	opts := labOptions(sc.Shape, routerKind, ripcord)
+	opts.NoAssist, opts.NoReadvertise, opts.Relay, opts.FailbackDelay = !sc.Assist, sc.NoReadvertise, sc.Relay, failback
+	l, err := lab.Build(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +341,7 @@ func stats(xs []float64) string {
 
 func render(all []summary, trials int, routerKind string, failback, maxWait time.Duration, took time.Duration) string {
 	var b strings.Builder
-	b.WriteString(sectionHead())
+	b.WriteString(sectionHead(routerKind))
 	b.WriteString("\n")
 	if withRelay {
 		fmt.Fprintf(&b, `The same lab and trials as "Failover" below, with the make-before-break relay configured on both replicas
@@ -337,8 +353,11 @@ Access-Request to the VIP every %v.
 
 `, sc0(all).Service, sc0(all).Fault, lab.ProbeInterval)
 	}
+	if protocol == "bgp" {
+		renderBGPIntro(&b)
+	}
 	fmt.Fprintf(&b, `What clients see when LDAP breaks on sa and comes back, in the lab (`+"`ripcord lab`"+`'s topology: routers ra, rb
-running %s with default RIP timers; replicas sa, sb with slapd, FreeRADIUS, nginx and ripcord; clients ca, cb sending
+running %s with default %s timers; replicas sa, sb with slapd, FreeRADIUS, nginx and ripcord; clients ca, cb sending
 a real LDAP search to the VIP every %v, each with a %v timeout). One trial: a random wait of 1–%v (so the
 routers' 30 s update timers are met at a random phase), slapd on sa killed with SIGKILL, 2 s after every affected
 client is served by sb it is restarted, then the clients must be back home. ripcord checks its own services every
@@ -353,7 +372,7 @@ client is served by sb it is restarted, then the clients must be back home. ripc
 - Baseline ("no assist"): the failing replica poisons at once, nobody else helps. The RIP speaker's re-advertisement
   on hearing its VIP poisoned is always on (it is not an option).
 
-`, map[string]string{"frr": "FRR ripd", "bird": "BIRD 2"}[routerKind], lab.ProbeInterval, lab.RequestTimeout, maxWait, failback, (failback + time.Second).Seconds())
+`, routerName(routerKind), strings.ToUpper(protocol), lab.ProbeInterval, lab.RequestTimeout, maxWait, failback, (failback + time.Second).Seconds())
 	fmt.Fprintf(&b, "```sh\ngo run ./bench/failover %s\n```\n\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintf(&b, "Machine: `nproc` = %d, %s/%s, %s, shared with other jobs; %d trials per scenario; whole run %s.\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), trials, took.Round(time.Second))
@@ -384,15 +403,34 @@ client is served by sb it is restarted, then the clients must be back home. ripc
 	return b.String()
 }
 
-// writeSection replaces the "## Failover" section of a markdown file (up to
-// the next "## " heading), or appends it.
+func routerName(kind string) string {
+	if protocol == "bgp" {
+		return map[string]string{"frr": "FRR bgpd", "bird": "BIRD 2 (bgp)"}[kind]
+	}
+	return map[string]string{"frr": "FRR ripd", "bird": "BIRD 2"}[kind]
+}
+
+// renderBGPIntro starts the BGP section: the same trial as the RIP one over
+// the lab's BGP set-up.
+func renderBGPIntro(b *strings.Builder) {
+	b.WriteString("`ripcord lab --protocol bgp`'s set-up: ra and rb in AS 65000 (iBGP between them, next-hop-self), each\n" +
+		"replica an eBGP session (AS 65010) to its site router, which accepts only the service /32s; sb's lower priority\n" +
+		"in the failover shape is two AS-path prepends. Router timers are the daemons' defaults, ripcord's `bgp.hold_time`\n" +
+		"its default unless the command says otherwise. The routers hold both replicas' paths, so the failing replica's\n" +
+		"withdrawal alone moves traffic; assistance only re-ranks sb's path.\n\n")
+}
+
+// writeSection replaces a markdown file's section with the same "## "
+// heading as section's first line (up to the next "## " heading), or
+// appends it.
 func writeSection(path, section string) error {
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	text := string(data)
-	head := sectionHead()
+	head, _, _ := strings.Cut(section, "\n")
+	head += "\n"
 	if i := strings.Index(text, head); i >= 0 {
 		rest := text[i+len(head):]
 		end := len(text)
@@ -411,7 +449,10 @@ func writeSection(path, section string) error {
 }
 
 // sectionHead is the heading of the section a run writes.
-func sectionHead() string {
+func sectionHead(routerKind string) string {
+	if protocol == "bgp" {
+		return fmt.Sprintf("## Failover over BGP (%s)\n", routerName(routerKind))
+	}
 	if withRelay {
 		return "## Failover with the relay\n"
 	}
@@ -470,24 +511,36 @@ func converged(ctx context.Context, opts lab.Options) (l *lab.Lab, rec *lab.Reco
 	return l, rec, closeLab, nil
 }
 
-// measureSIGKILL kills ripcord on sa without letting it poison: the VIPs
-// stay on sa's lo, the services keep running, and the routers keep the
-// route until their timeout (180 s after the last update), as with the
-// paper's dead routing daemon. sb cannot help: its peer checks still pass.
-func measureSIGKILL(routerKind, ripcord string) error {
+// measureStop kills (SIGKILL) or hangs (SIGSTOP) ripcord on sa without
+// letting it withdraw: the VIPs stay on sa's lo and the services keep
+// running. Over RIP the routers keep the route until their timeout (180 s
+// after the last update), as with the paper's dead routing daemon. Over BGP
+// a killed process's sessions are closed by the kernel (the router notices
+// at once); a hung one's last until the hold time. sb cannot help: its peer
+// checks still pass after SIGKILL (the status listener is gone: they fail,
+// but the routers still hold sa's route).
+func measureStop(routerKind, ripcord string, hang bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	l, rec, closeLab, err := converged(ctx, lab.Options{Shape: lab.ShapeFailover, Routers: routerKind, Ripcord: ripcord})
+	l, rec, closeLab, err := converged(ctx, labOptions(lab.ShapeFailover, routerKind, ripcord))
 	if err != nil {
 		return err
 	}
 	defer closeLab()
 	time.Sleep(time.Duration(1+rand.IntN(10)) * time.Second)
-	if err := l.SA.KillRipcord(); err != nil {
+	what := "SIGKILL"
+	if hang {
+		what = "SIGSTOP"
+		err = l.SA.SuspendRipcord()
+		defer l.SA.ResumeRipcord()
+	} else {
+		err = l.SA.KillRipcord()
+	}
+	if err != nil {
 		return err
 	}
 	killed := time.Now()
-	fmt.Fprintf(os.Stderr, "ripcord on sa killed with SIGKILL at %s; waiting up to 240 s\n", killed.Format(time.TimeOnly))
+	fmt.Fprintf(os.Stderr, "ripcord on sa stopped with %s at %s; waiting up to 240 s\n", what, killed.Format(time.TimeOnly))
 	want := map[lab.Key]string{}
 	for _, c := range []string{"ca", "cb"} {
 		for _, svc := range lab.Services {
@@ -517,7 +570,7 @@ func measureSIGKILL(routerKind, ripcord string) error {
 				}
 			}
 			if first != nil {
-				fmt.Printf("%s %-8s first answer from sb %.1f s after SIGKILL, %d failed requests\n", c, svc, first.Sub(killed).Seconds(), failed)
+				fmt.Printf("%s %-8s first answer from sb %.1f s after %s, %d failed requests\n", c, svc, first.Sub(killed).Seconds(), what, failed)
 			} else {
 				fmt.Printf("%s %-8s never answered by sb, %d failed requests\n", c, svc, failed)
 			}
@@ -526,6 +579,6 @@ func measureSIGKILL(routerKind, ripcord string) error {
 	if err != nil {
 		return fmt.Errorf("after %.0f s: %w", took.Seconds(), err)
 	}
-	fmt.Printf("all clients on sb %.1f s after SIGKILL\n", took.Seconds())
+	fmt.Printf("all clients on sb %.1f s after %s\n", took.Seconds(), what)
 	return nil
 }

@@ -65,7 +65,10 @@ filter from_ripcord {
 		fmt.Fprintf(&s, "protocol bgp bgp_%s {\n  local as %d;\n  neighbor %s as %d;\n", n.Name, b.ASN, n.Address, n.ASN)
 		switch {
 		case len(n.Accept) > 0:
-			s.WriteString("  passive on;\n  ipv4 { import filter from_ripcord; export none; };\n")
+			// BIRD's default error wait time (60-300 s) would keep a replica
+			// that hung or lost its link out for a minute or more after it
+			// is back, although ripcord retries every 5 s.
+			s.WriteString("  passive on;\n  error wait time 5, 30;\n  ipv4 { import filter from_ripcord; export none; };\n")
 		case n.ASN == b.ASN:
 			s.WriteString("  direct;\n  ipv4 { import all; export all; next hop self; };\n")
 		default:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,8 +23,10 @@ var _ BGPRouter = (*FRRBGP)(nil)
 // until bgpd answers on its vty socket. The connected networks of the
 // router are redistributed, so hosts at both sites reach each other.
 func StartFRRBGP(ctx context.Context, cfg Config, b BGP) (*FRRBGP, error) {
-	f, err := startFRR(ctx, cfg, frrBgpd, frrBgpdConf(b, cfg.BaseDir), func(ctx context.Context, f *FRR) error {
-		_, err := f.vtysh(ctx, "show bgp summary")
+	// Ready once bgpd's vty socket exists: vtysh itself can take seconds
+	// on a busy machine, and every query waits for bgpd anyway.
+	f, err := startFRR(ctx, cfg, frrBgpd, frrBgpdConf(b), func(ctx context.Context, f *FRR) error {
+		_, err := os.Stat(filepath.Join(f.dir, "bgpd.vty"))
 		return err
 	})
 	if err != nil {
@@ -35,7 +38,7 @@ func StartFRRBGP(ctx context.Context, cfg Config, b BGP) (*FRRBGP, error) {
 // frrBgpdConf is the router side of advertisers/bgp/README.md. Route-maps
 // and lists come before `router bgp`: a route-map used before it is defined
 // denies everything until FRR's route-map timer runs.
-func frrBgpdConf(b BGP, _ string) string {
+func frrBgpdConf(b BGP) string {
 	var s strings.Builder
 	s.WriteString("frr defaults traditional\nhostname bgpd\n!\n")
 	var replicas, peers []BGPNeighbor
@@ -221,6 +224,3 @@ func parseFRRSummary(out []byte) (map[netip.Addr]time.Time, error) {
 	}
 	return up, nil
 }
-
-// LogFile is bgpd's log, for failure reports.
-func (f *FRRBGP) LogFile() string { return filepath.Join(f.dir, "bgpd.log") }
