@@ -11,6 +11,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,13 +70,14 @@ var (
 // protocol and holdTime are -protocol and -hold-time: what the replicas
 // speak to the routers.
 var (
-	protocol string
-	holdTime time.Duration
+	protocol      string
+	holdTime      time.Duration
+	checkInterval time.Duration
 )
 
 // labOptions are the lab options every measurement shares.
 func labOptions(sh lab.Shape, routerKind, ripcord string) lab.Options {
-	return lab.Options{Shape: sh, Routers: routerKind, Protocol: protocol, BGPHoldTime: holdTime, Ripcord: ripcord}
+	return lab.Options{Shape: sh, Routers: routerKind, Protocol: protocol, BGPHoldTime: holdTime, CheckInterval: checkInterval, Ripcord: ripcord}
 }
 
 // trialResult is one trial as measured by lab.Analyze.
@@ -93,6 +95,7 @@ func main() {
 	assist := flag.String("assist", "both", "on, off (the baseline: immediate poison only) or both")
 	routers := flag.String("routers", "frr", "frr or bird")
 	flag.StringVar(&protocol, "protocol", "rip", "rip, or bgp (eBGP replica to router; the table goes into the \"## Failover over BGP\" section)")
+	flag.DurationVar(&checkInterval, "check-interval", 0, "the interval of every own service check (default the lab's, 500ms)")
 	flag.DurationVar(&holdTime, "hold-time", 0, "with -protocol bgp: the replicas' bgp.hold_time (default ripcord's, 90s)")
 	failback := flag.Duration("failback-delay", 5*time.Second, "the replicas' failback_delay")
 	maxWait := flag.Duration("max-wait", 15*time.Second, "random wait before each fault, uniform in [1s, max-wait]")
@@ -361,7 +364,7 @@ running %s with default %s timers; replicas sa, sb with slapd, FreeRADIUS, nginx
 a real LDAP search to the VIP every %v, each with a %v timeout). One trial: a random wait of 1–%v (so the
 routers' 30 s update timers are met at a random phase), slapd on sa killed with SIGKILL, 2 s after every affected
 client is served by sb it is restarted, then the clients must be back home. ripcord checks its own services every
-500 ms (timeout 500 ms, fall 2, rise 1) and, with assistance, polls the peer's own ripcord every 200 ms (checker
+%v (timeout the same, fall 2, rise 1) and, with assistance, polls the peer's own ripcord every 200 ms (checker
 `+"`peer`"+`, which fails once the peer has sent its poison) with `+"`assist.delay`"+` 100 ms;
 `+"`failback_delay`"+` is %v.
 
@@ -372,7 +375,7 @@ client is served by sb it is restarted, then the clients must be back home. ripc
 - Baseline ("no assist"): the failing replica poisons at once, nobody else helps. The RIP speaker's re-advertisement
   on hearing its VIP poisoned is always on (it is not an option).
 
-`, routerName(routerKind), strings.ToUpper(protocol), lab.ProbeInterval, lab.RequestTimeout, maxWait, failback, (failback + time.Second).Seconds())
+`, routerName(routerKind), strings.ToUpper(protocol), lab.ProbeInterval, lab.RequestTimeout, maxWait, cmp.Or(checkInterval, 500*time.Millisecond), failback, (failback + time.Second).Seconds())
 	fmt.Fprintf(&b, "```sh\ngo run ./bench/failover %s\n```\n\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintf(&b, "Machine: `nproc` = %d, %s/%s, %s, shared with other jobs; %d trials per scenario; whole run %s.\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), trials, took.Round(time.Second))
