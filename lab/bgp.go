@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ripcord/ripcord/lab/netns"
 	"github.com/ripcord/ripcord/lab/routers"
 )
 
@@ -22,37 +23,76 @@ const (
 	replicaASN = 65010
 )
 
-// startBGPRouter starts ra or rb as a BGP router: a session to the replica
-// of its site (accepting only the service /32s) and one to the other router.
+// The links of rb2, the second router at sb's site (Options.SecondRouterB).
+var (
+	netRB2SB = netip.MustParsePrefix("10.77.5.0/24")
+	netRBRB2 = netip.MustParsePrefix("10.77.6.0/24")
+)
+
+// linkAddrs is the address of a neighbour (second) on a router's (first)
+// link to it, for the links between routers and rb2's link to sb.
+var linkAddrs = map[[2]string]netip.Addr{
+	{"ra", "rb"}:  host(netRARB, 2).Addr(),
+	{"rb", "ra"}:  host(netRARB, 1).Addr(),
+	{"rb", "rb2"}: host(netRBRB2, 2).Addr(),
+	{"rb2", "rb"}: host(netRBRB2, 1).Addr(),
+	{"rb2", "sb"}: host(netRB2SB, 2).Addr(),
+}
+
+// routerIDs are the routers' BGP identifiers (an address of each).
+var routerIDs = map[string]netip.Addr{
+	"ra": host(netRARB, 1).Addr(), "rb": host(netRARB, 2).Addr(), "rb2": host(netRBRB2, 2).Addr(),
+}
+
+// allRouters returns ra, rb and, when there is one, rb2.
+func (l *Lab) allRouters() []*Router {
+	if l.RB2 != nil {
+		return []*Router{l.RA, l.RB, l.RB2}
+	}
+	return []*Router{l.RA, l.RB}
+}
+
+// addSecondRouterB makes rb2 and its links to sb (sb's eth1) and rb; its
+// router starts with the others.
+func (l *Lab) addSecondRouterB() error {
+	ns, err := l.newNS("rb2")
+	if err != nil {
+		return err
+	}
+	l.RB2 = &Router{Name: "rb2", NS: ns, Links: map[string]string{"sb": "rb2-sb", "rb": "rb2-rb"}}
+	l.RB.Links["rb2"] = "rb-rb2"
+	if err := netns.Veth(netns.End{NS: ns, Dev: "rb2-sb", Addr: host(netRB2SB, 1)}, netns.End{NS: l.SB.NS, Dev: "eth1", Addr: host(netRB2SB, 2)}); err != nil {
+		return err
+	}
+	return netns.Veth(netns.End{NS: l.RB.NS, Dev: "rb-rb2", Addr: host(netRBRB2, 1)}, netns.End{NS: ns, Dev: "rb2-rb", Addr: host(netRBRB2, 2)})
+}
+
+// startBGPRouter starts a router as a BGP router: a session to each replica
+// it is linked to (accepting only the service /32s) and one to each router.
 func (l *Lab) startBGPRouter(ctx context.Context, r *Router, cfg routers.Config) (routers.Router, error) {
-	b := routers.BGP{ASN: routerASN, RouterID: l.routerAddr(r.Name)}
+	b := routers.BGP{ASN: routerASN, RouterID: routerIDs[r.Name]}
 	for _, rep := range l.Replicas() {
 		if _, ok := r.Links[rep.Name]; ok {
 			var accept []netip.Prefix
 			for _, svc := range Services {
 				accept = append(accept, VIP(svc))
 			}
-			b.Neighbors = append(b.Neighbors, routers.BGPNeighbor{Name: rep.Name, Address: rep.Addr, ASN: replicaASN, Accept: accept})
+			addr, ok := linkAddrs[[2]string{r.Name, rep.Name}]
+			if !ok {
+				addr = rep.Addr
+			}
+			b.Neighbors = append(b.Neighbors, routers.BGPNeighbor{Name: rep.Name, Address: addr, ASN: replicaASN, Accept: accept})
 		}
 	}
-	for _, other := range []string{"ra", "rb"} {
+	for _, other := range []string{"ra", "rb", "rb2"} {
 		if _, ok := r.Links[other]; ok {
-			b.Neighbors = append(b.Neighbors, routers.BGPNeighbor{Name: other, Address: l.routerAddr(other), ASN: routerASN})
+			b.Neighbors = append(b.Neighbors, routers.BGPNeighbor{Name: other, Address: linkAddrs[[2]string{r.Name, other}], ASN: routerASN})
 		}
 	}
 	if l.Opts.Routers == "bird" {
 		return routers.StartBIRDBGP(ctx, cfg, b)
 	}
 	return routers.StartFRRBGP(ctx, cfg, b)
-}
-
-// routerAddr is a router's address on the link between the routers (also
-// its router ID).
-func (l *Lab) routerAddr(name string) netip.Addr {
-	if name == "rb" {
-		return host(netRARB, 2).Addr()
-	}
-	return host(netRARB, 1).Addr()
 }
 
 // BGPRouter returns a router's BGP view, or nil when the lab speaks RIP.
@@ -69,6 +109,9 @@ func (r *Replica) bgpSection() string {
 		fmt.Fprintf(&b, "  hold_time: %s\n", h)
 	}
 	fmt.Fprintf(&b, "  peers:\n    - address: %s\n      asn: %d\n", r.Gateway, routerASN)
+	if r.lab.RB2 != nil && r.Name == "sb" {
+		fmt.Fprintf(&b, "    - address: %s\n      asn: %d\n", host(netRB2SB, 1).Addr(), routerASN)
+	}
 	return b.String()
 }
 

@@ -28,12 +28,19 @@ func TestBGP(t *testing.T) {
 			t.Parallel()
 			t.Run("failover", func(t *testing.T) { testBGPFailover(t, kind) })
 			t.Run("loadbalance", func(t *testing.T) { testBGPLoadBalance(t, kind) })
+			if kind == "frr" {
+				t.Run("two routers at sb's site", testBGPSecondRouter)
+			}
 		})
 	}
 }
 
+// buildBGPLab builds a lab over BGP without peer assistance: the routers
+// keep every replica's path, so the failing replica's withdrawal alone moves
+// traffic, and a peer check failing by chance on this busy machine would
+// re-rank a path that the tests expect untouched.
 func buildBGPLab(t *testing.T, ctx context.Context, kind string, shape Shape) *testLab {
-	l := buildLab(t, ctx, Options{Shape: shape, Routers: kind, Protocol: "bgp", BGPHoldTime: testHoldTime})
+	l := buildLab(t, ctx, Options{Shape: shape, Routers: kind, Protocol: "bgp", BGPHoldTime: testHoldTime, NoAssist: true})
 	if l.RA.BGPRouter() == nil || l.RA.Router.Kind() != kind {
 		t.Fatalf("router ra is %T (%s), want a %s BGP router", l.RA.Router, l.RA.Router.Kind(), kind)
 	}
@@ -53,7 +60,7 @@ func testBGPFailover(t *testing.T, kind string) {
 				return bestFrom(ps, sa, []uint32{replicaASN}, 100)
 			})
 			waitPaths(t, ctx, l.RB, svc, func(ps []routers.BGPPath) error {
-				if err := bestFrom(ps, l.routerAddr("ra"), []uint32{replicaASN}, 100); err != nil {
+				if err := bestFrom(ps, routerIDs["ra"], []uint32{replicaASN}, 100); err != nil {
 					return err
 				}
 				// sb's metric 3: two prepends, kept beside the best path.
@@ -111,7 +118,7 @@ func testBGPFailover(t *testing.T, kind string) {
 		waitPaths(t, ctx, l.RA, ServiceLDAP, func(ps []routers.BGPPath) error {
 			for _, p := range ps {
 				if p.From == sa && !p.Best && p.LocalPref == 0 && p.GracefulShutdown && len(p.ASPath) == drainMetric {
-					return bestFrom(ps, l.routerAddr("rb"), []uint32{replicaASN, replicaASN, replicaASN}, 100)
+					return bestFrom(ps, routerIDs["rb"], []uint32{replicaASN, replicaASN, replicaASN}, 100)
 				}
 			}
 			return fmt.Errorf("no path from sa with LOCAL_PREF 0, GRACEFUL_SHUTDOWN and %d ASNs behind another best", drainMetric)
@@ -222,7 +229,7 @@ func testBGPLoadBalance(t *testing.T, kind string) {
 			if err := holds(ps, l.SB.Addr, slices.Repeat([]uint32{replicaASN}, drainMetric), 0); err != nil {
 				return err
 			}
-			return bestFrom(ps, l.routerAddr("ra"), []uint32{replicaASN}, 100)
+			return bestFrom(ps, routerIDs["ra"], []uint32{replicaASN}, 100)
 		})
 		l.expect(t, ctx, merge(everyoneAt("ca", "sa"), everyoneAt("cb", "sb"), everyone("sa", ServiceWebAuth)), failoverBound)
 		if err := l.SB.Drain(ServiceWebAuth, false); err != nil {
@@ -230,6 +237,82 @@ func testBGPLoadBalance(t *testing.T, kind string) {
 		}
 		l.expect(t, ctx, merge(everyoneAt("ca", "sa"), everyoneAt("cb", "sb")), failbackBound)
 	})
+}
+
+// testBGPSecondRouter: sb peers with rb and rb2 (the usual redundant pair
+// at a site); rb2 dies, and cb, served by sb through rb, sees nothing.
+func testBGPSecondRouter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance, Protocol: "bgp", BGPHoldTime: testHoldTime, SecondRouterB: true, NoAssist: true})
+	sb := l.SB.Addr
+	l.expect(t, ctx, merge(everyoneAt("ca", "sa"), everyoneAt("cb", "sb")), 10*time.Second)
+	// rb holds sb's routes twice: from sb, and from rb2 over iBGP.
+	for _, svc := range Services {
+		waitPaths(t, ctx, l.RB, svc, func(ps []routers.BGPPath) error {
+			if err := bestFrom(ps, sb, []uint32{replicaASN}, 100); err != nil {
+				return err
+			}
+			return holds(ps, routerIDs["rb2"], []uint32{replicaASN}, 100)
+		})
+	}
+	before := map[string][]routers.BGPPath{}
+	for _, svc := range Services {
+		ps, err := l.RB.BGPRouter().Paths(ctx, VIP(svc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[svc] = ps[:1] // the best, from sb (ra's path to sa is there too)
+	}
+	up, err := l.RB.BGPRouter().Established(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	died := time.Now()
+	if err := l.RB2.Router.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// sb's ripcord sees the session end: time enough for anything it might
+	// wrongly do about it to reach the clients.
+	sleep(ctx, 3*time.Second)
+	for _, svc := range Services {
+		if n := answeredBy(l.rec.Samples(), "cb", svc, "sa", died); n > 0 {
+			t.Errorf("cb/%s answered %d times by sa after rb2 died", svc, n)
+		}
+		ps, err := l.RB.BGPRouter().Paths(ctx, VIP(svc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) == 0 {
+			t.Fatalf("%s: rb holds no path after rb2 died", svc)
+		}
+		if diff := cmp.Diff(before[svc], ps[:1], sameView...); diff != "" {
+			t.Errorf("%s: rb's paths after rb2 died (-before +after):\n%s", svc, diff)
+		}
+	}
+	if n := failedSince(l.rec.Samples(), died); len(n) > 0 {
+		t.Errorf("failed requests after rb2 died: %v", n)
+	}
+	after, err := l.RB.BGPRouter().Established(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(up[sb], after[sb], sameView...); diff != "" {
+		t.Errorf("rb's session to sb changed: %s", diff)
+	}
+	if _, ok := after[sb]; !ok {
+		t.Error("rb's session to sb is down")
+	}
+	rep, err := l.SB.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range rep.Services {
+		if s.State != "up" || s.Announced["bgp"] != 1 {
+			t.Errorf("sb/%s: %s, announced %v after rb2 died; want up, bgp 1", s.Name, s.State, s.Announced)
+		}
+	}
 }
 
 // sameView compares router views: the routers print times computed from

@@ -86,6 +86,9 @@ type Options struct {
 	Protocol string
 	// BGPHoldTime is the replicas' bgp.hold_time (default: ripcord's, 90s).
 	BGPHoldTime time.Duration
+	// SecondRouterB adds rb2, a second router at sb's site (BGP only):
+	// linked to sb and rb, iBGP with rb; sb peers with both.
+	SecondRouterB bool
 	// NoAssist turns peer assistance off: replicas only poison their own
 	// routes (the baseline).
 	NoAssist bool
@@ -131,6 +134,9 @@ func (o *Options) defaults() error {
 	case ShapeFailover, ShapeLoadBalance:
 	default:
 		return fmt.Errorf("lab: unknown shape %q (failover or loadbalance)", o.Shape)
+	}
+	if o.SecondRouterB && o.Protocol != "bgp" {
+		return errors.New("lab: a second router at sb's site needs protocol bgp")
 	}
 	switch o.Routers {
 	case "":
@@ -200,6 +206,7 @@ type Lab struct {
 	Opts     Options
 	Dir      string
 	RA, RB   *Router
+	RB2      *Router // only with Options.SecondRouterB
 	SA, SB   *Replica
 	CA, CB   *Client
 	started  time.Time
@@ -340,7 +347,12 @@ func (l *Lab) build(ctx context.Context) error {
 			}
 		}
 	}
-	for _, r := range []*Router{l.RA, l.RB} {
+	if o.SecondRouterB {
+		if err := l.addSecondRouterB(); err != nil {
+			return err
+		}
+	}
+	for _, r := range l.allRouters() {
 		// Routers forward between their links.
 		if _, err := r.NS.Exec(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
 			return err
@@ -348,7 +360,7 @@ func (l *Lab) build(ctx context.Context) error {
 	}
 
 	o.Logf("lab: starting %s routers speaking %s (default timers)", o.Routers, o.Protocol)
-	for _, r := range []*Router{l.RA, l.RB} {
+	for _, r := range l.allRouters() {
 		ifaces := slices.Sorted(maps.Values(r.Links))
 		// A replica's link accepts only the service /32s, as the router-side
 		// config in advertisers/rip/README.md does.
