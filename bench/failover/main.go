@@ -376,6 +376,18 @@ client is served by sb it is restarted, then the clients must be back home. ripc
   on hearing its VIP poisoned is always on (it is not an option).
 
 `, routerName(routerKind), strings.ToUpper(protocol), lab.ProbeInterval, lab.RequestTimeout, maxWait, cmp.Or(checkInterval, 500*time.Millisecond), failback, (failback + time.Second).Seconds())
+	if protocol == "bgp" {
+		// The intro above speaks RIP; over BGP there is no update timer
+		// and no re-advertisement, and a replica withdraws.
+		text := b.String()
+		b.Reset()
+		text = strings.Replace(text, " (so the\nrouters' 30 s update timers are met at a random phase)", "", 1)
+		text = strings.Replace(text, "has sent its poison", "has withdrawn the service", 1)
+		if i := strings.Index(text, "- Baseline"); i >= 0 {
+			text = text[:i] + "\n"
+		}
+		b.WriteString(text)
+	}
 	fmt.Fprintf(&b, "```sh\ngo run ./bench/failover %s\n```\n\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintf(&b, "Machine: `nproc` = %d, %s/%s, %s, shared with other jobs; %d trials per scenario; whole run %s.\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), trials, took.Round(time.Second))
