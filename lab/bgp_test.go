@@ -48,8 +48,7 @@ func buildBGPLab(t *testing.T, ctx context.Context, kind string, shape Shape) *t
 }
 
 func testBGPFailover(t *testing.T, kind string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
+	ctx := labContext(t, 6*time.Minute) // 1 to 1.7 min measured
 	l := buildBGPLab(t, ctx, kind, ShapeFailover)
 	sa, sb := l.SA.Addr, l.SB.Addr
 
@@ -192,8 +191,7 @@ func testBGPFailover(t *testing.T, kind string) {
 }
 
 func testBGPLoadBalance(t *testing.T, kind string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := labContext(t, 4*time.Minute) // 15 to 55 s measured
 	l := buildBGPLab(t, ctx, kind, ShapeLoadBalance)
 
 	t.Run("initial: each site uses its own replica", func(t *testing.T) {
@@ -242,8 +240,7 @@ func testBGPLoadBalance(t *testing.T, kind string) {
 // testBGPSecondRouter: sb peers with rb and rb2 (the usual redundant pair
 // at a site); rb2 dies, and cb, served by sb through rb, sees nothing.
 func testBGPSecondRouter(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := labContext(t, 3*time.Minute) // about 25 s measured
 	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance, Protocol: "bgp", BGPHoldTime: testHoldTime, SecondRouterB: true, NoAssist: true})
 	sb := l.SB.Addr
 	l.expect(t, ctx, merge(everyoneAt("ca", "sa"), everyoneAt("cb", "sb")), 10*time.Second)

@@ -25,11 +25,11 @@ type DemoOptions struct {
 
 // Summary is the machine-readable result of the demo.
 type Summary struct {
-	Shape   string `json:"shape"`
-	Routers string `json:"routers"`
+	Shape    string `json:"shape"`
+	Routers  string `json:"routers"`
 	Protocol string `json:"protocol"`
-	Assist  bool   `json:"assist"`
-	Relay   bool   `json:"relay"`
+	Assist   bool   `json:"assist"`
+	Relay    bool   `json:"relay"`
 	// FailedRequests counts the requests of every client that got no
 	// answer, fault to end.
 	FailedRequests       int                     `json:"failed_requests"`
