@@ -23,14 +23,17 @@ func BenchmarkLDAPCheck(b *testing.B) {
 		b.Fatal(err)
 	}
 	svc := serviceSettings(b)
+	fresh := with(svc, "reference", provider.URL(), "max_lag", "30s")
 	for _, bc := range []struct {
 		name     string
 		target   string
 		settings map[string]any
+		stateDir bool // keep the reference's reading in a file, as under the daemon
 	}{
-		{"bind+search", provider.URL(), svc},
-		{"anonymous", provider.URL(), map[string]any{"base": services.SlapdTestEntryDN, "scope": "base"}},
-		{"bind+search+freshness", consumer.URL(), with(svc, "reference", provider.URL(), "max_lag", "30s")},
+		{"bind+search", provider.URL(), svc, false},
+		{"anonymous", provider.URL(), map[string]any{"base": services.SlapdTestEntryDN, "scope": "base"}, false},
+		{"bind+search+freshness", consumer.URL(), fresh, false},
+		{"bind+search+freshness+state_dir", consumer.URL(), fresh, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			raw, err := json.Marshal(bc.settings)
@@ -38,7 +41,11 @@ func BenchmarkLDAPCheck(b *testing.B) {
 				b.Fatal(err)
 			}
 			req := &sdk.Request{Target: bc.target, Settings: raw}
-			c := New()
+			dir := ""
+			if bc.stateDir {
+				dir = b.TempDir()
+			}
+			c := newChecker(dir)
 			var durations []time.Duration
 			for b.Loop() {
 				ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)

@@ -437,7 +437,7 @@ func (p *probe) freshness(c *Checker, t target, replica *session) error {
 	defer rs.close()
 	p.res.Observe("reference_up", 1)
 	read.At, read.CSNs = time.Now(), refValues
-	memErr := c.memory.remember(read)
+	memErr := c.memory.remember(read, time.Duration(p.cfg.MaxLag)/10)
 
 	if fr := CompareCSNs(repCSNs, refCSNs); !p.judge(fr, ref, "") {
 		p.res.Message += fmt.Sprintf("; replication lag %s", fr.Lag.Round(time.Millisecond))

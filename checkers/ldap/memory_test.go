@@ -3,6 +3,7 @@ package ldap
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -13,7 +14,7 @@ func TestMemoryFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "checkers", "ldap") // created on the first write
 	r := reading{Target: "ldap://a", Reference: "ldap://p", Context: "dc=example,dc=com",
 		At: time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC), CSNs: []string{"20261201145959.000000Z#000000#001#000000"}}
-	if err := newMemory(dir).remember(r); err != nil {
+	if err := newMemory(dir).remember(r, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
@@ -41,5 +42,68 @@ func TestMemoryFile(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".freshness-*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// Only the time changed: the file is rewritten at most every `every`; new
+// contextCSN values are written at once.
+func TestMemoryWritesLessOften(t *testing.T) {
+	dir := t.TempDir()
+	m := newMemory(dir)
+	start := time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC)
+	r := reading{Target: "ldap://a", Reference: "ldap://p", Context: "dc=example,dc=com",
+		CSNs: []string{"20261201145959.000000Z#000000#001#000000"}}
+	saved := func() reading {
+		t.Helper()
+		got, ok := newMemory(dir).recall(r.key())
+		if !ok {
+			t.Fatal("no reading in the file")
+		}
+		return got
+	}
+	for _, step := range []struct {
+		after   time.Duration
+		csn     string
+		written bool
+	}{
+		{0, "", true},
+		{500 * time.Millisecond, "", false},
+		{999 * time.Millisecond, "", false},
+		{time.Second, "", true},
+		{1100 * time.Millisecond, "20261201150001.000000Z#000000#001#000000", true},
+		{1200 * time.Millisecond, "", false},
+	} {
+		before, hadFile := reading{}, false
+		if got, ok := newMemory(dir).recall(r.key()); ok {
+			before, hadFile = got, true
+		}
+		r.At = start.Add(step.after)
+		if step.csn != "" {
+			r.CSNs = []string{step.csn}
+		}
+		if err := m.remember(r, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		got := saved()
+		if written := !hadFile || !got.At.Equal(before.At); written != step.written {
+			t.Errorf("at +%s: file written %v, want %v (file has %+v)", step.after, written, step.written, got)
+		}
+		if step.written && !slices.Equal(got.CSNs, r.CSNs) {
+			t.Errorf("at +%s: file has %v, want %v", step.after, got.CSNs, r.CSNs)
+		}
+	}
+}
+
+// BenchmarkMemoryRemember is the cost a freshness check pays to keep its
+// reading in the state directory (one small file written and renamed).
+func BenchmarkMemoryRemember(b *testing.B) {
+	m := newMemory(b.TempDir())
+	r := reading{Target: "ldap://a", Reference: "ldap://p", Context: "dc=example,dc=com",
+		CSNs: []string{"20261201145959.000000Z#000000#001#000000"}}
+	for b.Loop() {
+		r.At = time.Now()
+		if err := m.remember(r, 0); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
