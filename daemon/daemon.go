@@ -65,6 +65,27 @@ func KnownChecker(cfg *config.Config, name string) error {
 	return err
 }
 
+// Warnings are the config's warnings (config.Warnings) and the plugins':
+// a third-party plugin not pinned by sha256 runs whatever its file holds.
+func Warnings(cfg *config.Config) []string {
+	w := cfg.Warnings()
+	seen := map[string]bool{}
+	for _, ch := range cfg.AllChecks() {
+		name := ch.Checker
+		if seen[name] || checkers.IsBuiltin(name) || cfg.Plugins.SHA256[name] != "" {
+			continue
+		}
+		seen[name] = true
+		path := filepath.Join(cfg.Plugins.Dir, plugins.FilePrefix+name)
+		pin := "<sha256sum of the file>"
+		if sum, err := plugins.FileSHA256(path); err == nil {
+			pin = sum
+		}
+		w = append(w, fmt.Sprintf("checker %s runs %s unpinned: a changed file would run too; pin it with plugins.sha256.%s: %s", name, path, name, pin))
+	}
+	return w
+}
+
 // Load reads a config file and asks every checker to validate its settings.
 func Load(ctx context.Context, path string, host func(*config.Config) *plugins.Host) (*config.Config, *plugins.Host, error) {
 	return load(ctx, path, config.Options{KnownChecker: KnownChecker}, host)
@@ -172,7 +193,7 @@ func Run(ctx context.Context, o Options) error {
 		drainDir: filepath.Join(cfg.StateDir, "drained"), notify: newNotifier(log)}
 	d.cfg.Store(cfg)
 	defer d.host.Close()
-	for _, w := range cfg.Warnings() {
+	for _, w := range Warnings(cfg) {
 		log.Warn("config: " + w)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -422,4 +423,62 @@ func listenTCP(t *testing.T, addr string) net.Listener {
 		}
 	}()
 	return l
+}
+
+// TestPluginTrustAndPinWarning: validate (Load) warns about an unpinned
+// third-party plugin, printing the pin to add, and refuses one in a
+// directory others can write, at the check's checker line.
+func TestPluginTrustAndPinWarning(t *testing.T) {
+	t.Setenv("RIPCORD_DAEMON_TEST_CHECKER", "1")
+	pluginDir := buildTCPConnect(t)
+	sum, err := plugins.FileSHA256(filepath.Join(pluginDir, plugins.FilePrefix+"tcpconnect"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "ripcord.yaml")
+	write := func(pins string) {
+		os.WriteFile(cfgPath, []byte(`
+state_dir: `+dir+`/state
+control: {socket: `+dir+`/ripcord.sock}
+plugins: {dir: `+pluginDir+`, sha256: {`+pins+`}}
+services:
+  - name: svc
+    vip: 192.0.2.99
+    checks:
+      - {name: port, checker: tcpconnect, target: "127.0.0.1:1"}
+`), 0o644)
+	}
+	load := func() (*config.Config, error) {
+		cfg, h, err := Load(context.Background(), cfgPath, func(c *config.Config) *plugins.Host {
+			return NewHost(c, []string{os.Args[0]}, slog.New(slog.DiscardHandler))
+		})
+		if err == nil {
+			h.Close()
+		}
+		return cfg, err
+	}
+	write("")
+	cfg, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "checker tcpconnect runs " + pluginDir + "/" + plugins.FilePrefix + "tcpconnect unpinned: a changed file would run too; pin it with plugins.sha256.tcpconnect: " + sum
+	if w := Warnings(cfg); !slices.Contains(w, want) {
+		t.Errorf("warnings %q lack %q", w, want)
+	}
+	write("tcpconnect: " + sum)
+	if cfg, err = load(); err != nil {
+		t.Fatal(err)
+	}
+	if w := Warnings(cfg); slices.ContainsFunc(w, func(s string) bool { return strings.Contains(s, "unpinned") }) {
+		t.Errorf("a pinned plugin still warned: %q", w)
+	}
+	if err := os.Chmod(pluginDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err = load()
+	if want := cfgPath + ":9:31: services[0].checks[0].checker: plugins: checker \"tcpconnect\": " + pluginDir + " is writable by group or others (mode 0777)"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("world-writable plugin directory: %v\nwant %s", err, want)
+	}
 }

@@ -266,11 +266,14 @@ func (h *Host) lookup(name string) (string, bool, error) {
 	case fi.Mode().Perm()&0o111 == 0:
 		return path, false, fmt.Errorf("%s is not executable (mode %s)", path, fi.Mode().Perm())
 	}
+	if err := checkTrusted(path); err != nil {
+		return path, false, err
+	}
 	if pinned {
 		if want, err := hex.DecodeString(pin); err != nil || len(want) != sha256.Size {
 			return path, false, fmt.Errorf("sha256 pin %q is not 64 hex digits", pin)
 		}
-		got, err := fileSHA256(path)
+		got, err := FileSHA256(path)
 		if err != nil {
 			return path, false, err
 		}
@@ -281,7 +284,8 @@ func (h *Host) lookup(name string) (string, bool, error) {
 	return path, false, nil
 }
 
-func fileSHA256(path string) (string, error) {
+// FileSHA256 is the hex sha256 of a file, as plugins.sha256 pins it.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

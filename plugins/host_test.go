@@ -407,7 +407,7 @@ func installSelf(t *testing.T, dir, name string) string {
 func TestThirdPartyPinned(t *testing.T) {
 	dir := t.TempDir()
 	path := installSelf(t, dir, "pinned")
-	sum, err := fileSHA256(path)
+	sum, err := FileSHA256(path)
 	if err != nil {
 		t.Fatal(err)
 	}

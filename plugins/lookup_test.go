@@ -21,7 +21,7 @@ func TestLookup(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, FilePrefix+"adir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := fileSHA256(exe)
+	sum, err := FileSHA256(exe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,4 +81,49 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestLookupRefusesUntrustedPlugins: a plugin runs as root, so one that
+// others could have changed (its file or its directory writable by group or
+// others, or owned by another user) is refused, as sshd refuses such keys.
+// /tmp above the test's directory is world-writable but sticky: accepted.
+func TestLookupRefusesUntrustedPlugins(t *testing.T) {
+	mk := func(dirMode, fileMode os.FileMode) (string, *Host) {
+		dir := filepath.Join(t.TempDir(), "plugins")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, FilePrefix+"x")
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, fileMode)
+		os.Chmod(dir, dirMode)
+		return dir, NewHost(Options{Dir: dir})
+	}
+	if _, h := mk(0o755, 0o755); errString(lookupErr(h)) != "" {
+		t.Fatalf("a root-owned 0755 plugin in a 0755 directory: %v", lookupErr(h))
+	}
+	dir, h := mk(0o755, 0o775)
+	if want := `plugins: checker "x": ` + dir + "/" + FilePrefix + "x is writable by group or others (mode 0775)"; !strings.HasPrefix(errString(lookupErr(h)), want) {
+		t.Errorf("group-writable plugin: %v\nwant %s", lookupErr(h), want)
+	}
+	dir, h = mk(0o777|os.ModeSticky, 0o755)
+	if want := `plugins: checker "x": ` + dir + " is writable by group or others (mode 0777)"; !strings.HasPrefix(errString(lookupErr(h)), want) {
+		t.Errorf("world-writable plugin directory: %v\nwant %s", lookupErr(h), want)
+	}
+	if os.Geteuid() == 0 {
+		dir, h = mk(0o755, 0o755)
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if want := `plugins: checker "x": ` + dir + " is owned by uid 65534, not by root or ripcord's user (uid 0)"; !strings.HasPrefix(errString(lookupErr(h)), want) {
+			t.Errorf("plugin directory of another user: %v\nwant %s", lookupErr(h), want)
+		}
+	}
+}
+
+func lookupErr(h *Host) error {
+	_, _, err := h.Lookup("x")
+	return err
 }

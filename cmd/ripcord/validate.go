@@ -56,7 +56,7 @@ func cmdValidate(args []string) error {
 		fmt.Print(", each run once")
 	}
 	fmt.Println(")")
-	for _, w := range cfg.Warnings() {
+	for _, w := range daemon.Warnings(cfg) {
 		fmt.Printf("warning: %s\n", w)
 	}
 	return nil
