@@ -19,6 +19,7 @@ type Metrics struct {
 	CheckSuccess     *prometheus.GaugeVec
 	CheckMisconfig   *prometheus.GaugeVec
 	CheckDuration    *prometheus.HistogramVec
+	CheckLate        prometheus.Histogram
 	CheckPhase       *prometheus.GaugeVec
 	CheckObservation *prometheus.GaugeVec
 	AnnouncedMetric  *prometheus.GaugeVec
@@ -43,6 +44,9 @@ func NewMetrics(version string) *Metrics {
 		CheckDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ripcord_check_duration_seconds",
 			Help: "Time one check took, through the plugin.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)},
 			[]string{"service", "check"}),
+		CheckLate: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ripcord_check_schedule_delay_seconds",
+			Help:    "How much later than planned each scheduled check started (a busy machine, or a daemon short of CPU).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}),
 		CheckPhase: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_check_phase_seconds",
 			Help: "Time of each phase of the last run of a check."}, []string{"service", "check", "phase"}),
 		CheckObservation: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ripcord_check_observation",
@@ -69,7 +73,7 @@ func NewMetrics(version string) *Metrics {
 	buildInfo.Set(1)
 	m.Registry.MustRegister(buildInfo, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector())
-	m.Registry.MustRegister(m.CheckSuccess, m.CheckMisconfig, m.CheckDuration, m.CheckPhase, m.CheckObservation, m.AnnouncedMetric,
+	m.Registry.MustRegister(m.CheckSuccess, m.CheckMisconfig, m.CheckDuration, m.CheckLate, m.CheckPhase, m.CheckObservation, m.AnnouncedMetric,
 		m.ServiceState, m.Transitions, m.AdvertiseErrors, m.RouterDisagrees, m.ReloadOK, m.ReloadTime)
 	m.ReloadOK.Set(1)
 	m.ReloadTime.SetToCurrentTime()

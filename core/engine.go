@@ -50,6 +50,10 @@ type Options struct {
 	Relay func([]relay.Want)
 	// OnResult is called after every check (for metrics); optional.
 	OnResult func(j Job, r *sdk.Result, took time.Duration)
+	// OnLate is called as each scheduled check starts, with how much later
+	// than planned it starts (scheduling delay; not for check-now runs). It
+	// is called from many goroutines at once; optional.
+	OnLate func(late time.Duration)
 	// OnTransition is called when a service changes state; optional.
 	OnTransition func(service string, from, to State, reason string)
 	// Drained lists services that start drained (the persisted flag).
@@ -195,12 +199,16 @@ func (e *Engine) startJobLocked(j Job) {
 func (e *Engine) schedule(ctx context.Context, j Job, gen uint64, trig <-chan struct{}) {
 	wait := time.Duration(rand.Int64N(int64(j.Interval)/10 + 1))
 	for {
+		planned := time.Now().Add(wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
+			if e.o.OnLate != nil {
+				e.o.OnLate(time.Since(planned))
+			}
 		case <-trig:
 			t.Stop()
 		}

@@ -455,3 +455,52 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// OnLate hears of every scheduled run, with a delay no shorter than zero, and
+// of no check-now run.
+func TestEngineReportsLateness(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		checkNow bool
+		want     bool
+	}{
+		{interval: 10 * time.Millisecond, want: true},
+		{interval: time.Hour, checkNow: true, want: false},
+	} {
+		run := &scriptRunner{}
+		run.status.Store(int32(sdk.StatusOK))
+		var lates atomic.Int32
+		var bad atomic.Int64
+		e := New(Options{
+			Services: []ServiceSpec{{Name: "s", VIP: netip.MustParsePrefix("192.0.2.1/32"), Metric: 1, DownMetric: 16,
+				Checks: []CheckSpec{{Name: "a", Rise: 1, Fall: 1}}}},
+			Jobs:   []Job{{Service: "s", Name: "a", Interval: tc.interval, Timeout: time.Second}},
+			Runner: run,
+			OnLate: func(late time.Duration) {
+				lates.Add(1)
+				if late < 0 || late > 10*time.Second {
+					bad.Store(int64(late))
+				}
+			},
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { e.Run(ctx); close(done) }()
+		for deadline := time.Now().Add(5 * time.Second); run.calls.Load() < 3 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if tc.checkNow {
+				_ = e.CheckNow("s")
+			}
+		}
+		cancel()
+		<-done
+		if n := run.calls.Load(); n < 3 {
+			t.Fatalf("interval %s: %d runs, want 3", tc.interval, n)
+		}
+		if got := lates.Load() > 0; got != tc.want {
+			t.Errorf("interval %s, check-now %v: OnLate called %d times", tc.interval, tc.checkNow, lates.Load())
+		}
+		if b := bad.Load(); b != 0 {
+			t.Errorf("OnLate got %s", time.Duration(b))
+		}
+	}
+}

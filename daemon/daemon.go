@@ -151,6 +151,7 @@ type Daemon struct {
 	host     *plugins.Host
 	engine   *core.Engine
 	metrics  *control.Metrics
+	series   checkSeries
 	appliers []*applier
 	notify   *notifier
 	routers  *routerViews // nil without a RIP speaker
@@ -278,6 +279,7 @@ func Run(ctx context.Context, o Options) error {
 		},
 		Relay:          wantRelays,
 		OnResult:       d.observe,
+		OnLate:         func(late time.Duration) { d.metrics.CheckLate.Observe(late.Seconds()) },
 		OnTransition:   d.transition,
 		Heartbeat:      d.notify.alive,
 		HeartbeatEvery: d.notify.watchdog / 2,
@@ -352,30 +354,13 @@ func (d *Daemon) observe(j core.Job, r *sdk.Result, took time.Duration) {
 	if j.Peer {
 		check = "peer:" + check
 	}
-	ok := 0.0
-	if r.Status != sdk.StatusFailed {
-		ok = 1
-	}
-	// Each result replaces the last one's series: a phase or an observation
-	// this result does not carry (the reference's lag while it is down)
-	// must not linger at its old value.
-	this := map[string]string{"service": svc, "check": check}
-	d.metrics.CheckSuccess.DeletePartialMatch(this)
-	d.metrics.CheckPhase.DeletePartialMatch(this)
-	d.metrics.CheckObservation.DeletePartialMatch(this)
-	d.metrics.CheckSuccess.WithLabelValues(svc, check, r.Reason).Set(ok)
+	d.series.replace(d.metrics, svc, check, r)
 	misconfig := 0.0
 	if sdk.IsMisconfiguration(r.Reason) {
 		misconfig = 1
 	}
 	d.metrics.CheckMisconfig.WithLabelValues(svc, check).Set(misconfig)
 	d.metrics.CheckDuration.WithLabelValues(svc, check).Observe(took.Seconds())
-	for _, p := range r.Phases {
-		d.metrics.CheckPhase.WithLabelValues(svc, check, p.Name).Set(p.Duration.Seconds())
-	}
-	for k, v := range r.Observations {
-		d.metrics.CheckObservation.WithLabelValues(svc, check, k).Set(v)
-	}
 	if r.Status != sdk.StatusOK {
 		d.log.Debug("check", "service", svc, "check", check, "status", r.Status.String(), "reason", r.Reason, "message", r.Message)
 	}

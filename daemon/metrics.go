@@ -1,8 +1,14 @@
 package daemon
 
 import (
+	"slices"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core"
+	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
 var (
@@ -40,4 +46,67 @@ func (c replicasCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(replicasUpDesc, prometheus.GaugeValue, float64(up), st.Name)
 		ch <- prometheus.MustNewConstMetric(peersWatchedDesc, prometheus.GaugeValue, float64(peers), st.Name)
 	}
+}
+
+// checkSeries remembers which labelled series each check's last result set,
+// so that the next result deletes exactly those it does not set again: a
+// phase or an observation it does not carry (the reference's lag while it is
+// down) must not linger at its old value. Deleting by partial match instead
+// scans every series of the metric, on every check.
+type checkSeries struct {
+	mu   sync.Mutex
+	last map[[2]string]*lastSeries // by service, check
+}
+
+type lastSeries struct {
+	reason       string
+	phases, obse []string
+}
+
+// replace sets check's success, phase and observation series from r.
+func (cs *checkSeries) replace(m *control.Metrics, svc, check string, r *sdk.Result) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.last == nil {
+		cs.last = map[[2]string]*lastSeries{}
+	}
+	key := [2]string{svc, check}
+	last := cs.last[key]
+	if last == nil {
+		last = &lastSeries{}
+		cs.last[key] = last
+	}
+	if last.reason != "" && last.reason != r.Reason {
+		m.CheckSuccess.DeleteLabelValues(svc, check, last.reason)
+	}
+	last.reason = r.Reason
+	ok := 0.0
+	if r.Status != sdk.StatusFailed {
+		ok = 1
+	}
+	m.CheckSuccess.WithLabelValues(svc, check, r.Reason).Set(ok)
+
+	phases := last.phases[:0:0]
+	for _, p := range r.Phases {
+		m.CheckPhase.WithLabelValues(svc, check, p.Name).Set(p.Duration.Seconds())
+		phases = append(phases, p.Name)
+	}
+	for _, name := range last.phases {
+		if !slices.Contains(phases, name) {
+			m.CheckPhase.DeleteLabelValues(svc, check, name)
+		}
+	}
+	last.phases = phases
+
+	obse := last.obse[:0:0]
+	for k, v := range r.Observations {
+		m.CheckObservation.WithLabelValues(svc, check, k).Set(v)
+		obse = append(obse, k)
+	}
+	for _, name := range last.obse {
+		if !slices.Contains(obse, name) {
+			m.CheckObservation.DeleteLabelValues(svc, check, name)
+		}
+	}
+	last.obse = obse
 }

@@ -9,9 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
 // TestDaemonMetricsKeepCausesApart: a check that fails because it is
@@ -102,4 +108,49 @@ func grepRipcord(body string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestCheckSeriesReplaced: each result replaces the series of the check's
+// last one (reason, phases, observations) and leaves other checks' alone.
+func TestCheckSeriesReplaced(t *testing.T) {
+	m := control.NewMetrics("test")
+	var cs checkSeries
+	series := func() []string {
+		mfs, err := m.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, mf := range mfs {
+			if !slices.Contains([]string{"ripcord_check_success", "ripcord_check_phase_seconds", "ripcord_check_observation"}, mf.GetName()) {
+				continue
+			}
+			for _, mm := range mf.GetMetric() {
+				var ls []string
+				for _, l := range mm.GetLabel() {
+					ls = append(ls, l.GetValue())
+				}
+				out = append(out, mf.GetName()+"{"+strings.Join(ls, ",")+"}")
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	other := &sdk.Result{Status: sdk.StatusOK, Reason: sdk.ReasonOK}
+	other.AddPhase("connect", time.Millisecond).Observe("lag", 1)
+	cs.replace(m, "s", "other", other)
+	first := &sdk.Result{Status: sdk.StatusOK, Reason: sdk.ReasonOK}
+	first.AddPhase("connect", time.Millisecond).AddPhase("bind", time.Millisecond).Observe("lag", 2).Observe("days", 30)
+	cs.replace(m, "s", "c", first)
+	cs.replace(m, "s", "c", sdk.Failed(sdk.ReasonRefused, "down").AddPhase("connect", time.Millisecond))
+	want := []string{
+		"ripcord_check_observation{other,lag,s}",
+		"ripcord_check_phase_seconds{c,connect,s}",
+		"ripcord_check_phase_seconds{other,connect,s}",
+		"ripcord_check_success{c,refused,s}",
+		"ripcord_check_success{other,ok,s}",
+	}
+	if diff := cmp.Diff(want, series()); diff != "" {
+		t.Errorf("series after ok then refused (-want +got):\n%s", diff)
+	}
 }
