@@ -176,8 +176,9 @@ func measureRipcord(ctx context.Context, dir, bin, target string, rate int, warm
 	var before, after scrape
 	u, err := measure(ctx, fmt.Sprintf("rc%d", rate), filepath.Join(dir, fmt.Sprintf("ripcord-%d.log", rate)),
 		[][]string{{filepath.Join(bin, "ripcord"), "run", "-no-vip", "-c", cfg}}, warmup, window,
-		func() (err error) { before, err = scrapeMetrics(metrics); return err },
-		func() (err error) { after, err = scrapeMetrics(metrics); return err })
+		func(context.Context) error { return nil },
+		func(context.Context) (err error) { before, err = scrapeMetrics(metrics); return err },
+		func(context.Context) (err error) { after, err = scrapeMetrics(metrics); return err })
 	if err != nil {
 		return u, err
 	}
@@ -197,17 +198,43 @@ func measureExaBGP(ctx context.Context, dir, target string, rate int, warmup, wi
 	}
 	access := filepath.Join(dir, "nginx", "access.log")
 	var before, after int
-	u, err := measure(ctx, fmt.Sprintf("ex%d", rate), filepath.Join(dir, fmt.Sprintf("exabgp-%d.log", rate)), cmds, warmup, window,
-		func() (err error) { before, err = countLines(access, "?e="); return err },
-		func() (err error) { after, err = countLines(access, "?e="); return err })
+	// Hundreds of Python processes take a while to start on two cores: the
+	// window opens once two 5 s periods in a row see about the same number
+	// of checks, at least half the rate (each process sleeps its interval
+	// after its check, so it checks a little less than once a second).
+	settle := func(ctx context.Context) error {
+		prev := 0
+		n0, err := countLines(access, "?e=")
+		for deadline := time.Now().Add(3 * time.Minute); err == nil && time.Now().Before(deadline); {
+			if err := sleep(ctx, 5*time.Second); err != nil {
+				return err
+			}
+			n1, err := countLines(access, "?e=")
+			if err != nil {
+				return err
+			}
+			if d := n1 - n0; d >= 5*rate/2 && math.Abs(float64(d-prev)) <= 0.15*float64(d) {
+				return nil
+			} else {
+				prev, n0 = d, n1
+			}
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("ExaBGP healthcheck never settled at %d checks/s", rate)
+	}
+	u, err := measure(ctx, fmt.Sprintf("ex%d", rate), filepath.Join(dir, fmt.Sprintf("exabgp-%d.log", rate)), cmds, warmup, window, settle,
+		func(context.Context) (err error) { before, err = countLines(access, "?e="); return err },
+		func(context.Context) (err error) { after, err = countLines(access, "?e="); return err })
 	u.checks = after - before
 	return u, err
 }
 
-// measure starts cmds in a fresh cpuacct cgroup, waits warmup, calls start,
-// waits window, calls end, and stops them.
+// measure starts cmds in a fresh cpuacct cgroup, waits warmup and then for
+// settle, calls start, waits window, calls end, and stops them.
 func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup, window time.Duration,
-	start, end func() error) (usage, error) {
+	settle, start, end func(context.Context) error) (usage, error) {
 	cg := "/sys/fs/cgroup/cpuacct/ripcord-bench-" + name
 	if err := os.Mkdir(cg, 0o755); err != nil {
 		return usage{}, fmt.Errorf("cgroup: %w", err)
@@ -259,11 +286,14 @@ func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup,
 	if err := sleep(ctx, warmup); err != nil {
 		return usage{}, err
 	}
+	if err := settle(ctx); err != nil {
+		return usage{}, err
+	}
 	cpu0, err := readInt(cg + "/cpuacct.usage")
 	if err != nil {
 		return usage{}, err
 	}
-	if err := start(); err != nil {
+	if err := start(ctx); err != nil {
 		return usage{}, err
 	}
 	if err := sleep(ctx, window); err != nil {
@@ -274,7 +304,7 @@ func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup,
 		return usage{}, err
 	}
 	u := usage{cpu: time.Duration(cpu1 - cpu0)}
-	if err := end(); err != nil {
+	if err := end(ctx); err != nil {
 		return u, err
 	}
 	byName := map[string][]int64{}
