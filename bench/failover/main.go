@@ -86,7 +86,10 @@ type trialResult struct {
 	Trial    int                `json:"trial"`
 	Wait     float64            `json:"wait_seconds"`
 	Clients  []lab.ClientResult `json:"clients"`
-	Err      string             `json:"error,omitempty"`
+	// Lost counts, per client, the long-lived LDAP connections lost between
+	// the fault and the repair ([0]) and from the repair to the end ([1]).
+	Lost map[string][2]int `json:"lost_connections"`
+	Err  string            `json:"error,omitempty"`
 }
 
 func main() {
@@ -238,14 +241,28 @@ func runScenario(ctx context.Context, sc scenario, trials int, routerKind string
 	var out []trialResult
 	for i := 0; i < trials; i++ {
 		wait := time.Second + time.Duration(rand.Int64N(int64(maxWait-time.Second)+1))
+		held := l.HoldLDAP(ctx) // opened during the wait: long-lived by the fault
 		select {
 		case <-ctx.Done():
+			held.Stop()
 			return out, ctx.Err()
 		case <-time.After(wait):
 		}
 		tr, _, err := l.RunTrial(ctx, rec, lab.TrialOptions{Service: sc.Service, Replica: l.SA, Fault: sc.Fault})
+		held.Stop()
 		res := trialResult{Scenario: sc.String(), Trial: i + 1, Wait: wait.Seconds(),
-			Clients: lab.Analyze(rec.Samples(), tr, []string{"ca", "cb"})}
+			Clients: lab.Analyze(rec.Samples(), tr, []string{"ca", "cb"}), Lost: map[string][2]int{}}
+		for _, loss := range held.Losses() {
+			n := res.Lost[loss.Client]
+			switch {
+			case loss.At.Before(tr.Fault):
+			case loss.At.Before(tr.Repair):
+				n[0]++
+			default:
+				n[1]++
+			}
+			res.Lost[loss.Client] = n
+		}
 		if err != nil {
 			res.Err = err.Error()
 		}
@@ -266,7 +283,7 @@ func brief(r trialResult) string {
 			parts = append(parts, fmt.Sprintf("%s unaffected, %d failed", c.Client, c.FailedRequests))
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s failover %s failback %s, %d failed", c.Client, f2(c.FailoverSeconds), f2(c.FailbackSeconds), c.FailedRequests))
+		parts = append(parts, fmt.Sprintf("%s failover %s failback %s, %d failed, %d+%d held connections lost", c.Client, f2(c.FailoverSeconds), f2(c.FailbackSeconds), c.FailedRequests, r.Lost[c.Client][0], r.Lost[c.Client][1]))
 	}
 	if r.Err != "" {
 		parts = append(parts, "ERROR "+r.Err)
@@ -287,6 +304,9 @@ type clientSummary struct {
 	Failover, Failback []float64
 	Failed             []int
 	Never              int
+	// LostAtFailover and LostAtFailback: long-lived LDAP connections lost
+	// per trial.
+	LostAtFailover, LostAtFailback []int
 }
 
 type summary struct {
@@ -304,6 +324,8 @@ func summarize(sc scenario, results []trialResult) summary {
 					continue
 				}
 				cs.Failed = append(cs.Failed, c.FailedRequests)
+				cs.LostAtFailover = append(cs.LostAtFailover, r.Lost[name][0])
+				cs.LostAtFailback = append(cs.LostAtFailback, r.Lost[name][1])
 				if !c.Affect {
 					continue
 				}
@@ -414,6 +436,14 @@ client is served by sb it is restarted, then the clients must be back home. ripc
 				stats(c.Failover), stats(c.Failback), p50Failed, p95Failed, maxFailed)
 		}
 	}
+	b.WriteString("\nLong-lived LDAP connections (one per client, opened before the fault, a search on it every ")
+	fmt.Fprintf(&b, "%v, opened again at once when lost) lost per trial, p50 / max:\n\n", lab.ProbeInterval)
+	b.WriteString("| scenario | client | lost between fault and repair | lost after the repair |\n|---|---|---|---|\n")
+	for _, s := range all {
+		for _, c := range s.Clients {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.Scenario, c.Client, intStats(c.LostAtFailover), intStats(c.LostAtFailback))
+		}
+	}
 	b.WriteString("\n")
 	return b.String()
 }
@@ -433,6 +463,17 @@ func renderBGPIntro(b *strings.Builder) {
 		"in the failover shape is two AS-path prepends. Router timers are the daemons' defaults, ripcord's `bgp.hold_time`\n" +
 		"its default unless the command says otherwise. The routers hold both replicas' paths, so the failing replica's\n" +
 		"withdrawal alone moves traffic; assistance only re-ranks sb's path.\n\n")
+}
+
+func intStats(xs []int) string {
+	fs := make([]float64, len(xs))
+	for i, x := range xs {
+		fs[i] = float64(x)
+	}
+	if len(fs) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f / %.0f", percentile(fs, 50), percentile(fs, 100))
 }
 
 // writeSection replaces a markdown file's section with the same "## "
