@@ -3,6 +3,9 @@ package lab
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -515,8 +518,34 @@ func TestRelay(t *testing.T) {
 							t.Errorf("sa relayed no flow of %s: %+v", tc.service, s.Relay)
 						}
 					}
+					// Healthy again: the fallback relay to sb stands, and the
+					// status table and the metrics show what was relayed.
+					out, err := l.SA.Ctl(ctx, "status")
+					if err != nil || !strings.Contains(out, "fallback to "+l.SB.Addr.String()) {
+						t.Errorf("ripcord status on sa does not show the fallback relay to sb: %v\n%s", err, out)
+					}
+					if m := httpGetIn(t, l.SA, fmt.Sprintf("http://%s:%d/metrics", l.SA.Addr, portStatus)); !strings.Contains(m, `ripcord_relay_flows_total{service="`+tc.service+`"}`) {
+						t.Errorf("sa's metrics lack ripcord_relay_flows_total for %s", tc.service)
+					}
 				})
 			}
 		})
 	}
+}
+
+// httpGetIn GETs url from inside the replica's namespace.
+func httpGetIn(t *testing.T, r *Replica, url string) string {
+	t.Helper()
+	tr := &http.Transport{Proxy: nil, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialIn(ctx, r.NS, network, addr, 2*time.Second)
+	}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(url)
+	if err != nil {
+		t.Errorf("GET %s in %s: %v", url, r.Name, err)
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return string(b)
 }
