@@ -3,9 +3,9 @@ package relay
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/nftables"
@@ -30,6 +30,8 @@ import (
 //	chain input: VXLAN for our VNI not from a peer: drop
 //	chains tunnel-in, tunnel-out: mark the conntrack entry of flows that come
 //	  through the tunnel, clamp the MSS of the SYN-ACKs this host sends them
+//	chain rescue (after conntrack): mid-stream TCP packets of connections this
+//	  host never saw go to the service's peer (failback)
 //
 // The flow key is saddr . daddr . l4proto . sport . dport. A relayed flow
 // stays with its peer whatever the service's mode becomes, so a TCP
@@ -44,6 +46,11 @@ const (
 	inputChain     = "input"
 	tunnelInChain  = "tunnel-in"
 	tunnelOutChain = "tunnel-out"
+	rescueChain    = "rescue"
+	// rescuedTimeout names the conntrack timeout policy of rescued
+	// connections: their later packets are untracked, so the entry their
+	// first packet made is of no use after it.
+	rescuedTimeout = "rescued"
 	// Flow sets are bounded: when one is full new flows are delivered
 	// locally instead of relayed.
 	flowSetSize = 65536
@@ -95,6 +102,10 @@ func (m *Manager) writeBase() error {
 		return err
 	}
 	m.clampTunnelMSS()
+	m.nft.AddChain(&nftables.Chain{
+		Name: rescueChain, Table: m.table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle,
+	})
 	for i := range m.cfg.Peers {
 		if err := m.nft.AddSet(m.flowSet(i), nil); err != nil {
 			return fmt.Errorf("relay: flow set: %w", err)
@@ -102,6 +113,16 @@ func (m *Manager) writeBase() error {
 	}
 	if err := m.nft.Flush(); err != nil {
 		return fmt.Errorf("relay: create table %s: %w", m.cfg.Table, err)
+	}
+	// Optional: kernels without conntrack timeout policies keep a rescued
+	// connection's entry until conntrack's own established timeout.
+	m.nft.AddObj(&nftables.NamedObj{Table: m.table, Name: rescuedTimeout, Type: nftables.ObjTypeCtTimeout,
+		Obj: &expr.CtTimeout{L3Proto: unix.NFPROTO_IPV4, L4Proto: unix.IPPROTO_TCP,
+			Policy: expr.CtStatePolicyTimeout{expr.CtStateTCPESTABLISHED: 60}}})
+	if err := m.nft.Flush(); err != nil {
+		m.log.Info("relay: no conntrack timeout policy; rescued connections keep their conntrack entries longer", "err", err)
+	} else {
+		m.ctTimeout = true
 	}
 	return nil
 }
@@ -199,6 +220,9 @@ func (m *Manager) writeRules(services map[string]*service, added []string) error
 	}
 	m.nft.FlushChain(pre)
 	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: pre, Exprs: m.fromTunnel()})
+	rescue := &nftables.Chain{Name: rescueChain, Table: m.table}
+	m.nft.FlushChain(rescue)
+	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: rescue, Exprs: m.fromTunnel()})
 	for _, name := range slices.Sorted(maps.Keys(services)) {
 		s := services[name]
 		chain := &nftables.Chain{Name: serviceChain(name), Table: m.table}
@@ -212,6 +236,9 @@ func (m *Manager) writeRules(services map[string]*service, added []string) error
 		for _, rule := range m.serviceRules(name, s.want) {
 			m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: chain, Exprs: rule})
 		}
+		for _, rule := range m.rescueRules(name, s.want) {
+			m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: rescue, Exprs: rule})
+		}
 	}
 	if err := m.nft.Flush(); err != nil {
 		return fmt.Errorf("relay: write rules: %w", err)
@@ -220,15 +247,19 @@ func (m *Manager) writeRules(services map[string]*service, added []string) error
 }
 
 func dispatch(w Want, p Port, chain string) []expr.Any {
-	vip := w.VIP.As4()
+	return concat(toPort(w.VIP, p), []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}})
+}
+
+// toPort matches packets to vip and port.
+func toPort(vip netip.Addr, p Port) []expr.Any {
+	a := vip.As4()
 	return []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: vip[:]},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a[:]},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{protoNum(p.Proto)}},
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(p.Num)},
-		&expr.Verdict{Kind: expr.VerdictJump, Chain: chain},
 	}
 }
 
@@ -294,6 +325,54 @@ func (m *Manager) serviceRules(name string, w Want) [][]expr.Any {
 	return rules
 }
 
+// rescueRules hand the peer the connections it holds: after the routes
+// come back here (failback), the packets of a connection the clients opened
+// with the peer meanwhile arrive here, and this host would reset them.
+// Such a packet is the first this host's conntrack sees of its connection
+// (state new, picked up mid-stream) and is not a SYN; when no local
+// connection has its address and ports either, it goes to the service's peer
+// (the last one it relayed to, in any mode) and its flow joins the peer's
+// set, so the rest follows at the prerouting chain.
+func (m *Manager) rescueRules(name string, w Want) [][]expr.Any {
+	j := m.peerIndex(w.Peer)
+	if j < 0 {
+		return nil
+	}
+	var rules [][]expr.Any
+	for _, p := range w.Ports {
+		if p.Proto != "tcp" {
+			continue
+		}
+		match := concat(toPort(w.VIP, p), []expr.Any{
+			&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: make([]byte, 4)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x06}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0}}, // neither SYN nor RST
+		})
+		// A local connection (a full socket bound to the VIP itself) keeps
+		// it: its conntrack entry may have been flushed.
+		rules = append(rules, concat(match, []expr.Any{
+			&expr.Socket{Key: expr.SocketKeyWildcard, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0}},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		}))
+		var timeout []expr.Any
+		if m.ctTimeout {
+			timeout = []expr.Any{&expr.Objref{Type: int(nftables.ObjTypeCtTimeout), Name: rescuedTimeout}}
+		}
+		rules = append(rules, concat(match, flowKey(), []expr.Any{
+			&expr.Dynset{SrcRegKey: 1, SetName: flowSetName(j), Operation: unix.NFT_DYNSET_OP_ADD, Timeout: m.cfg.TCPTimeout},
+		}, timeout, []expr.Any{
+			&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: flowCounter(name)},
+			&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: pktCounter(name)},
+		}, m.markFor(j), []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}}))
+	}
+	return rules
+}
+
 func concat(parts ...[]expr.Any) []expr.Any { return slices.Concat(parts...) }
 
 func isProto(p byte) []expr.Any {
@@ -327,39 +406,44 @@ func (m *Manager) newFlow(peer int, name string, timeout time.Duration) []expr.A
 // relayTo counts the packet, marks it for peer's routing table, leaves it
 // untracked and accepts it.
 func (m *Manager) relayTo(peer int, counter string) []expr.Any {
+	return concat(
+		[]expr.Any{&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: counter}},
+		m.markFor(peer),
+		[]expr.Any{&expr.Notrack{}, &expr.Verdict{Kind: expr.VerdictAccept}})
+}
+
+// markFor sets the packet mark that routes to peer, keeping the mark's
+// other bits.
+func (m *Manager) markFor(peer int) []expr.Any {
 	return []expr.Any{
-		&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: counter},
 		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 			Mask: binaryutil.NativeEndian.PutUint32(^m.cfg.MarkMask),
 			Xor:  binaryutil.NativeEndian.PutUint32(m.mark(peer))},
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
-		&expr.Notrack{},
-		&expr.Verdict{Kind: expr.VerdictAccept},
 	}
 }
 
 // readCounters updates every service's counters from the kernel and dates
-// their growth. Called with m.mu held.
+// their growth. Called with m.mu held. (One request per counter: a dump of
+// the table's objects would meet the ct timeout object, which the nftables
+// library cannot read back.)
 func (m *Manager) readCounters(now time.Time) {
-	objs, err := m.nft.GetObjects(m.table)
-	if err != nil {
-		m.log.Warn("relay: read counters", "err", err)
-		return
-	}
-	for _, o := range objs {
+	read := func(name string) (uint64, bool) {
+		o, err := m.nft.GetObject(&nftables.CounterObj{Table: m.table, Name: name})
 		c, ok := o.(*nftables.CounterObj)
-		if !ok {
-			continue
+		if err != nil || !ok {
+			m.log.Warn("relay: read counter", "counter", name, "err", err)
+			return 0, false
 		}
-		if name, ok := strings.CutPrefix(c.Name, "packets-"); ok {
-			if s := m.services[name]; s != nil && c.Packets > s.packets {
-				s.packets, s.lastPacket = c.Packets, now
-			}
-		} else if name, ok := strings.CutPrefix(c.Name, "flows-"); ok {
-			if s := m.services[name]; s != nil && c.Packets > s.flows {
-				s.flows, s.lastFlow = c.Packets, now
-			}
+		return c.Packets, true
+	}
+	for name, s := range m.services {
+		if n, ok := read(flowCounter(name)); ok && n > s.flows {
+			s.flows, s.lastFlow = n, now
+		}
+		if n, ok := read(pktCounter(name)); ok && n > s.packets {
+			s.packets, s.lastPacket = n, now
 		}
 	}
 }

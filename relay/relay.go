@@ -159,6 +159,7 @@ type Manager struct {
 
 	moved      []netlink.Rule // the local rules we moved away, restored by Close
 	forwarding bool           // we switched IPv4 forwarding on; Close switches it off
+	ctTimeout  bool           // the kernel took the conntrack timeout policy of rescued connections
 
 	mu       sync.Mutex
 	services map[string]*service
@@ -309,8 +310,8 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 		}
 	}
 	for _, s := range services {
-		if s.want.Mode == Off {
-			continue
+		if !s.want.VIP.Is4() || !s.want.Peer.IsValid() {
+			continue // the rescue of an Off service needs its peer's route too
 		}
 		r := route{s.want.VIP, m.peerIndex(s.want.Peer)}
 		if m.routes[r] {
@@ -343,6 +344,9 @@ func (m *Manager) validate(w Want) error {
 	}
 	if w.Mode < Off || w.Mode > All {
 		return fmt.Errorf("relay: service %q: unknown mode %d", w.Service, int(w.Mode))
+	}
+	if w.Peer.IsValid() && m.peerIndex(w.Peer) < 0 {
+		return fmt.Errorf("relay: service %q: peer %v is not one of the configured peers %v", w.Service, w.Peer, m.cfg.Peers)
 	}
 	if w.Mode == Off {
 		return nil

@@ -756,3 +756,38 @@ func TestRelayFallbackUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayRescuesAtFailback: a client connects while the routes point at
+// the peer; when they come back to the relayer (failback), its connection
+// keeps going to the peer instead of being reset, and new connections are
+// answered here.
+func TestRelayRescuesAtFailback(t *testing.T) {
+	tp := newTopo(t)
+	tp.startManagers(t)
+	ctx := context.Background()
+	routeTo := func(a netip.Addr) {
+		t.Helper()
+		_, err := tp.router.IP("route", "replace", vip.String()+"/32", "via", a.String())
+		must(t, err)
+	}
+	routeTo(peerIP)
+	held, err := dialTCP(tp.client, tcpPort.Num, answerTimeout)
+	must(t, err)
+	defer held.Close()
+	relayed, local := "peer "+clientIP.String(), "relayer "+clientIP.String()
+	if got, err := ask(held, answerTimeout); err != nil || got != relayed {
+		t.Fatalf("connection to the peer: %q, %v", got, err)
+	}
+	// The service is off here, and its peer is known (it relayed there).
+	must(t, tp.relayer.m.Set(ctx, []Want{{Service: "svc", VIP: vip, Ports: []Port{tcpPort}, Mode: Off, Peer: peerIP}}))
+	routeTo(relayIP)
+	for range 3 {
+		if got, err := ask(held, answerTimeout); err != nil || got != relayed {
+			t.Fatalf("the peer's connection after failback: %q, %v; want still %q", got, err, relayed)
+		}
+	}
+	expectTCP(t, tp, local)
+	if st := tp.relayer.m.Stats()[0]; st.Flows != 1 || st.Packets < 3 {
+		t.Errorf("stats: %d flows, %d packets; want the one rescued connection", st.Flows, st.Packets)
+	}
+}
