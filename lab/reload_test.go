@@ -22,8 +22,7 @@ import (
 // reset); the new VIP reaches ra and webauth's clients move to sb.
 func TestReloadInTheLab(t *testing.T) {
 	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := labContext(t, 3*time.Minute)
 	tl := buildLab(t, ctx, Options{Shape: ShapeFailover})
 	sa := tl.SA
 
