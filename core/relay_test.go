@@ -190,3 +190,22 @@ func TestChanging(t *testing.T) {
 		}
 	}
 }
+
+// Degraded has rise/fall too: a passing check whose last result disagrees
+// with its degraded verdict is changing.
+func TestChangingDegraded(t *testing.T) {
+	svc := NewService(spec(nil), t0) // rise 2, fall 2
+	for i, c := range []struct {
+		status   sdk.Status
+		changing bool
+	}{
+		{sdk.StatusOK, true}, {sdk.StatusOK, false}, // up
+		{sdk.StatusDegraded, true}, {sdk.StatusDegraded, false}, // degraded
+		{sdk.StatusOK, true}, {sdk.StatusOK, false}, // clean again (hold-down follows)
+	} {
+		svc.Observe(t0.Add(time.Duration(i)*time.Second), "a", &sdk.Result{Status: c.status, Reason: "r"})
+		if got := svc.Changing("a", false); got != c.changing {
+			t.Fatalf("result %d (%s): changing %v, want %v", i, c.status, got, c.changing)
+		}
+	}
+}

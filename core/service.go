@@ -405,8 +405,8 @@ func (s *Service) Status(now time.Time) Status {
 }
 
 // Changing reports whether a check is rising or falling: its last result
-// disagrees with what it counts as, so the engine re-checks it at its fast
-// interval.
+// disagrees with what it counts as (passing or failing, and while passing,
+// degraded or not), so the engine re-checks it at its fast interval.
 func (s *Service) Changing(check string, peer bool) bool {
 	cs := s.checks
 	if peer {
@@ -414,7 +414,8 @@ func (s *Service) Changing(check string, peer bool) bool {
 	}
 	for _, c := range cs {
 		if c.spec.Name == check && c.last != nil {
-			return !c.decided || passes(c.last) != c.passing
+			return !c.decided || passes(c.last) != c.passing ||
+				c.passing && (c.last.Status != sdk.StatusOK) != c.warning
 		}
 	}
 	return false
