@@ -72,10 +72,11 @@ type ServiceReport struct {
 type RouterView struct {
 	Interface string    `json:"interface"`
 	Router    string    `json:"router"`
-	Known     bool      `json:"known"`  // false: the router said nothing about the VIP
-	Metric    int       `json:"metric"` // 16: no route
-	ViaUs     bool      `json:"via_us"` // its route goes through this replica
-	Source    string    `json:"source"` // query (a specific Request, FRR) or update (its updates, BIRD)
+	Known     bool      `json:"known"`              // false: the router said nothing about the VIP
+	Metric    int       `json:"metric"`             // 16: no route
+	ViaUs     bool      `json:"via_us"`             // its route goes through this replica
+	Source    string    `json:"source"`             // query (a specific Request, FRR) or update (its updates, BIRD)
+	Inferred  bool      `json:"inferred,omitempty"` // via us because the router leaves the VIP out of its updates (split horizon)
 	At        time.Time `json:"at"`
 	// Disagreement says how the router's choice contradicts our
 	// announcement, e.g. "we announce 1 but 10.0.0.1 holds 3 via another
@@ -90,6 +91,8 @@ func (v RouterView) Holds() string {
 		return "nothing heard"
 	case v.Metric >= 16:
 		return "no route"
+	case v.ViaUs && v.Inferred:
+		return fmt.Sprintf("%d via this replica (split horizon)", v.Metric)
 	case v.ViaUs:
 		return fmt.Sprintf("%d via this replica", v.Metric)
 	}

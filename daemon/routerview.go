@@ -53,7 +53,7 @@ func (d *Daemon) watchRouters(ctx context.Context, sp *rip.Speaker) {
 		d.metrics.RouterDisagrees.Reset()
 		for _, v := range views {
 			cv := control.RouterView{Interface: v.Interface, Router: v.Router.String(), Known: v.Known, Metric: v.Metric,
-				ViaUs: v.ViaUs, Source: v.Source, At: v.At, Disagreement: v.Disagreement()}
+				ViaUs: v.ViaUs, Source: v.Source, Inferred: v.Inferred, At: v.At, Disagreement: v.Disagreement()}
 			byVIP[v.Prefix] = append(byVIP[v.Prefix], cv)
 			disagrees := 0.0
 			if cv.Disagreement != "" {

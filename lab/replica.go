@@ -436,6 +436,7 @@ func (r *Replica) writeConfig() error {
 		"ldap.pw":       services.SlapdServicePassword,
 		"radius.secret": radiusSecret,
 		"radius.pw":     services.RadiusAcceptPassword,
+		"rip.key":       ripKey,
 	}
 	for name, v := range secrets {
 		if err := os.WriteFile(filepath.Join(r.Dir, name), []byte(v+"\n"), 0o600); err != nil {
@@ -537,7 +538,8 @@ func (r *Replica) routingSection() string {
   readvertise_on_poison: %v
   interfaces:
     - name: eth0
-`, !r.lab.Opts.NoReadvertise)
+  auth: {mode: md5, key_id: 1, key_file: %s}
+`, !r.lab.Opts.NoReadvertise, filepath.Join(r.Dir, "rip.key"))
 }
 
 func indent(s string, n int) string {

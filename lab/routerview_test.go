@@ -23,8 +23,10 @@ func TestStatusShowsTheRoutersView(t *testing.T) {
 			ctx := labContext(t, 3*time.Minute)
 			tl := buildLab(t, ctx, Options{Shape: tc.shape, Routers: tc.routers})
 			site := map[string]*Router{"sa": tl.RA, "sb": tl.RB}
+			// On an authenticated link FRR answers no Request of ours; it is
+			// known from its first periodic update (30 s, jittered).
 			var last string
-			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 				if last = tl.compareRouterViews(ctx, site); last == "" {
 					return
 				}

@@ -70,6 +70,11 @@ var (
 // VIP is the anycast address of a service.
 func VIP(service string) netip.Prefix { return vips[service] }
 
+// ripKey authenticates RIP on every link of the lab (keyed MD5, which FRR and
+// BIRD both speak), as the router-side config in advertisers/rip/README.md
+// recommends.
+const ripKey = "lab-rip-key"
+
 // SpareVIP is a service address no lab service uses that the routers
 // accept from the replicas, as an operator lists a VIP in the routers'
 // filters before adding its service (the reload test adds one).
@@ -373,7 +378,8 @@ func (l *Lab) build(ctx context.Context) error {
 				accept[ifname] = append(accept[ifname], SpareVIP)
 			}
 		}
-		cfg := routers.Config{NS: r.NS, Interfaces: ifaces, BaseDir: l.Dir, AnnounceConnected: true, Accept: accept}
+		cfg := routers.Config{NS: r.NS, Interfaces: ifaces, BaseDir: l.Dir, AnnounceConnected: true, Accept: accept,
+			Auth: routers.Auth{Mode: routers.AuthMD5, KeyID: 1, Key: ripKey}}
 		var err error
 		switch {
 		case o.Protocol == "bgp":

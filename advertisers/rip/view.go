@@ -27,8 +27,10 @@ const (
 	// (FRR). Such answers skip split horizon: the metric is the router's own.
 	ViewQuery = "query"
 	// ViewUpdate: read from the router's updates on our link (BIRD, which
-	// answers no specific Request). Split horizon applies: a route the
-	// router holds through us comes back with metric 16 (poisoned reverse).
+	// answers no specific Request, and FRR on an authenticated link, which
+	// does not either). Split horizon applies: a route the router holds
+	// through us comes back with metric 16 (poisoned reverse, BIRD) or is
+	// left out (FRR).
 	ViewUpdate = "update"
 )
 
@@ -44,6 +46,10 @@ type RouterView struct {
 	Source    string       `json:"source"` // ViewQuery or ViewUpdate
 	At        time.Time    `json:"at"`
 	Announced int          `json:"announced"` // our metric for the prefix when the view was taken (16: poisoned)
+	// Inferred: the router does not name the prefix to us at all, which
+	// split horizon does for a route through us (FRR with authentication,
+	// which answers no specific Request then).
+	Inferred bool `json:"inferred,omitempty"`
 }
 
 // Disagreement says how the router's choice contradicts what this replica
@@ -187,13 +193,19 @@ func (s *Speaker) Views(ctx context.Context, prefixes []netip.Prefix) []RouterVi
 			sd, known := t.l.said[heardKey{t.router, p}]
 			s.mu.Unlock()
 			v.Known, v.Metric, v.Source, v.At = known, sd.metric, ViewUpdate, sd.at
-			if !known {
-				v.Metric = MetricInfinity
-			}
-			// Poisoned reverse: our own route comes back with 16.
-			v.ViaUs = known && sd.metric >= MetricInfinity && announced < MetricInfinity
-			if v.ViaUs {
-				v.Metric = announced + 1
+			switch {
+			case announced >= MetricInfinity:
+				if !known {
+					v.Known, v.Metric = true, MetricInfinity // silent about a prefix we poisoned: no route
+				}
+			case !known:
+				// Split horizon: a router leaves out of its updates to us
+				// the routes it has through us (FRR). It has spoken on the
+				// link, so it would name a route it had from elsewhere.
+				v.Known, v.ViaUs, v.Metric, v.Inferred = true, true, announced+1, true
+			case sd.metric >= MetricInfinity:
+				// Poisoned reverse: our own route comes back with 16 (BIRD).
+				v.ViaUs, v.Metric = true, announced+1
 			}
 			out = append(out, v)
 		}
