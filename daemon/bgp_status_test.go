@@ -20,49 +20,55 @@ import (
 
 // TestDaemonReportsBGPSessions: status and /metrics show the BGP session
 // with a real (embedded GoBGP) router, and how many prefixes it was sent.
-func TestDaemonReportsBGPSessions(t *testing.T) {
-	t.Setenv("RIPCORD_DAEMON_TEST_CHECKER", "1")
-	routerPort := freePort(t)
-	_, portText, _ := net.SplitHostPort(routerPort)
-	var port int
-	fmt.Sscan(portText, &port)
-	rs := server.NewBgpServer()
-	go rs.Serve()
+// bgpRouter is an embedded GoBGP router (AS 65000) on 127.0.0.1 that takes
+// a passive session from ripcord (AS 65010).
+type bgpRouter struct {
+	s    *server.BgpServer
+	port int
+}
+
+func startBGPRouter(t *testing.T) *bgpRouter {
+	t.Helper()
+	_, portText, _ := net.SplitHostPort(freePort(t))
+	r := &bgpRouter{s: server.NewBgpServer()}
+	fmt.Sscan(portText, &r.port)
+	go r.s.Serve()
 	ctx := context.Background()
-	if err := rs.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 65000, RouterId: "127.0.0.1",
-		ListenPort: int32(port), ListenAddresses: []string{"127.0.0.1"}}}); err != nil {
+	if err := r.s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 65000, RouterId: "127.0.0.1",
+		ListenPort: int32(r.port), ListenAddresses: []string{"127.0.0.1"}}}); err != nil {
 		t.Fatal(err)
 	}
-	defer rs.StopBgp(context.Background(), &api.StopBgpRequest{})
-	if err := rs.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+	t.Cleanup(func() { r.s.StopBgp(context.Background(), &api.StopBgpRequest{}) })
+	if err := r.s.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
 		Conf: &api.PeerConf{NeighborAddress: "127.0.0.1", PeerAsn: 65010}, Transport: &api.Transport{PassiveMode: true}}}); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
 
-	dir := t.TempDir()
-	metricsAddr := freePort(t)
+// updates is how many UPDATE messages the router received from ripcord.
+func (r *bgpRouter) updates() uint64 {
+	var n uint64
+	r.s.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+		n = p.GetState().GetMessages().GetReceived().GetUpdate()
+	})
+	return n
+}
+
+// bgpConfig is the config head for a daemon peering with r.
+func (r *bgpRouter) bgpConfig() string {
+	return fmt.Sprintf("bgp:\n  asn: 65010\n  router_id: 127.0.0.1\n  next_hop: 127.0.0.1\n  peers:\n    - {address: 127.0.0.1, asn: 65000, port: %d}\n", r.port)
+}
+
+// pageServer is a TCP listener answering every request with 200.
+func pageServer(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	cfgPath := filepath.Join(dir, "ripcord.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-state_dir: %[1]s/state
-control: {socket: %[1]s/ripcord.sock, metrics_listen: "%[2]s"}
-bgp:
-  asn: 65010
-  router_id: 127.0.0.1
-  next_hop: 127.0.0.1
-  peers:
-    - {address: 127.0.0.1, asn: 65000, port: %[3]d}
-services:
-  - name: web
-    vip: 192.0.2.34
-    checks:
-      - {name: port, checker: http, target: "http://%[4]s/", interval: 100ms, timeout: 90ms, rise: 1, fall: 1000}
-`, dir, metricsAddr, port, ln.Addr())), 0o644)
-	go func() { // a page for the check
+	t.Cleanup(func() { ln.Close() })
+	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -72,35 +78,112 @@ services:
 			c.Close()
 		}
 	}()
+	return ln.Addr().String()
+}
+
+// runDaemon runs the daemon on cfgPath with the advertisers its config
+// builds, until the test ends.
+func runDaemon(t *testing.T, cfgPath string) {
+	t.Helper()
+	t.Setenv("RIPCORD_DAEMON_TEST_CHECKER", "1")
 	log := slog.New(slog.DiscardHandler)
-	rctx, cancel := context.WithCancel(context.Background())
-	cfg, host, err := Load(rctx, cfgPath, func(c *config.Config) *plugins.Host { return NewHost(c, []string{os.Args[0]}, log) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg, host, err := Load(ctx, cfgPath, func(c *config.Config) *plugins.Host { return NewHost(c, []string{os.Args[0]}, log) })
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- Run(rctx, Options{Config: cfg, Host: host, Logger: log, NoVIP: true}) }()
-	defer func() {
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Host: host, Logger: log, NoVIP: true, ConfigPath: cfgPath})
+	}()
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}()
+	})
+}
+
+// TestDaemonReportsBGPSessions: status and /metrics show the BGP session
+// with a real (embedded GoBGP) router, and how many prefixes it was sent.
+func TestDaemonReportsBGPSessions(t *testing.T) {
+	r := startBGPRouter(t)
+	dir := t.TempDir()
+	metricsAddr := freePort(t)
+	cfgPath := filepath.Join(dir, "ripcord.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+state_dir: %[1]s/state
+control: {socket: %[1]s/ripcord.sock, metrics_listen: "%[2]s"}
+%[3]s
+services:
+  - name: web
+    vip: 192.0.2.34
+    checks:
+      - {name: port, checker: http, target: "http://%[4]s/", interval: 100ms, timeout: 90ms, rise: 1, fall: 1000}
+`, dir, metricsAddr, r.bgpConfig(), pageServer(t))), 0o644)
+	runDaemon(t, cfgPath)
 
 	client := control.NewClient(filepath.Join(dir, "ripcord.sock"))
-	var r control.Report
+	var rep control.Report
+	var err error
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if r, err = client.Status(); err == nil && len(r.BGP) == 1 && r.BGP[0].State == "established" && r.BGP[0].Advertised == 1 {
+		if rep, err = client.Status(); err == nil && len(rep.BGP) == 1 && rep.BGP[0].State == "established" && rep.BGP[0].Advertised == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("status never showed the session established with one prefix: %+v, %v", r.BGP, err)
+			t.Fatalf("status never showed the session established with one prefix: %+v, %v", rep.BGP, err)
 		}
 	}
-	if s := r.BGP[0]; s.Peer != "127.0.0.1" || s.PeerASN != 65000 || s.Since.IsZero() {
+	if s := rep.BGP[0]; s.Peer != "127.0.0.1" || s.PeerASN != 65000 || s.Since.IsZero() {
 		t.Errorf("session %+v", s)
 	}
 	if body := httpGet(t, "http://"+metricsAddr+"/metrics"); !strings.Contains(body, `ripcord_bgp_session_up{peer="127.0.0.1"} 1`) {
 		t.Errorf("/metrics lacks the session:\n%s", grepRipcord(body))
+	}
+}
+
+// TestReloadSendsNoBGPUpdateForUnchangedServices counts the UPDATEs a real
+// BGP router receives: none for a reload that changes nothing, one for a
+// reload that adds a service, and none for the unchanged service.
+func TestReloadSendsNoBGPUpdateForUnchangedServices(t *testing.T) {
+	r := startBGPRouter(t)
+	page := pageServer(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "ripcord.yaml")
+	svc := func(name, vip string) string {
+		return fmt.Sprintf("  - name: %s\n    vip: %s\n    checks:\n      - {name: port, checker: http, target: \"http://%s/\", interval: 100ms, timeout: 90ms, rise: 1, fall: 1000}\n", name, vip, page)
+	}
+	head := fmt.Sprintf("state_dir: %[1]s/state\ncontrol: {socket: %[1]s/ripcord.sock}\n%[2]sservices:\n", dir, r.bgpConfig())
+	os.WriteFile(cfgPath, []byte(head+svc("web", "192.0.2.35")), 0o644)
+	runDaemon(t, cfgPath)
+	client := control.NewClient(filepath.Join(dir, "ripcord.sock"))
+	for deadline := time.Now().Add(10 * time.Second); r.updates() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the router never received the announcement")
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	before := r.updates()
+	if res, err := client.Reload(); err != nil || res.Summary != "unchanged web" {
+		t.Fatalf("reload: %+v, %v", res, err)
+	}
+	time.Sleep(time.Second)
+	if n := r.updates() - before; n != 0 {
+		t.Fatalf("a reload that changed nothing sent the router %d UPDATEs", n)
+	}
+	os.WriteFile(cfgPath, []byte(head+svc("web", "192.0.2.35")+svc("mail", "192.0.2.36")), 0o644)
+	if res, err := client.Reload(); err != nil || res.Summary != "added mail; unchanged web" {
+		t.Fatalf("reload: %+v, %v", res, err)
+	}
+	// mail starts (withdrawn, nothing sent) and comes up: one UPDATE.
+	for deadline := time.Now().Add(10 * time.Second); r.updates()-before < 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the router never received the new service")
+		}
+	}
+	time.Sleep(time.Second)
+	if n := r.updates() - before; n != 1 {
+		t.Errorf("adding one service sent the router %d UPDATEs, want 1 (the new prefix only)", n)
 	}
 }
