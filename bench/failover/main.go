@@ -117,7 +117,7 @@ func main() {
 	flag.BoolVar(&noReadvertise, "no-readvertise", false, "turn off the RIP speaker's re-advertisement on heard poison (rip.readvertise_on_poison: false), to measure that lever")
 	sigkill := flag.Bool("sigkill", false, "instead: measure once what SIGKILL of ripcord on sa does (no poison; failover shape)")
 	var loss lossOptions
-	flag.IntVar(&loss.percent, "loss", 0, "instead: drop this % of the packets between ripcord and its checked services on sa for -loss-duration, and count check failures and route changes")
+	flag.IntVar(&loss.percent, "loss", -1, "instead: drop this % of the packets between ripcord and its checked services on sa for -loss-duration, and count check failures and route changes (0: the same without loss, as a control)")
 	flag.DurationVar(&loss.duration, "loss-duration", 5*time.Minute, "how long -loss holds")
 	flag.DurationVar(&loss.interval, "interval", time.Second, "with -loss: the checks' interval")
 	flag.DurationVar(&loss.timeout, "timeout", time.Second, "with -loss: the checks' timeout")
@@ -140,7 +140,7 @@ func main() {
 		if *sigkill || *sigstop {
 			return measureStop(*routers, *ripcord, *sigstop)
 		}
-		if loss.percent > 0 {
+		if loss.percent >= 0 {
 			loss.routerKind, loss.ripcordBin = *routers, *ripcord
 			return measureLoss(loss)
 		}
