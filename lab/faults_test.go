@@ -26,7 +26,7 @@ func TestFaults(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Fatal("nft not found: install the Debian package nftables (scripts/setup)")
 	}
-	ctx := labContext(t, 6*time.Minute)
+	ctx := labContext(t, 6*time.Minute) // 1.5 to 2 min measured
 	l := buildLab(t, ctx, Options{Shape: ShapeFailover, Fall: 3, CheckInterval: faultsInterval, CheckTimeout: faultsInterval})
 	stillRunning := func(t *testing.T) {
 		t.Helper()
@@ -38,6 +38,7 @@ func TestFaults(t *testing.T) {
 	}
 
 	t.Run("20% loss on the checks moves nothing", func(t *testing.T) {
+		doing(t, "20 %% loss on sa's checks for %s", lossHold)
 		before := transitionCounts(t, l.SA)
 		watch := watchRoutes(ctx, l.Lab, ServiceLDAP)
 		if err := l.SA.DropChecks(ctx, 20, false, Services...); err != nil {
@@ -94,6 +95,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("100% loss on the checks fails over as usual", func(t *testing.T) {
+		doing(t, "100 %% loss on sa's LDAP check")
 		if err := l.SA.DropChecks(ctx, 100, true, ServiceLDAP); err != nil {
 			t.Fatal(err)
 		}
@@ -117,6 +119,7 @@ func TestFaults(t *testing.T) {
 			 { dd if=/dev/zero of="$F/filler" bs=4k 2>/dev/null || true; } && mount --bind "$F" "$D" && umount -l "$F" && rmdir "$F"`},
 	} {
 		t.Run(tc.name+": drain fails, announcements stay", func(t *testing.T) {
+			doing(t, "drain on a %s", tc.name)
 			stateDir := filepath.Join(l.SA.Dir, "state")
 			inRipcordMounts(t, ctx, l.SA, stateDir, tc.break_)
 			restored := false
@@ -162,6 +165,7 @@ func TestFaults(t *testing.T) {
 	}
 
 	t.Run("router restart: the route is back at once", func(t *testing.T) {
+		doing(t, "restarting ripd on ra")
 		frr, ok := l.RA.Router.(*routers.FRR)
 		if !ok {
 			t.Fatalf("router %T, want FRR", l.RA.Router)
@@ -193,6 +197,7 @@ func TestFaults(t *testing.T) {
 	t.Run("both replicas broken, recovery in either order", func(t *testing.T) {
 		// RADIUS and the web login hang on both replicas at once; RADIUS
 		// then recovers on sa first, the web login on sb first.
+		doing(t, "RADIUS and the web login hung on both replicas")
 		broken := []string{ServiceRADIUS, ServiceWebAuth}
 		firstBack := map[string]*Replica{ServiceRADIUS: l.SA, ServiceWebAuth: l.SB}
 		hung := map[*Replica][]string{}
