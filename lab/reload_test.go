@@ -93,6 +93,16 @@ func TestReloadInTheLab(t *testing.T) {
 		t.Errorf("summary %q", res.Summary)
 	}
 
+	// Within the next seconds (the next periodic update is at least 25 s
+	// after the last one) ra must hear nothing about ldap and radius.
+	time.Sleep(3 * time.Second)
+	for svc, d := range before {
+		elapsed := time.Since(reloadAt)
+		if now := timer(svc); now > d-elapsed+time.Second {
+			t.Errorf("ra refreshed the %s route after the reload (timer %v, was %v %v before): an update named it", svc, now, d, elapsed.Round(time.Millisecond))
+		}
+	}
+
 	// The new VIP reaches ra; webauth's clients move to sb.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		r, err := tl.RA.Router.Route(ctx, newVIP)
@@ -107,14 +117,12 @@ func TestReloadInTheLab(t *testing.T) {
 		}
 	}
 	tl.expect(t, ctx, everyone("sb", ServiceWebAuth), failoverBound)
-	time.Sleep(3 * time.Second)
-
-	for svc, d := range before {
-		elapsed := time.Since(reloadAt)
-		if now := timer(svc); now > d-elapsed+time.Second {
-			t.Errorf("ra refreshed the %s route after the reload (timer %v, was %v %v before): an update named it", svc, now, d, elapsed.Round(time.Millisecond))
-		}
+	if out, err := sa.NS.IP("-4", "addr", "show", "dev", "lo"); err != nil {
+		t.Fatal(err)
+	} else if strings.Contains(out, VIP(ServiceWebAuth).Addr().String()+"/") || !strings.Contains(out, newVIP.Addr().String()+"/") {
+		t.Errorf("sa's lo after the reload: want the new VIP and not webauth's:\n%s", out)
 	}
+
 	for _, s := range tl.rec.Samples() {
 		if s.At.Before(reloadAt.Add(-time.Second)) || (s.Service != ServiceLDAP && s.Service != ServiceRADIUS) {
 			continue
