@@ -326,3 +326,41 @@ services:
 		t.Errorf("ripcord re-executed itself as a checker (pids %v) although ripcord-checker is beside it", got)
 	}
 }
+
+// TestSecondRunRefusedWithoutRoot is TestSecondRunLeavesTheFirstAlone for
+// machines without root (no VIPs: -no-vip): the second run fails on the
+// state_dir lock, and the first keeps its socket and state.
+func TestSecondRunRefusedWithoutRoot(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ripcord.sock")
+	cfg := writeConfig(t, `
+state_dir: `+dir+`/state
+control: {socket: `+sock+`}
+services:
+  - {name: web, vip: 192.0.2.31, checks: [{name: c, checker: http, target: "http://127.0.0.1:1/", interval: 1s, timeout: 500ms}]}
+`)
+	first := exec.Command(bin, "run", "-no-vip", "-c", cfg)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		first.Process.Signal(os.Interrupt)
+		first.Wait()
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, code := run(t, "status", "-s", sock); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("first run never served its socket")
+		}
+	}
+	out, code := run(t, "run", "-no-vip", "-c", cfg)
+	want := fmt.Sprintf("ripcord: state_dir %s/state is in use by another ripcord (pid %d): not starting, and nothing was changed", dir, first.Process.Pid)
+	if code != 1 || !strings.Contains(out, want) {
+		t.Errorf("second run: exit %d\n%s\nwant %q", code, out, want)
+	}
+	if _, code := run(t, "status", "-s", sock); code != 0 {
+		t.Error("the first run's socket no longer answers")
+	}
+}
