@@ -161,24 +161,8 @@ services:
     checks:
       - {name: page, checker: http, target: "`+srv.URL+`/", interval: 100ms, timeout: 90ms, rise: 1}
 `)
-	d := exec.Command(bin, "run", "-no-vip", "-c", cfg)
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		d.Process.Signal(os.Interrupt)
-		d.Wait()
-	}()
-	var out string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var code int
-		if out, code = run(t, "status", "-s", sock); code == 0 && serviceUp.MatchString(out) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service never up in status:\n%s", out)
-		}
-	}
+	startRun(t, bin, cfg)
+	out := waitStatus(t, sock, "service up", serviceUp.MatchString)
 	// No rip or bgp section: the metric the policy decided still shows.
 	if !regexp.MustCompile(`(?m)^web +192\.0\.2\.30/32 +up +\S+ ago +1 +- +- +all checks pass`).MatchString(out) {
 		t.Errorf("status row lacks the decided metric 1:\n%s", out)
@@ -299,22 +283,8 @@ services:
     checks:
       - {name: page, checker: http, target: "http://127.0.0.1:1/", interval: 100ms, timeout: 90ms}
 `)
-	d := exec.Command(self, "run", "-no-vip", "-c", cfg)
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		d.Process.Signal(os.Interrupt)
-		d.Wait()
-	}()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if out, code := run(t, "status", "-s", sock); code == 0 && strings.Contains(out, "refused") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no check result in status within 10s")
-		}
-	}
+	startRun(t, self, cfg)
+	waitStatus(t, sock, "a check result", func(out string) bool { return strings.Contains(out, "refused") })
 	var got []string
 	for _, args := range processesOf(small) {
 		got = append(got, strings.Join(args, " "))
@@ -339,22 +309,8 @@ control: {socket: `+sock+`}
 services:
   - {name: web, vip: 192.0.2.31, checks: [{name: c, checker: http, target: "http://127.0.0.1:1/", interval: 1s, timeout: 500ms}]}
 `)
-	first := exec.Command(bin, "run", "-no-vip", "-c", cfg)
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		first.Process.Signal(os.Interrupt)
-		first.Wait()
-	}()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, code := run(t, "status", "-s", sock); code == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("first run never served its socket")
-		}
-	}
+	first := startRun(t, bin, cfg)
+	waitStatus(t, sock, "the first run's socket", func(string) bool { return true })
 	out, code := run(t, "run", "-no-vip", "-c", cfg)
 	want := fmt.Sprintf("ripcord: state_dir %s/state is in use by another ripcord (pid %d): not starting, and nothing was changed", dir, first.Process.Pid)
 	if code != 1 || !strings.Contains(out, want) {
@@ -362,5 +318,35 @@ services:
 	}
 	if _, code := run(t, "status", "-s", sock); code != 0 {
 		t.Error("the first run's socket no longer answers")
+	}
+}
+
+// startRun starts `exe run -no-vip -c cfg`, stopped (SIGINT) when the test ends.
+func startRun(t *testing.T, exe, cfg string) *exec.Cmd {
+	t.Helper()
+	d := exec.Command(exe, "run", "-no-vip", "-c", cfg)
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Process.Signal(os.Interrupt)
+		d.Wait()
+	})
+	return d
+}
+
+// waitStatus polls `ripcord status` (10s at most) until it answers with an
+// output for which ok holds, and returns that output.
+func waitStatus(t *testing.T, sock, what string, ok func(string) bool) string {
+	t.Helper()
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var code int
+		if out, code = run(t, "status", "-s", sock); code == 0 && ok(out) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed %s within 10s:\n%s", what, out)
+		}
 	}
 }
