@@ -201,6 +201,9 @@ func (s *Slapd) SetReadRestricted(ctx context.Context, restricted bool) error {
 
 // SetSyncProvider repoints a consumer's syncrepl at provider (an ldap URL).
 // Pointing it at a dead port cuts replication; pointing it back heals it.
+// Cutting it pauses the consumer for about 0.7 s (slapd waits for the
+// syncrepl task to stop): checks with a shorter deadline fail meanwhile.
+// daemon/freshness_test.go cuts a TCP relay instead.
 func (s *Slapd) SetSyncProvider(ctx context.Context, provider string) error {
 	if s.opts.Provider == "" {
 		return errors.New("services: slapd is a provider, it has no syncrepl")
