@@ -42,15 +42,15 @@ services:
   - name: web
     vip: 192.0.2.32
     checks:
-      - {name: page, checker: http, target: "%[3]s/", interval: 100ms, timeout: 90ms, rise: 1, fall: 1}
+      - {name: page, checker: http, target: "%[3]s/", interval: 300ms, timeout: 250ms, rise: 1, fall: 1}
   - name: plain
     vip: 192.0.2.33
     failback_delay: 5s
     checks:
-      - {name: page, checker: http, target: "%[4]s/", interval: 100ms, timeout: 90ms, rise: 1, fall: 1}
+      - {name: page, checker: http, target: "%[4]s/", interval: 300ms, timeout: 250ms, rise: 1, fall: 1}
     assist:
       peers:
-        - {name: self, checker: peer, target: "http://%[2]s", interval: 100ms, timeout: 90ms, rise: 1, fall: 1,
+        - {name: self, checker: peer, target: "http://%[2]s", interval: 300ms, timeout: 250ms, rise: 1, fall: 1,
            settings: {service: plain}}
 `, dir, metricsAddr, tlsSrv.URL, plain.URL)), 0o644)
 	startDaemon(t, cfgPath, &recordingAdvertiser{})
@@ -69,7 +69,7 @@ services:
 		`go_goroutines `,
 	}
 	var body string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		missing := "an answer" // the listener may not be up yet
 		if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
 			b, _ := io.ReadAll(resp.Body)
