@@ -201,11 +201,13 @@ func measureExaBGP(ctx context.Context, dir, target string, rate int, warmup, wi
 	// Hundreds of Python processes take a while to start on two cores: the
 	// window opens once two 5 s periods in a row see about the same number
 	// of checks, at least half the rate (each process sleeps its interval
-	// after its check, so it checks a little less than once a second).
+	// after its check, so it checks a little less than once a second), or
+	// after 90 s: then the machine cannot keep up, and the checks completed
+	// in the window say how far it got.
 	settle := func(ctx context.Context) error {
 		prev := 0
 		n0, err := countLines(access, "?e=")
-		for deadline := time.Now().Add(3 * time.Minute); err == nil && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(90 * time.Second); err == nil && time.Now().Before(deadline); {
 			if err := sleep(ctx, 5*time.Second); err != nil {
 				return err
 			}
@@ -219,10 +221,10 @@ func measureExaBGP(ctx context.Context, dir, target string, rate int, warmup, wi
 				prev, n0 = d, n1
 			}
 		}
-		if err != nil {
-			return err
+		if err == nil {
+			fmt.Fprintf(os.Stderr, "ExaBGP healthcheck did not settle at %d checks/s in 90 s; measuring anyway\n", rate)
 		}
-		return fmt.Errorf("ExaBGP healthcheck never settled at %d checks/s", rate)
+		return err
 	}
 	u, err := measure(ctx, fmt.Sprintf("ex%d", rate), filepath.Join(dir, fmt.Sprintf("exabgp-%d.log", rate)), cmds, warmup, window, settle,
 		func(context.Context) (err error) { before, err = countLines(access, "?e="); return err },
@@ -377,6 +379,8 @@ func memOf(pid int) (rss, pss int64, name string) {
 	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
 	name = filepath.Base(args[0])
 	switch {
+	case args[0] == "":
+		name = "(exiting)"
 	case name == "python3" && slices.Contains(args, "healthcheck"):
 		name = "healthcheck"
 	case name == "ripcord" && len(args) > 1:
@@ -503,8 +507,6 @@ func writeSection(path string, rows []string, warmup, window time.Duration) erro
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
-	_ = host
 	model := "unknown CPU"
 	if ci, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(ci), "\n") {
