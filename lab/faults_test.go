@@ -154,12 +154,12 @@ func TestFaults(t *testing.T) {
 					t.Errorf("%s: LDAP answered %d times by sb after a failed drain", c, n)
 				}
 			}
-			restore()
-			// Nothing half-written is left to drain the service at the
-			// next start.
-			if _, err := os.Stat(filepath.Join(stateDir, "drained", ServiceLDAP)); !os.IsNotExist(err) {
-				t.Errorf("a drain flag for ldap is left in state_dir after the failed drain (%v)", err)
+			// Nothing half-written is left (as ripcord sees state_dir) to
+			// drain the service at the next start.
+			if left := inRipcordMounts(t, ctx, l.SA, stateDir, `ls -A "$D/drained"`); strings.Contains(left, ServiceLDAP) {
+				t.Errorf("the failed drain left a file in state_dir/drained: %s", left)
 			}
+			restore()
 			stillRunning(t)
 		})
 	}
@@ -329,16 +329,18 @@ func transitionCounts(t *testing.T, r *Replica) map[string]int {
 // inRipcordMounts runs a shell script in the mount namespace of the
 // replica's ripcord (ip netns exec gave it a private one, a slave of the
 // host's), so mounts made there are seen by that ripcord alone and go away
-// with it. $D is dir.
-func inRipcordMounts(t *testing.T, ctx context.Context, r *Replica, dir, script string) {
+// with it. $D is dir. It returns the script's output.
+func inRipcordMounts(t *testing.T, ctx context.Context, r *Replica, dir, script string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "nsenter", "-t", fmt.Sprint(r.ripcord.Pid()), "-m", "--", "sh", "-ec", script)
 	cmd.Env = append(os.Environ(), "D="+dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("in ripcord's mount namespace on %s: %v: %s", r.Name, err, out)
 	}
+	return string(out)
 }
 
 // icmpOut reads one of a router's ICMP output counters (/proc/net/snmp of
