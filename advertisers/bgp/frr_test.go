@@ -24,7 +24,11 @@ type frrRouter struct {
 	port uint16
 }
 
-func startFRR(t *testing.T) *frrRouter {
+func startFRR(t *testing.T) *frrRouter { return startFRRWith(t, "") }
+
+// startFRRWith starts bgpd; a password makes it require TCP MD5 signatures
+// (RFC 2385) from the speaker.
+func startFRRWith(t *testing.T, password string) *frrRouter {
 	t.Helper()
 	const bgpd = "/usr/lib/frr/bgpd"
 	if _, err := os.Stat(bgpd); err != nil {
@@ -51,6 +55,9 @@ router bgp %d
  neighbor 127.0.0.1 passive
  neighbor 127.0.0.1 timers 3 9
 `, dir, routerASN, speakerASN)
+	if password != "" {
+		conf += " neighbor 127.0.0.1 password " + password + "\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "bgpd.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +234,42 @@ func TestFRRInterop(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.waitRoutes(t, "after Close", map[string]frrSeen{})
+		})
+	}
+}
+
+// TestFRRInteropTCPMD5: with a password on both sides the session comes up
+// (the speaker dials with TCP_MD5SIG set; it never listens); with a wrong
+// one the kernel drops every segment and it never does.
+func TestFRRInteropTCPMD5(t *testing.T) {
+	for _, tc := range []struct {
+		name, password string
+		up             bool
+	}{{"right", "s3cret-md5", true}, {"wrong", "other-md5", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startFRRWith(t, "s3cret-md5")
+			sp, err := New(context.Background(), Config{
+				ASN: speakerASN, RouterID: netip.MustParseAddr("10.255.0.1"), NextHop: netip.MustParseAddr("198.51.100.7"),
+				ConnectRetry: time.Second, Logger: quiet,
+				Peers: []Peer{{Address: netip.MustParseAddr("127.0.0.2"), ASN: routerASN, Port: r.port, Password: tc.password}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { sp.Close() })
+			if tc.up {
+				waitFor(t, "FRR session with TCP MD5", func() bool { return r.established(t) })
+				set(t, sp, ann("10.77.0.1/32", 1, false))
+				r.waitRoutes(t, "announce over TCP MD5", map[string]frrSeen{
+					"10.77.0.1/32": {NextHop: "198.51.100.7", MED: 1, ASPath: "65001", LocalPref: -1},
+				})
+				return
+			}
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				if r.established(t) {
+					t.Fatal("a session with the wrong TCP MD5 password came up")
+				}
+			}
 		})
 	}
 }
