@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -81,7 +82,8 @@ func (l *Lab) startBGPRouter(ctx context.Context, r *Router, cfg routers.Config)
 			if !ok {
 				addr = rep.Addr
 			}
-			b.Neighbors = append(b.Neighbors, routers.BGPNeighbor{Name: rep.Name, Address: addr, ASN: replicaASN, Accept: accept})
+			b.Neighbors = append(b.Neighbors, routers.BGPNeighbor{Name: rep.Name, Address: addr, ASN: replicaASN, Accept: accept,
+				Password: bgpPassword})
 		}
 	}
 	for _, other := range []string{"ra", "rb", "rb2"} {
@@ -108,12 +110,17 @@ func (r *Replica) bgpSection() string {
 	if h := r.lab.Opts.BGPHoldTime; h > 0 {
 		fmt.Fprintf(&b, "  hold_time: %s\n", h)
 	}
-	fmt.Fprintf(&b, "  peers:\n    - address: %s\n      asn: %d\n", r.Gateway, routerASN)
+	pw := filepath.Join(r.Dir, "bgp.pw")
+	fmt.Fprintf(&b, "  peers:\n    - address: %s\n      asn: %d\n      password_file: %s\n", r.Gateway, routerASN, pw)
 	if r.lab.RB2 != nil && r.Name == "sb" {
-		fmt.Fprintf(&b, "    - address: %s\n      asn: %d\n", host(netRB2SB, 1).Addr(), routerASN)
+		fmt.Fprintf(&b, "    - address: %s\n      asn: %d\n      password_file: %s\n", host(netRB2SB, 1).Addr(), routerASN, pw)
 	}
 	return b.String()
 }
+
+// bgpPassword signs every session between a replica and a router with TCP
+// MD5 (RFC 2385), as the router configs in advertisers/bgp/README.md do.
+const bgpPassword = "lab-bgp-md5"
 
 // SuspendRipcord stops ripcord with SIGSTOP, as a hung host would: nothing
 // is withdrawn and no session is closed; BGP routers notice only when the

@@ -437,6 +437,7 @@ func (r *Replica) writeConfig() error {
 		"radius.secret": radiusSecret,
 		"radius.pw":     services.RadiusAcceptPassword,
 		"rip.key":       ripKey,
+		"bgp.pw":        bgpPassword,
 	}
 	for name, v := range secrets {
 		if err := os.WriteFile(filepath.Join(r.Dir, name), []byte(v+"\n"), 0o600); err != nil {

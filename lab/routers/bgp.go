@@ -29,6 +29,9 @@ type BGPNeighbor struct {
 	// nothing is sent to it. Without it the neighbour is a router of the
 	// same AS (iBGP, next hop self, every route in both directions).
 	Accept []netip.Prefix
+	// Password, when set, makes the session use TCP MD5 signatures
+	// (RFC 2385).
+	Password string
 }
 
 // BGPPath is one path a BGP router holds for a prefix.

@@ -63,6 +63,9 @@ filter from_ripcord {
 	for _, n := range b.Neighbors {
 		// "bgp_" keeps names such as ra (a BIRD keyword) out of the grammar.
 		fmt.Fprintf(&s, "protocol bgp bgp_%s {\n  local as %d;\n  neighbor %s as %d;\n", n.Name, b.ASN, n.Address, n.ASN)
+		if n.Password != "" {
+			fmt.Fprintf(&s, "  password %q;\n", n.Password)
+		}
 		switch {
 		case len(n.Accept) > 0:
 			// BIRD's default error wait time (60-300 s) would keep a replica

@@ -86,6 +86,9 @@ route-map to-ripcord deny 10
 		} else {
 			fmt.Fprintf(&s, " neighbor %s description %s\n", n.Address, n.Name)
 		}
+		if n.Password != "" {
+			fmt.Fprintf(&s, " neighbor %s password %s\n", n.Address, n.Password)
+		}
 	}
 	s.WriteString(" !\n address-family ipv4 unicast\n  redistribute connected\n")
 	for _, n := range replicas {
