@@ -162,6 +162,19 @@ func (s *Speaker) Views(ctx context.Context, prefixes []netip.Prefix) []RouterVi
 		return a.router.Compare(b.router)
 	})
 
+	// Routers that answer no specific Request are asked for their whole
+	// table, which they answer at once (BIRD paces its triggered updates
+	// 5 s apart), so that what they said is fresh.
+	refreshed := false
+	for _, t := range targets {
+		if !s.answersQueries(t.router) {
+			s.requestTable(t.l, t.router)
+			refreshed = true
+		}
+	}
+	if refreshed {
+		sleepCtx(ctx, queryTimeout)
+	}
 	var out []RouterView
 	for _, t := range targets {
 		for _, p := range prefixes {
