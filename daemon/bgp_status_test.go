@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,5 +187,63 @@ func TestReloadSendsNoBGPUpdateForUnchangedServices(t *testing.T) {
 	time.Sleep(time.Second)
 	if n := r.updates() - before; n != 1 {
 		t.Errorf("adding one service sent the router %d UPDATEs, want 1 (the new prefix only)", n)
+	}
+}
+
+// TestWithdrawingOneServiceSendsOneUpdate: several services share one BGP
+// session; one going down and coming back costs exactly one UPDATE each
+// way, and none for the others.
+func TestWithdrawingOneServiceSendsOneUpdate(t *testing.T) {
+	r := startBGPRouter(t)
+	var healthy atomic.Bool
+	healthy.Store(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !healthy.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	page := pageServer(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "ripcord.yaml")
+	svc := func(name, vip, target string) string {
+		return fmt.Sprintf("  - name: %s\n    vip: %s\n    failback_delay: 200ms\n    checks:\n      - {name: page, checker: http, target: \"http://%s/\", interval: 100ms, timeout: 90ms, rise: 1, fall: 1}\n", name, vip, target)
+	}
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("state_dir: %[1]s/state\ncontrol: {socket: %[1]s/ripcord.sock}\n%[2]sservices:\n", dir, r.bgpConfig())+
+		svc("web", "192.0.2.38", page)+svc("mail", "192.0.2.39", ln.Addr().String())), 0o644)
+	runDaemon(t, cfgPath)
+	for deadline := time.Now().Add(10 * time.Second); r.updates() < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the router received %d UPDATEs, want the two announcements", r.updates())
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	before := r.updates()
+	healthy.Store(false)
+	for deadline := time.Now().Add(10 * time.Second); r.updates() == before; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no withdrawal reached the router")
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := r.updates() - before; n != 1 {
+		t.Errorf("mail going down sent %d UPDATEs, want 1 (its withdrawal)", n)
+	}
+	healthy.Store(true)
+	for deadline := time.Now().Add(10 * time.Second); r.updates() == before+1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("mail never came back")
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := r.updates() - before; n != 2 {
+		t.Errorf("mail down and back sent %d UPDATEs, want 2", n)
 	}
 }

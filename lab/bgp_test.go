@@ -92,7 +92,12 @@ func testBGPFailover(t *testing.T, kind string) {
 					t.Errorf("%s: home %s, during %s; want sa, then sb, then back", r.Client, r.Home, r.During)
 				}
 			}
-			if diff := cmp.Diff(before, bgpView(t, ctx, l, others(tc.service)), sameView...); diff != "" {
+			// The paths' attributes, not their timestamps: FRR sometimes
+			// refreshes a path's last-update time with nothing changed
+			// (seen on a loaded machine, cause not found); that ripcord
+			// sends no UPDATE for the other services is shown with a
+			// counting router in daemon/TestWithdrawingOneServiceSendsOneUpdate.
+			if diff := cmp.Diff(before, bgpView(t, ctx, l, others(tc.service)), append(sameView, ignoreSince)...); diff != "" {
 				t.Errorf("paths of the other services changed (-before +after):\n%s", diff)
 			}
 			if diff := cmp.Diff(sessions, established(t, ctx, l), sameView...); diff != "" {
@@ -316,6 +321,8 @@ func testBGPSecondRouter(t *testing.T) {
 // their monotonic clocks (BIRD's jitter by microseconds, FRR's by a second),
 // and a real change happens seconds after the snapshot.
 var sameView = []cmp.Option{cmpopts.EquateComparable(netip.Addr{}), cmpopts.EquateApproxTime(2 * time.Second)}
+
+var ignoreSince = cmpopts.IgnoreFields(routers.BGPPath{}, "Since")
 
 // others lists the services but svc.
 func others(svc string) []string {
