@@ -133,6 +133,7 @@ func answeredBy(samples []Sample, client, service, replica string, since time.Ti
 
 func TestFailoverShape(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	ctx := labContext(t, 6*time.Minute) // 1.5 to 2.5 min measured
 	l := buildLab(t, ctx, Options{Shape: ShapeFailover})
 	others := func(svc string) []string {
@@ -289,6 +290,7 @@ func TestFailoverShape(t *testing.T) {
 
 func TestLoadBalanceShape(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	ctx := labContext(t, 3*time.Minute)
 	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance})
 
@@ -430,6 +432,7 @@ func (w *routeWatch) stop() map[string]routeChanges {
 // and one fault: the lab's router variant must behave like FRR.
 func TestBIRDRouters(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	ctx := labContext(t, 2*time.Minute)
 	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance, Routers: "bird"})
 	if kind := l.RA.Router.Kind(); kind != "bird" {
@@ -462,6 +465,7 @@ func TestBIRDRouters(t *testing.T) {
 // one and BIRD in the other.
 func TestRelay(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	for _, lc := range []struct {
 		shape   Shape
 		routers string

@@ -23,6 +23,7 @@ import (
 // must still run on both replicas.
 func TestFaults(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Fatal("nft not found: install the Debian package nftables (scripts/setup)")
 	}

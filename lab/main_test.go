@@ -61,6 +61,9 @@ var budget struct {
 	labs     map[*Lab]bool     // labs to close if the watchdog fires
 }
 
+// Every test that builds a lab calls t.Parallel: each lab lives in its own
+// namespaces and mostly waits on timers, so two at a time (go test's
+// default -parallel on two cores) halve the package's time.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if f := flag.Lookup("test.timeout"); f != nil {

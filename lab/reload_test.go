@@ -22,6 +22,7 @@ import (
 // reset); the new VIP reaches ra and webauth's clients move to sb.
 func TestReloadInTheLab(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	ctx := labContext(t, 3*time.Minute)
 	tl := buildLab(t, ctx, Options{Shape: ShapeFailover})
 	sa := tl.SA

@@ -15,6 +15,7 @@ import (
 // Requests) and BIRD (read from its updates).
 func TestStatusShowsTheRoutersView(t *testing.T) {
 	needRoot(t)
+	t.Parallel()
 	for _, tc := range []struct {
 		routers string
 		shape   Shape
