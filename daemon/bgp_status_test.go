@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,30 +58,25 @@ func (r *bgpRouter) updates() uint64 {
 	return n
 }
 
+// prefixes is how many prefixes the router holds.
+func (r *bgpRouter) prefixes() int {
+	n := 0
+	r.s.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL,
+		Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}}, func(*api.Destination) { n++ })
+	return n
+}
+
 // bgpConfig is the config head for a daemon peering with r.
 func (r *bgpRouter) bgpConfig() string {
 	return fmt.Sprintf("bgp:\n  asn: 65010\n  router_id: 127.0.0.1\n  next_hop: 127.0.0.1\n  peers:\n    - {address: 127.0.0.1, asn: 65000, port: %d}\n", r.port)
 }
 
-// pageServer is a TCP listener answering every request with 200.
+// pageServer is an HTTP server answering every request with 200.
 func pageServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("HTTP/1.0 200 OK\r\n\r\nok"))
-			c.Close()
-		}
-	}()
-	return ln.Addr().String()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") }))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
 }
 
 // runDaemon runs the daemon on cfgPath with the advertisers its config
@@ -219,9 +215,10 @@ func TestWithdrawingOneServiceSendsOneUpdate(t *testing.T) {
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf("state_dir: %[1]s/state\ncontrol: {socket: %[1]s/ripcord.sock}\n%[2]sservices:\n", dir, r.bgpConfig())+
 		svc("web", "192.0.2.38", page)+svc("mail", "192.0.2.39", ln.Addr().String())), 0o644)
 	runDaemon(t, cfgPath)
-	for deadline := time.Now().Add(10 * time.Second); r.updates() < 2; time.Sleep(50 * time.Millisecond) {
+	// Both announcements may travel in one UPDATE: wait for the table.
+	for deadline := time.Now().Add(10 * time.Second); r.prefixes() < 2; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the router received %d UPDATEs, want the two announcements", r.updates())
+			t.Fatalf("the router holds %d prefixes, want both services'", r.prefixes())
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
