@@ -329,7 +329,9 @@ func (h *Host) call(ctx context.Context, checker, what string, defaultTimeout ti
 		return fmt.Errorf("plugins: checker %s: %s: checker error: %s", checker, what, status.Convert(err).Message())
 	case errors.As(err, &inv):
 		why = fmt.Sprintf("invalid answer to %s: %s", what, inv.msg)
-	case errors.Is(callCtx.Err(), context.DeadlineExceeded):
+	case errors.Is(callCtx.Err(), context.DeadlineExceeded), status.Code(err) == codes.DeadlineExceeded:
+		// gRPC's own timer for the same deadline can fire a moment before
+		// the context reports it.
 		why = fmt.Sprintf("no answer to %s %s after its deadline", what, h.o.Grace)
 	case status.Code(err) == codes.Unavailable:
 		why = fmt.Sprintf("plugin exited or dropped its connection during %s (%s)", what, status.Convert(err).Message())
