@@ -79,6 +79,23 @@ func pageServer(t *testing.T) string {
 	return srv.Listener.Addr().String()
 }
 
+// switchedPage is an HTTP page that answers 200 while healthy is true and
+// 503 otherwise.
+func switchedPage(t *testing.T) (addr string, healthy *atomic.Bool) {
+	t.Helper()
+	healthy = &atomic.Bool{}
+	healthy.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !healthy.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String(), healthy
+}
+
 // runDaemon runs the daemon on cfgPath with the advertisers its config
 // builds, until the test ends.
 func runDaemon(t *testing.T, cfgPath string) {
@@ -191,21 +208,7 @@ func TestReloadSendsNoBGPUpdateForUnchangedServices(t *testing.T) {
 // way, and none for the others.
 func TestWithdrawingOneServiceSendsOneUpdate(t *testing.T) {
 	r := startBGPRouter(t)
-	var healthy atomic.Bool
-	healthy.Store(true)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if !healthy.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprint(w, "ok")
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
+	switched, healthy := switchedPage(t)
 	page := pageServer(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "ripcord.yaml")
@@ -213,7 +216,7 @@ func TestWithdrawingOneServiceSendsOneUpdate(t *testing.T) {
 		return fmt.Sprintf("  - name: %s\n    vip: %s\n    failback_delay: 200ms\n    checks:\n      - {name: page, checker: http, target: \"http://%s/\", interval: 100ms, timeout: 90ms, rise: 1, fall: 1}\n", name, vip, target)
 	}
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf("state_dir: %[1]s/state\ncontrol: {socket: %[1]s/ripcord.sock}\n%[2]sservices:\n", dir, r.bgpConfig())+
-		svc("web", "192.0.2.38", page)+svc("mail", "192.0.2.39", ln.Addr().String())), 0o644)
+		svc("web", "192.0.2.38", page)+svc("mail", "192.0.2.39", switched)), 0o644)
 	runDaemon(t, cfgPath)
 	// Both announcements may travel in one UPDATE: wait for the table.
 	for deadline := time.Now().Add(10 * time.Second); r.prefixes() < 2; time.Sleep(50 * time.Millisecond) {

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,21 +27,7 @@ import (
 func TestDaemonRIPAndBGPAtOnce(t *testing.T) {
 	t.Setenv("RIPCORD_DAEMON_TEST_CHECKER", "1")
 	r := startBGPRouter(t)
-	var healthy atomic.Bool
-	healthy.Store(true)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if !healthy.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprint(w, "ok")
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
+	page, healthy := switchedPage(t)
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "ripcord.yaml")
@@ -58,7 +41,7 @@ services:
     failback_delay: 200ms
     checks:
       - {name: page, checker: http, target: "http://%[3]s/", interval: 100ms, timeout: 90ms, rise: 1, fall: 1}
-`, dir, r.bgpConfig(), ln.Addr())), 0o644)
+`, dir, r.bgpConfig(), page)), 0o644)
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg, host, err := Load(ctx, cfgPath, func(c *config.Config) *plugins.Host { return NewHost(c, []string{os.Args[0]}, log) })
