@@ -234,7 +234,7 @@ func TestConfigure(t *testing.T) {
 		{name: "empty is fine", settings: `{}`},
 		{name: "everything", settings: `{"method":"POST","host":"portal.example.com","server_name":"portal.example.com","expect_status":[200,204],"body_contains":"x","body_regex":"a+","ca_file":"/ca","follow_redirects":true,"cert_warn_days":7,"max_body":1024,"headers":{"X-A":"b"},"login":{"url":"/login","username":"u","password_file":"/p","username_field":"user","password_field":"pass","extra_fields":{"a":"b"},"expect_status":303,"expect_cookie":"sid","expect_location":"/home"}}`},
 		{name: "unknown key", settings: `{"timeout":"2s"}`, want: []string{"timeout"}},
-		{name: "unknown login key", settings: `{"login":{"username":"u","password_file":"/p","password":"x"}}`, want: []string{"password"}},
+		{name: "unknown login key", settings: `{"login":{"username":"u","password_file":"/p","password":"x"}}`, want: []string{"login.password"}},
 		{name: "bad values", settings: `{"method":"GE T","expect_status":[99],"body_regex":"(","cert_warn_days":-1,"max_body":-5,"headers":{"Host":"x"}}`,
 			want: []string{"body_regex", "cert_warn_days", "expect_status", "headers", "max_body", "method"}},
 		{name: "login incomplete", settings: `{"login":{"expect_status":700}}`, want: []string{"login.expect_status", "login.password_file", "login.username"}},

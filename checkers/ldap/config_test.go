@@ -83,7 +83,7 @@ func TestParseConfigInvalid(t *testing.T) {
 			[]string{`max_lag: needs reference`, `heartbeat_dn: needs reference`, `heartbeat_interval: must be a positive duration when heartbeat_dn is set`, `heartbeat_dn: needs reference_bind_dn (or bind_dn) with write access`}},
 		{"reference without max_lag", `{"reference": "ldap://p"}`, []string{`max_lag: must be a positive duration when reference is set`}},
 		{"reference not ldap", `{"reference": "http://p", "max_lag": "1s"}`, []string{`reference: "http://p": scheme must be ldap or ldaps`}},
-		{"bad duration", `{"max_lag": "soon"}`, []string{`time: invalid duration "soon"`}},
+		{"bad duration", `{"max_lag": "soon"}`, []string{`max_lag: time: invalid duration "soon"`}},
 		{"bad lag action", `{"lag_action": "panic"}`, []string{`lag_action: must be degraded or failed, not "panic"`}},
 		{"interval without heartbeat", `{"heartbeat_interval": "1s"}`, []string{`heartbeat_interval: needs heartbeat_dn`}},
 	}

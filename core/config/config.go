@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -691,24 +692,46 @@ func (s *Service) RequireN() (int, error) {
 	return n, nil
 }
 
-// SettingsErrors turns a checker's field errors into located config errors.
+// SettingsErrors turns a checker's field errors into located config errors:
+// each at its key (a list entry at its value), or, for a key that is missing
+// or for the settings as a whole, at the nearest enclosing one that exists.
 func (c *Config) SettingsErrors(ch *Check, fes []sdk.FieldError) error {
-	var errs []error
+	var located []*Error
 	for _, fe := range fes {
 		p := ch.path + ".settings"
 		if fe.Field != "" {
 			p += "." + fe.Field
 		}
-		n := c.dec.keys[p]
-		if n == nil {
-			n = c.dec.pos[ch.path+".settings"]
-		}
-		if n == nil || n.Kind == 0 {
-			n = c.dec.keys[ch.path+".name"]
-		}
-		errs = append(errs, c.dec.errAt(n, p, "%s", fe.Message))
+		located = append(located, c.dec.errAt(c.settingNode(ch, p), p, "%s", fe.Message))
+	}
+	slices.SortStableFunc(located, func(a, b *Error) int { return cmp.Or(a.Line-b.Line, a.Column-b.Column) })
+	var errs []error
+	for _, e := range located {
+		errs = append(errs, e)
 	}
 	return errors.Join(errs...)
+}
+
+// settingNode finds where the setting at path is written.
+func (c *Config) settingNode(ch *Check, path string) *yaml.Node {
+	root := ch.path + ".settings"
+	for p := path; len(p) >= len(root); {
+		if n := c.dec.keys[p]; n != nil {
+			return n
+		}
+		if n := c.dec.pos[p]; n != nil && n.Kind != 0 && (p != root || n.Tag != "!!null") {
+			return n
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	if n := c.dec.keys[root]; n != nil {
+		return n
+	}
+	return c.dec.keys[ch.path+".name"]
 }
 
 // ConfigureChecks asks each check's checker to validate its settings (the

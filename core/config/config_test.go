@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -367,5 +368,120 @@ services:
 	}
 	if s.Checks[0].FastInterval.D() != 300*time.Millisecond {
 		t.Errorf("fast_interval defaults to %s, want the shorter interval", s.Checks[0].FastInterval)
+	}
+}
+
+// Each field error is reported at its own key, or at the list entry it
+// names, in block and in flow style; several errors are all reported.
+func TestSettingsErrorsAtTheirKey(t *testing.T) {
+	const block = `services:
+  - name: a
+    vip: 192.0.2.1
+    checks:
+      - name: dns
+        checker: ldap
+        target: ldap://h
+        settings:
+          name: 42
+          expect:
+            - 192.0.2.10
+            - 192.0.2.300
+          nested:
+            inner:
+              deep: x
+          expetc: y
+`
+	const flow = `services:
+  - name: a
+    vip: 192.0.2.1
+    checks:
+      - {name: dns, checker: ldap, target: "ldap://h", settings: {name: 42, expect: [192.0.2.10, 192.0.2.300], nested: {inner: {deep: x}}, expetc: y}}
+`
+	const none = `services:
+  - name: a
+    vip: 192.0.2.1
+    checks:
+      - name: dns
+        checker: ldap
+        target: ldap://h
+`
+	const key = "services[0].checks[0].settings"
+	for _, tc := range []struct {
+		name, yml string
+		fes       []sdk.FieldError
+		want      []string
+	}{
+		{"block: each key at its line", block,
+			[]sdk.FieldError{{Field: "name", Message: "m1"}, {Field: "expetc", Message: "m2"}},
+			[]string{"x.yml:9:11: " + key + ".name: m1", "x.yml:16:11: " + key + ".expetc: m2"}},
+		{"block: a list entry", block, []sdk.FieldError{{Field: "expect[1]", Message: "m"}},
+			[]string{"x.yml:12:15: " + key + ".expect[1]: m"}},
+		{"block: nested keys", block, []sdk.FieldError{{Field: "nested.inner.deep", Message: "m"}},
+			[]string{"x.yml:15:15: " + key + ".nested.inner.deep: m"}},
+		{"block: a missing nested key at its parent", block, []sdk.FieldError{{Field: "nested.inner.gone", Message: "required"}},
+			[]string{"x.yml:14:13: " + key + ".nested.inner.gone: required"}},
+		{"block: a missing key at settings", block, []sdk.FieldError{{Field: "service", Message: "required"}},
+			[]string{"x.yml:8:9: " + key + ".service: required"}},
+		{"block: an entry past the list's end at the list's key", block, []sdk.FieldError{{Field: "expect[7]", Message: "m"}},
+			[]string{"x.yml:10:11: " + key + ".expect[7]: m"}},
+		{"block: the whole settings", block, []sdk.FieldError{{Message: "m"}}, []string{"x.yml:8:9: " + key + ": m"}},
+		{"flow: each key at its column", flow,
+			[]sdk.FieldError{{Field: "name", Message: "m1"}, {Field: "expect[1]", Message: "m2"}, {Field: "nested.inner.deep", Message: "m3"}, {Field: "expetc", Message: "m4"}},
+			[]string{"x.yml:5:67: " + key + ".name: m1", "x.yml:5:98: " + key + ".expect[1]: m2",
+				"x.yml:5:129: " + key + ".nested.inner.deep: m3", "x.yml:5:140: " + key + ".expetc: m4"}},
+		{"no settings: at the check's name", none, []sdk.FieldError{{Field: "service", Message: "required"}},
+			[]string{"x.yml:5:9: " + key + ".service: required"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("x.yml", []byte(tc.yml), testOptions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.ConfigureChecks(context.Background(), func(context.Context, string, sdk.Settings) ([]sdk.FieldError, error) {
+				return tc.fes, nil
+			})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, tc.want) {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// The built-in http checker's own errors, through Configure, at their keys:
+// a typo on the third key of a block mapping, and every type error of a
+// flow mapping.
+func TestBuiltinSettingsErrorsAtTheirKey(t *testing.T) {
+	const yml = `services:
+  - name: a
+    vip: 192.0.2.1
+    checks:
+      - name: page
+        checker: http
+        target: http://127.0.0.1/
+        settings:
+          method: GET
+          expect_status: [200, 204]
+          bodycontains: Welcome
+      - {name: page2, checker: http, target: "http://127.0.0.1/", settings: {method: 42, expect_status: [200, x], max_body: big}}
+`
+	c, err := Parse("x.yml", []byte(yml), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.ConfigureChecks(context.Background(), func(ctx context.Context, name string, s sdk.Settings) ([]sdk.FieldError, error) {
+		ch, _ := checkers.Get(name)
+		return ch.Configure(ctx, s)
+	})
+	want := []string{
+		"x.yml:11:11: services[0].checks[0].settings.bodycontains: unknown setting",
+		"x.yml:12:78: services[0].checks[1].settings.method: cannot use a number as string",
+		"x.yml:12:111: services[0].checks[1].settings.expect_status[1]: cannot use a string as int",
+		"x.yml:12:115: services[0].checks[1].settings.max_body: cannot use a string as int64",
+	}
+	if err == nil || !slices.Equal(strings.Split(err.Error(), "\n"), want) {
+		t.Errorf("got\n%v\nwant\n%s", err, strings.Join(want, "\n"))
 	}
 }

@@ -67,12 +67,20 @@ const (
 	maxNodes = 100_000
 )
 
-func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
+// enter counts one more node, one level deeper; the caller leaves the level.
+func (d *decoder) enter(n *yaml.Node, path string) error {
 	d.depth++
 	d.nodes++
-	defer func() { d.depth-- }()
 	if d.depth > maxDepth || d.nodes > maxNodes {
 		return d.errAt(n, path, "nested too deeply or too large (YAML aliases expanding without bound?)")
+	}
+	return nil
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
+	defer func() { d.depth-- }()
+	if err := d.enter(n, path); err != nil {
+		return err
 	}
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
@@ -90,7 +98,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 	switch v.Type() {
 	case nodeType:
 		v.Set(reflect.ValueOf(*n))
-		return nil
+		return d.index(n, path)
 	case durationType:
 		s, err := d.scalar(n, path)
 		if err != nil {
@@ -214,6 +222,37 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 		return nil
 	}
 	return d.errAt(n, path, "unsupported type %s", v.Type())
+}
+
+// index records where every key and list entry inside n is, as the checker
+// names them in its field errors (settings.login.url, settings.expect[1]),
+// so that they are reported at their own line, not at the mapping's.
+func (d *decoder) index(n *yaml.Node, path string) error {
+	defer func() { d.depth-- }()
+	if err := d.enter(n, path); err != nil {
+		return err
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	d.pos[path] = n
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			kp := path + "." + n.Content[i].Value
+			d.keys[kp] = n.Content[i]
+			if err := d.index(n.Content[i+1], kp); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := d.index(c, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // quoted reports a quoted scalar: "3" is a string, never the number 3.
