@@ -446,6 +446,15 @@ func TestEngineRelaySequence(t *testing.T) {
 	e.ObserveRelay([]relay.Stats{{Service: "ldap", Mode: relay.All, Peer: sbAddr, Since: now, LastFlow: now, LastPacket: now}})
 	rec.waitMetric(t, 16)
 	waitFor(t, "relay removed", func() bool { w := rr.last(); return len(w) == 1 && w[0].Mode == relay.Off })
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	for i, set := range rr.sets {
+		for _, w := range set {
+			if w.Service != "ldap" || w.VIP != sp.VIP.Addr() {
+				t.Errorf("set %d of %d: want for another service (the kernel refuses nameless ones): %+v", i, len(rr.sets), w)
+			}
+		}
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -157,6 +157,7 @@ func NewService(spec ServiceSpec, now time.Time) *Service {
 			s.peers = append(s.peers, &checkState{spec: c})
 		}
 	}
+	s.relay.want = s.wantRelay() // Off, but named: the relay refuses nameless wants
 	return s
 }
 

@@ -295,18 +295,33 @@ func (m *Manager) otherLocalRule(rules []netlink.Rule) bool {
 	return false
 }
 
-// inNS runs f on a thread in the Manager's namespace. The thread stays locked
-// and the runtime discards it afterwards, so no goroutine ever runs in the
-// wrong namespace.
+// inNS runs f on a thread switched into the Manager's namespace and switches
+// it back before unlocking it. The thread must not die: a process forked from
+// it with Pdeathsig (every checker plugin) would be killed with it. Only when
+// switching back fails is the thread left locked for the runtime to discard.
 func (m *Manager) inNS(f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("relay: own namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		if err := netns.Set(m.ns); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("relay: enter namespace: %w", err)
 			return
 		}
-		errc <- f()
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("relay: leave namespace: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
 	}()
 	return <-errc
 }

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -789,5 +791,46 @@ func TestRelayRescuesAtFailback(t *testing.T) {
 	expectTCP(t, tp, local)
 	if st := tp.relayer.m.Stats()[0]; st.Flows != 1 || st.Packets < 3 {
 		t.Errorf("stats: %d flows, %d packets; want the one rescued connection", st.Flows, st.Packets)
+	}
+}
+
+// A process started with Pdeathsig is killed when the OS thread that forked it
+// exits, not when the process does. The plugin host starts checkers that way,
+// so the Manager must never let a thread die: in the daemon it shares the
+// runtime's threads with the plugin host.
+func TestRelayKeepsThreads(t *testing.T) {
+	needRoot(t)
+	ns := newNS(t, "rlt")
+	var m *Manager
+	must(t, ns.Do(func() (err error) {
+		m, err = New(context.Background(), Config{Local: netip.MustParseAddr("10.0.5.2"), Peers: []netip.Addr{netip.MustParseAddr("10.0.5.3")}})
+		return err
+	}))
+	defer m.Close()
+	var children []*exec.Cmd
+	defer func() {
+		for _, c := range children {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}()
+	for range 20 {
+		c := exec.Command("sleep", "60")
+		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		must(t, c.Start())
+		children = append(children, c)
+		for range 5 {
+			if _, err := m.readSysctl("net/ipv4/conf/all/forwarding"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	for i, c := range children {
+		// A killed child stays a zombie until waited for.
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Process.Pid))
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			t.Fatalf("child %d (pid %d) died while the relay worked in its namespace: %s %v", i, c.Process.Pid, stat, err)
+		}
 	}
 }
