@@ -378,8 +378,11 @@ func (l *Lab) build(ctx context.Context) error {
 				accept[ifname] = append(accept[ifname], SpareVIP)
 			}
 		}
+		// The replicas' links are authenticated; the links between routers
+		// are not (see routers.Auth.Only: FRR would not answer the startup
+		// Request of a router that starts second).
 		cfg := routers.Config{NS: r.NS, Interfaces: ifaces, BaseDir: l.Dir, AnnounceConnected: true, Accept: accept,
-			Auth: routers.Auth{Mode: routers.AuthMD5, KeyID: 1, Key: ripKey}}
+			Auth: routers.Auth{Mode: routers.AuthMD5, KeyID: 1, Key: ripKey, Only: slices.Sorted(maps.Keys(accept))}}
 		var err error
 		switch {
 		case o.Protocol == "bgp":
@@ -395,11 +398,45 @@ func (l *Lab) build(ctx context.Context) error {
 		l.teardown = append(l.teardown, r.Router.Stop)
 	}
 
+	if err := l.waitRouted(ctx); err != nil {
+		return err
+	}
+
 	// sa first: sb's slapd replicates from it.
 	for _, rep := range l.Replicas() {
 		o.Logf("lab: starting slapd, FreeRADIUS, nginx and ripcord on %s", rep.Name)
 		if err := rep.start(ctx); err != nil {
 			return fmt.Errorf("lab: replica %s: %w", rep.Name, err)
+		}
+	}
+	return nil
+}
+
+// waitRouted waits until each site's router reaches the other site's
+// networks: a relayed request is answered straight from the peer, across
+// both routers, and a lab that starts before that loses it.
+func (l *Lab) waitRouted(ctx context.Context) error {
+	far := map[*Router][]netip.Prefix{l.RA: {netSBRB, netCBRB}, l.RB: {netSARA, netCARA}}
+	deadline := time.Now().Add(20 * time.Second)
+	for r, nets := range far {
+		for _, p := range nets {
+			for {
+				k, err := r.Router.Kernel(ctx, p)
+				if err != nil {
+					return fmt.Errorf("lab: router %s: %w", r.Name, err)
+				}
+				if k.Present {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("lab: router %s has no route to %v after 20s", r.Name, p)
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
 		}
 	}
 	return nil

@@ -108,12 +108,13 @@ func birdConf(cfg Config, dir string) string {
 			seconds(cfg.Timers.Update, 30*time.Second),
 			seconds(cfg.Timers.Timeout, 180*time.Second),
 			seconds(cfg.Timers.Garbage, 120*time.Second))
-		switch cfg.Auth.Mode {
-		case AuthPlain:
+		switch mode := cfg.Auth.Mode; {
+		case !cfg.Auth.on(ifname):
+		case mode == AuthPlain:
 			fmt.Fprintf(&s, "    authentication plaintext;\n    password %q;\n", cfg.Auth.Key)
-		case AuthMD5:
+		case mode == AuthMD5:
 			fmt.Fprintf(&s, "    authentication cryptographic;\n    password %q { id %d; algorithm keyed md5; };\n", cfg.Auth.Key, cfg.Auth.KeyID)
-		case AuthHMACSHA256:
+		case mode == AuthHMACSHA256:
 			fmt.Fprintf(&s, "    authentication cryptographic;\n    password %q { id %d; algorithm hmac sha256; };\n", cfg.Auth.Key, cfg.Auth.KeyID)
 		}
 		s.WriteString("  };\n")

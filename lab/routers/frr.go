@@ -160,10 +160,11 @@ func frrRipdConf(cfg Config) string {
 	}
 	for _, ifname := range cfg.Interfaces {
 		fmt.Fprintf(&b, "interface %s\n", ifname)
-		switch cfg.Auth.Mode {
-		case AuthMD5:
+		switch mode := cfg.Auth.Mode; {
+		case !cfg.Auth.on(ifname):
+		case mode == AuthMD5:
 			b.WriteString(" ip rip authentication mode md5\n ip rip authentication key-chain ripcord\n")
-		case AuthPlain:
+		case mode == AuthPlain:
 			fmt.Fprintf(&b, " ip rip authentication mode text\n ip rip authentication string %s\n", cfg.Auth.Key)
 		}
 		b.WriteString("!\n")

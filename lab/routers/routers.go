@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,17 @@ type Auth struct {
 	Mode  AuthMode
 	KeyID uint8
 	Key   string // FRR and BIRD take the secret in their config file
+	// Only, when set, limits authentication to these interfaces. FRR 8.4
+	// answers no authenticated Request (ripd stops at the authentication
+	// entry), so between two authenticating FRR routers the one that
+	// starts second misses the first one's networks until its next
+	// periodic update, up to 30 s.
+	Only []string
+}
+
+// on reports whether interface ifname authenticates.
+func (a Auth) on(ifname string) bool {
+	return a.Mode != AuthNone && (a.Only == nil || slices.Contains(a.Only, ifname))
 }
 
 // Timers are the RIP timers; zero fields keep the daemon's default
