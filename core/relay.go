@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/ripcord/ripcord/plugins/sdk"
 	"github.com/ripcord/ripcord/relay"
 )
 
@@ -15,13 +16,14 @@ import (
 // service announce its down metric. The relay ends when no packet was
 // relayed for Quiet. Max bounds each of the two phases.
 type RelaySpec struct {
-	Ports    []relay.Port
-	Peers    []RelayPeer
-	Metric   int
-	Quiet    time.Duration
-	Max      time.Duration
-	Fallback bool // while serving, relay the flows no local socket takes
-	OnDrain  bool // a manual drain relays too
+	Ports     []relay.Port
+	Peers     []RelayPeer
+	Metric    int
+	Quiet     time.Duration
+	Max       time.Duration
+	Fallback  bool // while serving, relay the flows no local socket takes
+	OnDrain   bool // a manual drain relays too
+	OnTimeout bool // while serving, relay everything once a check timed out, until one passes
 }
 
 // RelayPeer is a peer to relay to and the peer check that says it is up.
@@ -206,6 +208,13 @@ func (s *Service) wantRelay() relay.Want {
 	switch {
 	case r.phase != relayIdle:
 		w.Mode, w.Peer = relay.All, r.peer
+	case sp.OnTimeout && (s.state == Up || s.state == Degraded) && s.timingOut():
+		// A hung service still holds its listener, so fallback misses
+		// it; relaying from the first timeout saves the rest of fall.
+		// Relayed flows stay with the peer if the next check passes.
+		if p, ok := s.upPeer(r.want.Peer); ok {
+			w.Mode, w.Peer = relay.All, p
+		}
 	case sp.Fallback && (s.state == Up || s.state == Degraded || s.state == Drained):
 		// Fallback takes only flows that no local socket would take, so
 		// it may stand while serving, drained included.
@@ -214,6 +223,17 @@ func (s *Service) wantRelay() relay.Want {
 		}
 	}
 	return w
+}
+
+// timingOut reports whether a check that still counts as passing timed out
+// in its latest result.
+func (s *Service) timingOut() bool {
+	for _, c := range s.checks {
+		if c.decided && c.passing && c.failRun > 0 && c.last != nil && c.last.Reason == sdk.ReasonTimeout {
+			return true
+		}
+	}
+	return false
 }
 
 // RelayWant is the desired relay of the service (Mode Off if none) and

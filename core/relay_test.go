@@ -14,7 +14,7 @@ var sbAddr = netip.MustParseAddr("10.0.0.2")
 // rstep is one event of a relay sequence and what must hold after it.
 type rstep struct {
 	at    time.Duration
-	event string // ok, fail (own check), peer-ok, peer-fail, stats, drain, undrain, tick
+	event string // ok, fail, timeout (own check), peer-ok, peer-fail, stats, drain, undrain, tick
 	stats relay.Stats
 
 	state  State
@@ -106,6 +106,23 @@ func TestRelaySequence(t *testing.T) {
 			{at: 0, event: "peer-ok", state: Starting, metric: 16, mode: relay.Off},
 			{at: 1 * s, event: "fail", state: Down, metric: 16, mode: relay.Off},
 		}},
+		{"on_timeout: a timeout relays everything before fall, a pass ends it, the fall moves on as usual", relaySpec(func(sp *ServiceSpec) {
+			sp.Checks[0].Fall, sp.Relay.OnTimeout = 2, true
+		}), append(up,
+			rstep{at: 1 * s, event: "timeout", state: Up, metric: 1, mode: relay.All},
+			rstep{at: 1500 * ms, event: "ok", state: Up, metric: 1, mode: relay.Fallback},
+			rstep{at: 2 * s, event: "timeout", state: Up, metric: 1, mode: relay.All},
+			rstep{at: 2500 * ms, event: "timeout", state: Down, metric: 10, mode: relay.All},
+		)},
+		{"on_timeout: other failures wait for fall (fallback covers a crashed listener)", relaySpec(func(sp *ServiceSpec) {
+			sp.Checks[0].Fall, sp.Relay.OnTimeout = 2, true
+		}), append(up,
+			rstep{at: 1 * s, event: "fail", state: Up, metric: 1, mode: relay.Fallback},
+		)},
+		{"without on_timeout a timeout waits for fall", relaySpec(func(sp *ServiceSpec) { sp.Checks[0].Fall = 2 }), append(up,
+			rstep{at: 1 * s, event: "timeout", state: Up, metric: 1, mode: relay.Fallback},
+			rstep{at: 2 * s, event: "timeout", state: Down, metric: 10, mode: relay.All},
+		)},
 		{"without fallback nothing stands while healthy", relaySpec(func(sp *ServiceSpec) { sp.Relay.Fallback = false }), []rstep{
 			{at: 0, event: "ok", state: Up, metric: 1, mode: relay.Off},
 			{at: 0, event: "peer-ok", state: Up, metric: 1, mode: relay.Off},
@@ -120,6 +137,8 @@ func TestRelaySequence(t *testing.T) {
 				switch st.event {
 				case "ok", "fail":
 					svc.Observe(now, "a", &sdk.Result{Status: map[bool]sdk.Status{true: sdk.StatusOK, false: sdk.StatusFailed}[st.event == "ok"], Reason: "x"})
+				case "timeout":
+					svc.Observe(now, "a", &sdk.Result{Status: sdk.StatusFailed, Reason: sdk.ReasonTimeout})
 				case "peer-ok", "peer-fail":
 					svc.ObservePeer(now, "sb", &sdk.Result{Status: map[bool]sdk.Status{true: sdk.StatusOK, false: sdk.StatusFailed}[st.event == "peer-ok"], Reason: "x"})
 				case "stats":
