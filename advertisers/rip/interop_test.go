@@ -40,6 +40,7 @@ type lab struct {
 	srv    *netns.NS
 	rtr    *netns.NS
 	srv2   *netns.NS // only in two-server labs
+	link2  bool      // the router has a second link (to srv2, or to srv by addLink2)
 	router routers.Router
 	accept map[string][]netip.Prefix // the router's import filter, if any
 }
@@ -95,12 +96,25 @@ func (lb *lab) addServer2() {
 	if err := lb.srv2.AddAddr("lo", labVIP); err != nil {
 		lb.t.Fatal(err)
 	}
+	lb.link2 = true
+}
+
+// addLink2 links the server namespace to the router a second time.
+func (lb *lab) addLink2() {
+	lb.t.Helper()
+	if err := netns.Veth(
+		netns.End{NS: lb.srv, Dev: srvIf2, Addr: labServer2},
+		netns.End{NS: lb.rtr, Dev: rtrIf2, Addr: labRouter2},
+	); err != nil {
+		lb.t.Fatal(err)
+	}
+	lb.link2 = true
 }
 
 func (lb *lab) startRouter(kind string, auth routers.Auth) {
 	lb.t.Helper()
 	ifaces := []string{rtrIf}
-	if lb.srv2 != nil {
+	if lb.link2 {
 		ifaces = append(ifaces, rtrIf2)
 	}
 	cfg := routers.Config{NS: lb.rtr, Interfaces: ifaces, Auth: auth, Accept: lb.accept}
@@ -586,6 +600,39 @@ func TestInteropViews(t *testing.T) {
 			view(standby, RouterView{Router: router2, Known: true, Metric: 4, ViaUs: true, Announced: 3})
 			// The poisoned replica: the router holds the standby's route.
 			view(active, RouterView{Router: router1, Known: true, Metric: 4, ViaUs: false, Announced: MetricInfinity})
+		})
+	}
+}
+
+// TestInteropReconfigure: a running speaker gets the router's key, then
+// moves from one link to the other. The router follows each change at
+// once, with the periodic update an hour away: the new key re-sends the
+// table, the removed link is poisoned and the added one announced.
+func TestInteropReconfigure(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			lb := newLab(t)
+			lb.addLink2()
+			lb.startRouter(kind, routers.Auth{Mode: routers.AuthMD5, KeyID: 1, Key: "new-key"})
+			key := Auth{Type: AuthMD5, KeyID: 1, Key: []byte("old-key")}
+			s := lb.speaker(lb.srv, Config{Interfaces: []Interface{{Name: srvIf}}, UpdateInterval: time.Hour, Auth: key})
+			announce(t, s, 1)
+			lb.stayAbsent(300*time.Millisecond, "the old key")
+
+			reconfigure := func(ifc string) time.Time {
+				t.Helper()
+				start := time.Now()
+				cfg := Config{Interfaces: []Interface{{Name: ifc}}, UpdateInterval: time.Hour,
+					Auth: Auth{Type: AuthMD5, KeyID: 1, Key: []byte("new-key")}}
+				if err := lb.srv.Do(func() error { _, err := s.Reconfigure(cfg); return err }); err != nil {
+					t.Fatal(err)
+				}
+				return start
+			}
+			took := lb.waitRoute(reconfigure(srvIf), time.Second, 2, serverAddr)
+			t.Logf("%s: learned the VIP %v after the key changed", kind, took)
+			took = lb.waitRoute(reconfigure(srvIf2), 2*time.Second, 2, labServer2.Addr())
+			t.Logf("%s: moved to the other link in %v", kind, took)
 		})
 	}
 }

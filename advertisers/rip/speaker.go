@@ -117,12 +117,28 @@ type heardKey struct {
 type link struct {
 	name      string
 	conn      net.PacketConn
-	dests     []net.Addr // the group, then unicast neighbours
+	neighbors []netip.Addr
+	dests     []net.Addr // the group, then the neighbours
 	heard     map[heardKey]int
 	routers   map[netip.Addr]time.Time // who sent Responses on the link, and when last
 	said      map[heardKey]said        // what they last said about our prefixes
 	lastReadv time.Time
 	readvTmr  *time.Timer
+	gone      bool // removed by Reconfigure: the link says nothing more
+}
+
+func newLink(ifc Interface, c net.PacketConn) *link {
+	return &link{name: ifc.Name, conn: c, neighbors: ifc.Neighbors, dests: linkDests(ifc.Neighbors), heard: map[heardKey]int{},
+		routers: map[netip.Addr]time.Time{}, said: map[heardKey]said{}}
+}
+
+// linkDests is the group, then the unicast neighbours.
+func linkDests(neighbors []netip.Addr) []net.Addr {
+	dests := []net.Addr{&net.UDPAddr{IP: Multicast.AsSlice(), Port: Port}}
+	for _, n := range neighbors {
+		dests = append(dests, &net.UDPAddr{IP: n.AsSlice(), Port: Port})
+	}
+	return dests
 }
 
 type queryKey struct {
@@ -149,8 +165,10 @@ type Speaker struct {
 	queries      map[queryKey]chan int
 	noQuery      map[netip.Addr]time.Time // routers that answer no specific Request, until when
 	periodicStop chan struct{}
+	intervalSet  chan struct{} // wakes the periodic loop when Reconfigure changes the interval
 
-	wg sync.WaitGroup
+	reconfMu sync.Mutex // serialises Reconfigure
+	wg       sync.WaitGroup
 }
 
 var _ advertisers.Advertiser = (*Speaker)(nil)
@@ -162,15 +180,7 @@ func NewWithConns(cfg Config, conns map[string]net.PacketConn) (*Speaker, error)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.UpdateInterval == 0 {
-		cfg.UpdateInterval = DefaultUpdateInterval
-	}
-	if cfg.WithdrawCycles == 0 {
-		cfg.WithdrawCycles = DefaultWithdrawCycles
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	cfg = cfg.withDefaults()
 	s := &Speaker{
 		cfg:          cfg,
 		log:          cfg.Logger.With("component", "advertisers/rip"),
@@ -179,19 +189,14 @@ func NewWithConns(cfg Config, conns map[string]net.PacketConn) (*Speaker, error)
 		queries:      map[queryKey]chan int{},
 		noQuery:      map[netip.Addr]time.Time{},
 		periodicStop: make(chan struct{}),
+		intervalSet:  make(chan struct{}, 1),
 	}
-	group := &net.UDPAddr{IP: Multicast.AsSlice(), Port: Port}
 	for _, ifc := range cfg.Interfaces {
 		c, ok := conns[ifc.Name]
 		if !ok {
 			return nil, fmt.Errorf("advertisers/rip: no socket for interface %q", ifc.Name)
 		}
-		l := &link{name: ifc.Name, conn: c, dests: []net.Addr{group}, heard: map[heardKey]int{},
-			routers: map[netip.Addr]time.Time{}, said: map[heardKey]said{}}
-		for _, n := range ifc.Neighbors {
-			l.dests = append(l.dests, &net.UDPAddr{IP: n.AsSlice(), Port: Port})
-		}
-		s.links = append(s.links, l)
+		s.links = append(s.links, newLink(ifc, c))
 	}
 	for _, l := range s.links {
 		s.wg.Add(1)
@@ -202,6 +207,19 @@ func NewWithConns(cfg Config, conns map[string]net.PacketConn) (*Speaker, error)
 	s.log.Info("rip speaker started", "interfaces", len(s.links), "auth", cfg.Auth.String(),
 		"update_interval", cfg.UpdateInterval)
 	return s, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.UpdateInterval == 0 {
+		c.UpdateInterval = DefaultUpdateInterval
+	}
+	if c.WithdrawCycles == 0 {
+		c.WithdrawCycles = DefaultWithdrawCycles
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
 }
 
 func (c *Config) validate() error {
@@ -345,9 +363,13 @@ func (s *Speaker) tableLocked() []Entry {
 // sendUpdateLocked sends entries to the group and every unicast neighbour
 // of one link.
 func (s *Speaker) sendUpdateLocked(l *link, entries []Entry) error {
+	return s.sendUpdateAuthLocked(s.cfg.Auth, l, entries)
+}
+
+func (s *Speaker) sendUpdateAuthLocked(auth Auth, l *link, entries []Entry) error {
 	var errs []error
 	for _, dst := range l.dests {
-		errs = append(errs, s.sendLocked(l, dst, CommandResponse, entries))
+		errs = append(errs, s.sendAuthLocked(auth, l, dst, CommandResponse, entries))
 	}
 	return errors.Join(errs...)
 }
@@ -355,18 +377,24 @@ func (s *Speaker) sendUpdateLocked(l *link, entries []Entry) error {
 // sendLocked splits entries into packets that fit, signs and sends them.
 // All packets of one update share a sequence number, as BIRD's do.
 func (s *Speaker) sendLocked(l *link, dst net.Addr, cmd uint8, entries []Entry) error {
+	return s.sendAuthLocked(s.cfg.Auth, l, dst, cmd, entries)
+}
+
+// sendAuthLocked is sendLocked with the given authentication: Reconfigure
+// poisons a removed link with the key its routers know.
+func (s *Speaker) sendAuthLocked(auth Auth, l *link, dst net.Addr, cmd uint8, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	seq := s.seq.Next()
-	per := s.cfg.Auth.MaxRouteEntries()
+	per := auth.MaxRouteEntries()
 	for chunk := range slices.Chunk(entries, per) {
 		pkt := Packet{Command: cmd, Version: Version2, Entries: chunk}
 		plain, err := pkt.MarshalBinary()
 		if err != nil {
 			return fmt.Errorf("advertisers/rip: %s: %w", l.name, err)
 		}
-		wire, err := s.cfg.Auth.Sign(plain, seq)
+		wire, err := auth.Sign(plain, seq)
 		if err != nil {
 			return fmt.Errorf("advertisers/rip: %s: %w", l.name, err)
 		}
@@ -386,6 +414,9 @@ func (s *Speaker) periodicLoop() {
 		select {
 		case <-s.periodicStop:
 			return
+		case <-s.intervalSet:
+			t.Reset(s.jittered())
+			continue
 		case <-t.C:
 		}
 		s.mu.Lock()
@@ -413,8 +444,11 @@ func (s *Speaker) periodicLoop() {
 }
 
 func (s *Speaker) jittered() time.Duration {
+	s.mu.Lock()
+	every := s.cfg.UpdateInterval
+	s.mu.Unlock()
 	f := 1 - updateJitter + 2*updateJitter*rand.Float64()
-	return time.Duration(float64(s.cfg.UpdateInterval) * f)
+	return time.Duration(float64(every) * f)
 }
 
 func (s *Speaker) forgetHeardLocked(p netip.Prefix) {
@@ -457,6 +491,10 @@ func udpAddrPort(a net.Addr) (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
 }
 
+// silentLocked: nothing more may be sent on l, because the speaker closed
+// or Reconfigure removed the link.
+func (s *Speaker) silentLocked(l *link) bool { return s.closed || l.gone }
+
 func (s *Speaker) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -468,7 +506,10 @@ func (s *Speaker) isClosed() bool {
 // is learned.
 func (s *Speaker) handle(l *link, src netip.AddrPort, wire []byte) {
 	s.stats.received.Add(1)
-	plain, _, err := s.cfg.Auth.Verify(wire)
+	s.mu.Lock()
+	auth := s.cfg.Auth
+	s.mu.Unlock()
+	plain, _, err := auth.Verify(wire)
 	if errors.Is(err, ErrAuthMissing) {
 		// On an authenticated link an unauthenticated packet is dropped:
 		// it gets no answer, so no one can make the speaker sign a packet
@@ -485,7 +526,7 @@ func (s *Speaker) handle(l *link, src netip.AddrPort, wire []byte) {
 		if src.Port() == Port && req.UnmarshalBinary(wire) == nil && req.Command == CommandRequest &&
 			req.IsWholeTableRequest() {
 			s.mu.Lock()
-			if !s.closed {
+			if !s.silentLocked(l) {
 				s.readvertiseLocked(l)
 			}
 			s.mu.Unlock()
@@ -535,7 +576,7 @@ func (s *Speaker) handle(l *link, src netip.AddrPort, wire []byte) {
 func (s *Speaker) answerRequest(l *link, src netip.AddrPort, pkt *Packet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.silentLocked(l) {
 		return
 	}
 	var entries []Entry
@@ -574,10 +615,11 @@ func (s *Speaker) answerRequest(l *link, src netip.AddrPort, pkt *Packet) {
 func (s *Speaker) watchPoison(l *link, from netip.Addr, pkt *Packet) {
 	var poisoned []netip.Prefix
 	s.mu.Lock()
-	if s.closed {
+	if s.silentLocked(l) {
 		s.mu.Unlock()
 		return
 	}
+	onPoison := s.cfg.OnPoisonHeard
 	for _, e := range pkt.Entries {
 		r := s.routes[e.Prefix]
 		if r == nil || r.withdrawn || r.metric >= MetricInfinity {
@@ -602,9 +644,9 @@ func (s *Speaker) watchPoison(l *link, from netip.Addr, pkt *Packet) {
 		}
 	}
 	s.mu.Unlock()
-	if s.cfg.OnPoisonHeard != nil {
+	if onPoison != nil {
 		for _, p := range poisoned {
-			s.cfg.OnPoisonHeard(p)
+			onPoison(p)
 		}
 	}
 }
@@ -618,7 +660,7 @@ func (s *Speaker) readvertiseLocked(l *link) {
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				l.readvTmr = nil
-				if !s.closed {
+				if !s.silentLocked(l) {
 					s.readvertiseLocked(l)
 				}
 			})
@@ -679,21 +721,17 @@ func (s *Speaker) Close() error {
 // in its answer (16 when it has no route). FRR answers only requesters on
 // its connected networks.
 func (s *Speaker) Query(ctx context.Context, iface string, router netip.Addr, prefix netip.Prefix) (int, error) {
-	var l *link
-	for _, c := range s.links {
-		if c.name == iface {
-			l = c
-		}
-	}
-	if l == nil {
-		return 0, fmt.Errorf("advertisers/rip: query: unknown interface %q", iface)
-	}
 	if !router.Is4() || !prefix.Addr().Is4() {
 		return 0, errors.New("advertisers/rip: query: IPv4 router and prefix only")
 	}
 	key := queryKey{iface, router, prefix.Masked()}
 	ch := make(chan int, 1)
 	s.mu.Lock()
+	l := s.linkLocked(iface)
+	if l == nil {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("advertisers/rip: query: unknown interface %q", iface)
+	}
 	if s.closed {
 		s.mu.Unlock()
 		return 0, errors.New("advertisers/rip: speaker closed")
@@ -741,4 +779,13 @@ func (s *Speaker) deliverQuery(l *link, from netip.Addr, pkt *Packet) bool {
 	default:
 	}
 	return true
+}
+
+func (s *Speaker) linkLocked(name string) *link {
+	for _, l := range s.links {
+		if l.name == name {
+			return l
+		}
+	}
+	return nil
 }

@@ -261,7 +261,7 @@ func (s *Speaker) requestTable(l *link, router netip.Addr) {
 	req := WholeTableRequest()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.silentLocked(l) {
 		return
 	}
 	if err := s.sendLocked(l, &net.UDPAddr{IP: router.AsSlice(), Port: Port}, CommandRequest, req.Entries); err != nil {
