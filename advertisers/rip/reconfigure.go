@@ -182,4 +182,3 @@ func (s *Speaker) reconfigure(cfg Config, open func(string) (net.PacketConn, err
 func sameAuth(a, b Auth) bool {
 	return a.Type == b.Type && a.KeyID == b.KeyID && bytes.Equal(a.Key, b.Key) && a.MD5AuthDataLen == b.MD5AuthDataLen
 }
-
