@@ -46,18 +46,7 @@ func TestReconfigureTouchesOnlyWhatChanged(t *testing.T) {
 	if _, err := s.ReconfigureWithConns(Config{UpdateInterval: time.Hour, Interfaces: []Interface{{Name: "eth0"}}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	poison := map[netip.Prefix]int{vipA: 16, vipB: 16}
-	a, b := next(t, c1, Auth{}), next(t, c1, Auth{})
-	wantUpdate(t, a, group, poison)
-	wantUpdate(t, b, group, poison)
-	if gap := b.at.Sub(a.at); gap < 50*time.Millisecond {
-		t.Errorf("poison repeated after %v, want at least 50ms", gap)
-	}
-	select {
-	case <-c1.closed:
-	default:
-		t.Fatal("the removed interface's socket is still open")
-	}
+	wantPoisonedAndClosed(t, c1, Auth{}, vipA, vipB)
 	quiet(t, c0, 50*time.Millisecond)
 	set(t, s, ann(vipA, 2), ann(vipB, 3))
 	wantUpdate(t, next(t, c0, Auth{}), group, map[netip.Prefix]int{vipA: 2})
@@ -90,8 +79,7 @@ func TestReconfigureAuthentication(t *testing.T) {
 		t.Errorf("changes %q, want %q", changes, want)
 	}
 	wantUpdate(t, next(t, c0, newKey), group, map[netip.Prefix]int{vipA: 1})
-	wantUpdate(t, next(t, c1, oldKey), group, map[netip.Prefix]int{vipA: 16})
-	wantUpdate(t, next(t, c1, oldKey), group, map[netip.Prefix]int{vipA: 16})
+	wantPoisonedAndClosed(t, c1, oldKey, vipA)
 
 	inject(c0, router, oldKey, WholeTableRequest())
 	waitStats(t, s, func(st Stats) bool { return st.AuthFailed == 1 })

@@ -494,18 +494,17 @@ func TestCloseStopsPeriodicUpdates(t *testing.T) {
 	}
 }
 
-func TestClosePoisonsTwice(t *testing.T) {
-	s, c := newTestSpeaker(t, Config{})
-	set(t, s, ann(vipA, 1), ann(vipB, 2))
-	next(t, c, Auth{})
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
+// wantPoisonedAndClosed: the speaker sent the group every prefix with
+// metric 16 twice, at least 50ms apart, and closed the socket.
+func wantPoisonedAndClosed(t *testing.T, c *memConn, auth Auth, prefixes ...netip.Prefix) {
+	t.Helper()
+	poison := map[netip.Prefix]int{}
+	for _, p := range prefixes {
+		poison[p] = MetricInfinity
 	}
-	a := next(t, c, Auth{})
-	b := next(t, c, Auth{})
-	for _, p := range []sent{a, b} {
-		wantUpdate(t, p, group, map[netip.Prefix]int{vipA: 16, vipB: 16})
-	}
+	a, b := next(t, c, auth), next(t, c, auth)
+	wantUpdate(t, a, group, poison)
+	wantUpdate(t, b, group, poison)
 	if gap := b.at.Sub(a.at); gap < 50*time.Millisecond {
 		t.Fatalf("poison repeated after %v, want at least 50ms", gap)
 	}
@@ -514,6 +513,16 @@ func TestClosePoisonsTwice(t *testing.T) {
 	default:
 		t.Fatal("socket not closed")
 	}
+}
+
+func TestClosePoisonsTwice(t *testing.T) {
+	s, c := newTestSpeaker(t, Config{})
+	set(t, s, ann(vipA, 1), ann(vipB, 2))
+	next(t, c, Auth{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantPoisonedAndClosed(t, c, Auth{}, vipA, vipB)
 	if err := s.Set(context.Background(), []advertisers.Announcement{ann(vipA, 1)}); err == nil {
 		t.Fatal("Set after Close succeeded")
 	}
