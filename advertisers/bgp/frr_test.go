@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	api "github.com/osrg/gobgp/v3/api"
 )
 
 // frrRouter is a real FRR bgpd on 127.0.0.2, without zebra (it installs
@@ -272,4 +274,91 @@ func TestFRRInteropTCPMD5(t *testing.T) {
 			}
 		})
 	}
+}
+
+// frrSession is bgpd's view of its session with the speaker.
+type frrSession struct {
+	State       string
+	Established int    // sessions established so far
+	Updates     uint64 // UPDATEs received
+}
+
+func (r *frrRouter) session(t *testing.T) frrSession {
+	t.Helper()
+	var v map[string]struct {
+		BgpState               string `json:"bgpState"`
+		ConnectionsEstablished int    `json:"connectionsEstablished"`
+		MessageStats           struct {
+			UpdatesRecv uint64 `json:"updatesRecv"`
+		} `json:"messageStats"`
+	}
+	if err := json.Unmarshal(r.vtysh(t, "show bgp neighbors 127.0.0.1 json"), &v); err != nil {
+		t.Fatalf("bgpd neighbour: %v", err)
+	}
+	n := v["127.0.0.1"]
+	return frrSession{n.BgpState, n.ConnectionsEstablished, n.MessageStats.UpdatesRecv}
+}
+
+// TestFRRReconfigure: adding, changing and removing another router leaves
+// FRR's session established, with zero UPDATEs; a new router id restarts
+// the speaker, and FRR gets the routes back on a new session.
+func TestFRRReconfigure(t *testing.T) {
+	r := startFRR(t)
+	other := startRouter(t, "127.0.0.3", routerASN, "")
+	frrPeer := Peer{Address: netip.MustParseAddr("127.0.0.2"), ASN: routerASN, Port: r.port}
+	nh := netip.MustParseAddr("198.51.100.7")
+	sp := newSpeaker(t, Config{NextHop: nh, Peers: []Peer{frrPeer}})
+	waitFor(t, "FRR session", func() bool { return r.established(t) })
+	set(t, sp, ann("10.77.0.1/32", 1, false), ann("10.77.0.2/32", 2, false))
+	want := map[string]frrSeen{
+		"10.77.0.1/32": {NextHop: nh.String(), MED: 1, ASPath: "65001", LocalPref: -1},
+		"10.77.0.2/32": {NextHop: nh.String(), MED: 2, ASPath: "65001", LocalPref: -1},
+	}
+	r.waitRoutes(t, "announce", want)
+	time.Sleep(200 * time.Millisecond) // both prefixes may share an UPDATE: let the count settle
+	before := r.session(t)
+
+	reconfigure(t, sp, Config{NextHop: nh, Peers: []Peer{frrPeer, other.peer()}}, "added peer 127.0.0.3")
+	waitFor(t, "session with the added router", other.established)
+	other.waitRoutes(t, "added router", map[string]seen{
+		"10.77.0.1/32": {NextHop: nh.String(), MED: 1, ASPath: []uint32{speakerASN}},
+		"10.77.0.2/32": {NextHop: nh.String(), MED: 2, ASPath: []uint32{speakerASN}},
+	})
+	events := watchRouter(t, other)
+	changed := other.peer()
+	changed.MultihopTTL = 2
+	reconfigure(t, sp, Config{NextHop: nh, Peers: []Peer{frrPeer, changed}}, "changed peer 127.0.0.3")
+	waitFor(t, "the changed router's session reset", func() bool { return slices.Contains(events.list(), "session down") })
+	// Deleted and added again: GoBGP's router refuses it for 5 s after a
+	// reset, so check the speaker's side rather than wait for a session.
+	var ttl uint32
+	sp.server.ListPeer(context.Background(), &api.ListPeerRequest{Address: "127.0.0.3"}, func(p *api.Peer) {
+		ttl = p.GetEbgpMultihop().GetMultihopTtl()
+	})
+	if ttl != 2 {
+		t.Errorf("the changed peer has multihop TTL %d, want 2", ttl)
+	}
+	reconfigure(t, sp, Config{NextHop: nh, Peers: []Peer{frrPeer, changed}}) // nothing changed
+	reconfigure(t, sp, Config{NextHop: nh, Peers: []Peer{frrPeer}}, "removed peer 127.0.0.3")
+	waitFor(t, "the removed router's session ended", func() bool { return !other.established() })
+	time.Sleep(500 * time.Millisecond)
+	if after := r.session(t); after != before {
+		t.Errorf("FRR's session went from %+v to %+v; want it untouched", before, after)
+	}
+	r.waitRoutes(t, "FRR after", want)
+
+	reconfigure(t, sp, Config{RouterID: netip.MustParseAddr("10.255.0.9"), NextHop: nh, Peers: []Peer{frrPeer}},
+		"restarted as AS 65001, router id 10.255.0.9")
+	waitFor(t, "a new FRR session", func() bool {
+		s := r.session(t)
+		return s.State == "Established" && s.Established == before.Established+1
+	})
+	r.waitRoutes(t, "after the restart", want)
+	set(t, sp, ann("10.77.0.2/32", 2, false))
+	delete(want, "10.77.0.1/32")
+	r.waitRoutes(t, "withdrawn after the restart", want)
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitRoutes(t, "closed", map[string]frrSeen{})
 }
