@@ -37,6 +37,28 @@ type DownWithdrawer interface {
 	WithdrawsDown()
 }
 
+// Carrier is implemented by advertisers that carry only some prefixes (RIPv2
+// IPv4, RIPng IPv6). They are given only the announcements they carry, so a
+// dual-stack service reaches each family's routers through its advertiser.
+type Carrier interface {
+	Carries(p netip.Prefix) bool
+}
+
+// Carried is the part of anns that adv carries.
+func Carried(adv Advertiser, anns []Announcement) []Announcement {
+	c, ok := adv.(Carrier)
+	if !ok {
+		return anns
+	}
+	out := make([]Announcement, 0, len(anns))
+	for _, a := range anns {
+		if c.Carries(a.Prefix) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // Advertiser converges to a desired set of announcements. Set replaces the
 // whole set: a prefix absent from it is withdrawn (poisoned). Implementations
 // must never announce a prefix that was not given to Set.

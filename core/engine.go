@@ -331,8 +331,10 @@ func (e *Engine) Desired() []advertisers.Announcement {
 	now := e.now()
 	out := make([]advertisers.Announcement, 0, len(e.services))
 	for _, s := range e.services {
-		out = append(out, advertisers.Announcement{Prefix: s.spec.VIP, Metric: s.Metric(now), Draining: s.drained,
-			Down: s.state == Down || s.state == Starting})
+		for _, vip := range s.spec.VIPs() {
+			out = append(out, advertisers.Announcement{Prefix: vip, Metric: s.Metric(now), Draining: s.drained,
+				Down: s.state == Down || s.state == Starting})
+		}
 	}
 	return advertisers.Sorted(out)
 }

@@ -514,3 +514,39 @@ func TestEngineReportsLateness(t *testing.T) {
 		}
 	}
 }
+
+// A dual-stack service announces both addresses, always with one metric:
+// the two families share one state.
+func TestEngineDualStackSharesTheState(t *testing.T) {
+	v4, v6 := netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::1/128")
+	e := New(Options{Services: []ServiceSpec{{Name: "s", VIP: v4, VIP6: v6, Metric: 1, DegradedPenalty: 2,
+		DownMetric: 16, DrainMetric: 10, Checks: []CheckSpec{{Name: "c", Rise: 1, Fall: 1}}}}})
+	for _, step := range []struct {
+		res    *sdk.Result
+		drain  bool
+		metric int
+	}{
+		{nil, false, 16}, // starting
+		{sdk.OK("fine"), false, 1},
+		{sdk.Degraded(sdk.ReasonTimeout, "slow"), false, 3},
+		{sdk.OK("fine"), true, 10},
+		{sdk.Failed(sdk.ReasonRefused, "refused"), false, 16},
+	} {
+		if step.res != nil {
+			e.byName["s"].Observe(time.Now(), "c", step.res)
+		}
+		if step.drain {
+			if err := e.SetDrained("s", true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := e.Desired()
+		if len(got) != 2 || got[0].Prefix != v4 || got[1].Prefix != v6 || got[0].Metric != step.metric || got[1].Metric != step.metric ||
+			got[0].Draining != got[1].Draining || got[0].Down != got[1].Down {
+			t.Fatalf("after %v: desired %+v, want both prefixes with metric %d", step.res, got, step.metric)
+		}
+	}
+	if st := e.Status()[0]; st.VIP != "192.0.2.1/32" || st.VIP6 != "2001:db8::1/128" {
+		t.Errorf("status vip %q vip6 %q", st.VIP, st.VIP6)
+	}
+}

@@ -41,8 +41,11 @@ type CheckSpec struct {
 
 // ServiceSpec is one service's policy.
 type ServiceSpec struct {
-	Name            string
+	Name string
+	// VIP (IPv4) and VIP6 (IPv6): one or both. They share the state, so
+	// both are announced with the same metric.
 	VIP             netip.Prefix
+	VIP6            netip.Prefix
 	Metric          int // base metric while up
 	DegradedPenalty int // added while degraded
 	DownMetric      int // while down or starting (16 = poison)
@@ -361,7 +364,8 @@ type CheckStatus struct {
 // Status is a snapshot of the service.
 type Status struct {
 	Name      string    `json:"name"`
-	VIP       string    `json:"vip"`
+	VIP       string    `json:"vip,omitempty"`
+	VIP6      string    `json:"vip6,omitempty"`
 	State     string    `json:"state"`
 	Reason    string    `json:"reason"`
 	Since     time.Time `json:"since"`
@@ -376,10 +380,29 @@ type Status struct {
 	Relay       *RelayStatus  `json:"relay,omitempty"`
 }
 
+// VIPs are the service's valid addresses, IPv4 first.
+func (sp *ServiceSpec) VIPs() []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range []netip.Prefix{sp.VIP, sp.VIP6} {
+		if v.IsValid() {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// prefixString is p, or "" for the zero Prefix.
+func prefixString(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
+}
+
 // Status returns a snapshot for the control API.
 func (s *Service) Status(now time.Time) Status {
 	st := Status{
-		Name: s.spec.Name, VIP: s.spec.VIP.String(), State: s.state.String(), Reason: s.reason,
+		Name: s.spec.Name, VIP: prefixString(s.spec.VIP), VIP6: prefixString(s.spec.VIP6), State: s.state.String(), Reason: s.reason,
 		Since: s.since, Metric: s.Metric(now), Assisting: s.assisting(now), Drained: s.drained,
 		Recovering:  s.state == Down && (s.holdDown && !s.healthySince.IsZero() || s.relay.held),
 		Transitions: s.transitions, Relay: s.relayStatus(),

@@ -82,6 +82,7 @@ func (a *applier) setAllowed(allowed map[string]bool) {
 }
 
 func (a *applier) apply(ctx context.Context, set []advertisers.Announcement) error {
+	set = advertisers.Carried(a.adv, set)
 	a.mu.Lock()
 	for _, ann := range set {
 		if !a.allowed[ann.Prefix.String()] {

@@ -125,7 +125,7 @@ func Specs(cfg *config.Config) ([]core.ServiceSpec, []core.Job) {
 	}
 	for _, s := range cfg.Services {
 		n, _ := s.RequireN()
-		sp := core.ServiceSpec{Name: s.Name, VIP: s.VIP, Metric: s.Metric, DegradedPenalty: s.DegradedPenalty,
+		sp := core.ServiceSpec{Name: s.Name, VIP: s.VIP, VIP6: s.VIP6, Metric: s.Metric, DegradedPenalty: s.DegradedPenalty,
 			DownMetric: s.DownMetric, DrainMetric: s.DrainMetric, FailbackDelay: s.FailbackDelay.D(), Require: n,
 			Checks: cs(s.Name, s.Checks, false)}
 		if a := s.Assist; a != nil {
@@ -378,20 +378,26 @@ func (d *Daemon) Report() control.Report {
 	r := control.Report{Node: d.config().Node, Version: Version, Started: d.started, Reload: d.lastReload.Load()}
 	for _, st := range d.engine.Status() {
 		sr := control.ServiceReport{Status: st, Announced: map[string]int{}}
-		for _, a := range d.appliers {
-			m, errText := a.state(st.VIP)
-			if m > 0 {
-				sr.Announced[a.name] = m
+		for _, v := range []string{st.VIP, st.VIP6} {
+			if v == "" {
+				continue
 			}
-			if errText != "" {
-				if sr.LastError == nil {
-					sr.LastError = map[string]string{}
+			// Each advertiser carries one family, BGP both with one metric.
+			for _, a := range d.appliers {
+				m, errText := a.state(v)
+				if m > 0 {
+					sr.Announced[a.name] = m
 				}
-				sr.LastError[a.name] = errText
+				if errText != "" {
+					if sr.LastError == nil {
+						sr.LastError = map[string]string{}
+					}
+					sr.LastError[a.name] = errText
+				}
 			}
-		}
-		if vip, err := netip.ParsePrefix(st.VIP); err == nil {
-			sr.Routers = d.routers.get(vip)
+			if vip, err := netip.ParsePrefix(v); err == nil {
+				sr.Routers = append(sr.Routers, d.routers.get(vip)...)
+			}
 		}
 		r.Services = append(r.Services, sr)
 	}
@@ -501,7 +507,9 @@ func (d *Daemon) ensureVIPs(ctx context.Context, svcs []config.Service) error {
 	}
 	var addrs []vip.Address
 	for _, s := range svcs {
-		addrs = append(addrs, vip.Address{Prefix: s.VIP, Interface: s.Interface})
+		for _, v := range s.VIPs() {
+			addrs = append(addrs, vip.Address{Prefix: v, Interface: s.Interface})
+		}
 	}
 	if err := d.vips.Ensure(ctx, addrs); err != nil {
 		return err

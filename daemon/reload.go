@@ -138,7 +138,9 @@ func relayPeers(specs []core.ServiceSpec) []netip.Addr {
 func (d *Daemon) allow(svcs []config.Service) {
 	allowed := map[string]bool{}
 	for _, s := range svcs {
-		allowed[s.VIP.String()] = true
+		for _, v := range s.VIPs() {
+			allowed[v.String()] = true
+		}
 	}
 	for _, a := range d.appliers {
 		a.setAllowed(allowed)

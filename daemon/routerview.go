@@ -43,8 +43,10 @@ func (d *Daemon) watchRouters(ctx context.Context, sp *rip.Speaker) {
 		names := map[netip.Prefix]string{}
 		var vips []netip.Prefix
 		for _, s := range d.config().Services { // reload may change them
-			names[s.VIP] = s.Name
-			vips = append(vips, s.VIP)
+			if s.VIP.IsValid() { // RIP views: IPv4 only
+				names[s.VIP] = s.Name
+				vips = append(vips, s.VIP)
+			}
 		}
 		vctx, cancel := context.WithTimeout(ctx, routerViewEvery-time.Second)
 		views := sp.Views(vctx, vips)

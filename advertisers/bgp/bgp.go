@@ -392,6 +392,9 @@ func (sp *Speaker) awaitSent(ctx context.Context, before map[string]uint64, n ui
 	}
 }
 
+// Carries implements advertisers.Carrier.
+func (sp *Speaker) Carries(p netip.Prefix) bool { return p.Addr().Is4() }
+
 // checkPrefix accepts IPv4 prefixes and returns them masked.
 func checkPrefix(p netip.Prefix) (netip.Prefix, error) {
 	if !p.IsValid() {

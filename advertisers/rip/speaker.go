@@ -317,6 +317,9 @@ func (s *Speaker) Set(ctx context.Context, want []advertisers.Announcement) erro
 	return s.sendTriggeredLocked()
 }
 
+// Carries implements advertisers.Carrier: RIPv2 carries IPv4 prefixes.
+func (s *Speaker) Carries(p netip.Prefix) bool { return p.Addr().Is4() }
+
 func (s *Speaker) flushTriggered() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

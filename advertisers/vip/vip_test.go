@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -79,6 +81,27 @@ func (ns *testNS) addrs(t *testing.T, dev string) []string {
 	}
 	slices.Sort(list)
 	return list
+}
+
+// listen binds a TCP listener on addr inside the namespace, and closes it.
+func (ns *testNS) listen(t *testing.T, addr string) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	if err := netns.Set(ns.handle); err != nil {
+		t.Fatal(err)
+	}
+	defer netns.Set(orig)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s in %s: %v", addr, ns.name, err)
+	}
+	ln.Close()
 }
 
 func (ns *testNS) has(t *testing.T, dev, cidr string) bool {
@@ -482,5 +505,45 @@ func TestClaimedLeftoverIsRemovedOnClose(t *testing.T) {
 	}
 	if ns.has(t, "lo", "10.77.0.5/32") || !ns.has(t, "lo", "10.77.0.6/32") {
 		t.Fatalf("after Close: %v, want the claimed address gone and the operator's kept", ns.addrs(t, "lo"))
+	}
+}
+
+// An IPv6 VIP is usable at once on a link where duplicate address detection
+// runs (nodad: never "tentative", so a listener can bind it and answer), and
+// follows the IPv4 ownership rules: a claimed leftover of a killed run is
+// removed on Close, the operator's own address is kept.
+func TestIPv6VIPIsUsableAtOnceAndOwnedLikeIPv4(t *testing.T) {
+	ns := newTestNS(t)
+	run(t, "ip", "-n", ns.name, "link", "add", "rcv0", "type", "veth", "peer", "name", "rcv1")
+	run(t, "ip", "-n", ns.name, "link", "set", "rcv0", "up")
+	run(t, "ip", "-n", ns.name, "link", "set", "rcv1", "up")
+	run(t, "ip", "-n", ns.name, "addr", "add", "fd00:77::5/128", "dev", "rcv0", "nodad") // the killed run's
+	run(t, "ip", "-n", ns.name, "addr", "add", "fd00:77::6/128", "dev", "rcv0", "nodad") // the operator's
+	m, _ := newManager(t, ns, Config{Claim: []Address{addr("fd00:77::5/128", "rcv0")}})
+	want := []Address{addr("fd00:77::1/128", "rcv0"), addr("fd00:77::5/128", "rcv0"), addr("fd00:77::6/128", "rcv0")}
+	if err := m.Ensure(context.Background(), want); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, "ip", "-n", ns.name, "-6", "-o", "addr", "show", "dev", "rcv0", "to", "fd00:77::1/128")
+	if !strings.Contains(out, "fd00:77::1/128") || strings.Contains(out, "tentative") {
+		t.Fatalf("fd00:77::1 on rcv0: %q, want present and not tentative", out)
+	}
+	// Bindable without IP_FREEBIND: the address is really usable.
+	ns.listen(t, "[fd00:77::1]:0")
+	if diff := cmp.Diff([]Address{addr("fd00:77::1/128", "rcv0"), addr("fd00:77::5/128", "rcv0")}, m.Owned(),
+		cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("Owned (-want +got):\n%s", diff)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var global []string
+	for _, a := range ns.addrs(t, "rcv0") {
+		if !strings.HasPrefix(a, "fe80:") {
+			global = append(global, a)
+		}
+	}
+	if diff := cmp.Diff([]string{"fd00:77::6/128"}, global); diff != "" {
+		t.Errorf("after Close (-want +got):\n%s", diff)
 	}
 }

@@ -66,7 +66,8 @@ func cmdStatus(args []string) error {
 		if s.Assisting {
 			state += " (assisting)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%s\t%s\t%s\n", s.Name, s.VIP, state,
+		vips := strings.Trim(s.VIP+","+s.VIP6, ",")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%s\t%s\t%s\n", s.Name, vips, state,
 			time.Since(s.Since).Round(time.Second), s.Metric, strings.Join(ann, " "), relayColumn(s.Relay), s.Reason)
 	}
 	tw.Flush()

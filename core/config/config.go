@@ -38,6 +38,7 @@ type Config struct {
 	Control  Control `yaml:"control"`
 	Plugins  Plugins `yaml:"plugins"`
 	RIP      *RIP    `yaml:"rip"`
+	RIPng    *RIPng  `yaml:"ripng"`
 	BGP      *BGP    `yaml:"bgp"`
 	// RelayAddress is this replica's own unicast address, the local end of
 	// the relay tunnels to its peers (default: the source address the
@@ -83,6 +84,14 @@ type RIPInterface struct {
 	Neighbors []netip.Addr `yaml:"neighbors"` // optional unicast updates
 }
 
+// RIPng configures the announce-only RIPng speaker (RFC 2080), which
+// announces the services' vip6. RIPng has no authentication of its own.
+type RIPng struct {
+	Interfaces          []RIPInterface `yaml:"interfaces"`
+	UpdateInterval      Duration       `yaml:"update_interval"`
+	ReadvertiseOnPoison bool           `yaml:"readvertise_on_poison"`
+}
+
 // RIPAuth is RIP packet authentication.
 type RIPAuth struct {
 	Mode    string `yaml:"mode"` // one of rip.AuthModes()
@@ -113,8 +122,11 @@ type BGPPeer struct {
 
 // Service is one anycast address and the checks that decide its metric.
 type Service struct {
-	Name      string       `yaml:"name"`
+	Name string `yaml:"name"`
+	// VIP is the IPv4 service address (a /32), VIP6 the IPv6 one (a /128):
+	// either or both. Both share the service's checks and state.
 	VIP       netip.Prefix `yaml:"vip"`
+	VIP6      netip.Prefix `yaml:"vip6"`
 	Interface string       `yaml:"interface"`
 	// Metric is this replica's base metric: equal on all replicas for load
 	// balancing, higher on the standby for failover.
@@ -304,8 +316,14 @@ func (c *Config) validate(o Options) error {
 	if err := c.validateRIP(); err != nil {
 		return err
 	}
+	if err := c.validateRIPng(); err != nil {
+		return err
+	}
 	if err := c.validateBGP(); err != nil {
 		return err
+	}
+	if c.RelayAddress.IsValid() && !c.RelayAddress.Is4() {
+		return c.at("relay_address", "%s: the relay's tunnels are IPv4: want an IPv4 address", c.RelayAddress)
 	}
 	if len(c.Services) == 0 {
 		return c.at("services", "at least one service is required")
@@ -325,16 +343,9 @@ func (c *Config) validate(o Options) error {
 			return c.at(p+".name", "duplicate service name %q", s.Name)
 		}
 		names[s.Name] = true
-		if !s.VIP.IsValid() {
-			return c.at(p+".vip", "required")
+		if err := c.validateVIPs(s, p, vips); err != nil {
+			return err
 		}
-		if why := notRoutable(s.VIP.Addr()); why != "" {
-			return c.at(p+".vip", "%s %s: a service address must be a routable unicast address", s.VIP.Addr(), why)
-		}
-		if other, dup := vips[s.VIP]; dup {
-			return c.at(p+".vip", "%s is already the address of service %q", s.VIP, other)
-		}
-		vips[s.VIP] = s.Name
 		for _, m := range []struct {
 			key string
 			v   int
@@ -402,6 +413,49 @@ func (c *Config) validate(o Options) error {
 	return nil
 }
 
+// validateVIPs checks a service's addresses: vip IPv4, vip6 IPv6, at least
+// one, each routable and no other service's.
+func (c *Config) validateVIPs(s *Service, p string, vips map[netip.Prefix]string) error {
+	if !s.VIP.IsValid() && !s.VIP6.IsValid() {
+		return c.at(p+".vip", "required: an IPv4 address in vip, an IPv6 address in vip6, or both")
+	}
+	for _, v := range []struct {
+		key    string
+		prefix netip.Prefix
+		want6  bool
+	}{{"vip", s.VIP, false}, {"vip6", s.VIP6, true}} {
+		if !v.prefix.IsValid() {
+			continue
+		}
+		a := v.prefix.Addr()
+		switch {
+		case a.Is6() && !v.want6:
+			return c.at(p+"."+v.key, "%s is an IPv6 address: put it in vip6", a)
+		case a.Is4() && v.want6:
+			return c.at(p+"."+v.key, "%s is an IPv4 address: put it in vip", a)
+		}
+		if why := notRoutable(a); why != "" {
+			return c.at(p+"."+v.key, "%s %s: a service address must be a routable unicast address", a, why)
+		}
+		if other, dup := vips[v.prefix]; dup {
+			return c.at(p+"."+v.key, "%s is already the address of service %q", v.prefix, other)
+		}
+		vips[v.prefix] = s.Name
+	}
+	return nil
+}
+
+// VIPs are the service's addresses: the IPv4 one, then the IPv6 one.
+func (s *Service) VIPs() []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range []netip.Prefix{s.VIP, s.VIP6} {
+		if v.IsValid() {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // worstWorking is the highest metric the service announces while it works.
 func (s *Service) worstWorking() int {
 	w := max(s.Metric+s.DegradedPenalty, s.DrainMetric)
@@ -411,8 +465,23 @@ func (s *Service) worstWorking() int {
 	return w
 }
 
+// Reserved IPv6 ranges no service address may be in (besides loopback,
+// unspecified, link-local and multicast, which netip recognises).
+var reserved6 = []struct {
+	prefix netip.Prefix
+	why    string
+}{
+	{netip.MustParsePrefix("::/96"), "is in ::/96 (IPv4-compatible, deprecated)"},
+	{netip.MustParsePrefix("::ffff:0:0/96"), "is IPv4-mapped (::ffff:0:0/96; an IPv4 address goes in vip)"},
+	{netip.MustParsePrefix("100::/64"), "is in the discard prefix (100::/64)"},
+	{netip.MustParsePrefix("fec0::/10"), "is site-local (fec0::/10, deprecated)"},
+}
+
 // notRoutable says why a is no service address, or returns "".
 func notRoutable(a netip.Addr) string {
+	if a.Is6() {
+		return notRoutable6(a)
+	}
 	b := a.As4()
 	switch {
 	case b[0] == 0:
@@ -431,12 +500,34 @@ func notRoutable(a netip.Addr) string {
 	return ""
 }
 
+func notRoutable6(a netip.Addr) string {
+	switch {
+	case a.IsUnspecified():
+		return "is the unspecified address (::)"
+	case a.IsLoopback():
+		return "is the loopback address (::1)"
+	case a.IsLinkLocalUnicast():
+		return "is link-local (fe80::/10, never forwarded by routers)"
+	case a.IsMulticast():
+		return "is a multicast address (ff00::/8)"
+	}
+	for _, r := range reserved6 {
+		if r.prefix.Contains(a) {
+			return r.why
+		}
+	}
+	return ""
+}
+
 func (c *Config) validateRelay(s *Service, p string) error {
 	r := s.Relay
 	if r == nil {
 		return nil
 	}
 	p += ".relay"
+	if !s.VIP.IsValid() {
+		return c.at(p, "needs an IPv4 vip: the relay carries IPv4 only")
+	}
 	if len(r.Ports) == 0 {
 		return c.at(p+".ports", "at least one port is required (tcp/389, udp/1812)")
 	}
@@ -484,6 +575,9 @@ func (c *Config) validateRelay(s *Service, p string) error {
 	}
 	r.PeerChecks = nil
 	for i, a := range r.Peers {
+		if !a.Is4() {
+			return c.at(fmt.Sprintf("%s.peers[%d]", p, i), "%s: the relay's tunnels are IPv4: want an IPv4 address", a)
+		}
 		name, ok := hosts[a]
 		if !ok {
 			return c.at(fmt.Sprintf("%s.peers[%d]", p, i), "no assist.peers check targets %s: ripcord relays only to a peer that a peer check sees up", a)
@@ -569,27 +663,49 @@ func (c *Config) validateChecks(checks []Check, p string, o Options) error {
 	return nil
 }
 
+// validateRIPLinks checks what rip and ripng share: their interfaces, with
+// neighbours of the section's family, and the update interval.
+func (c *Config) validateRIPLinks(key string, ifcs []RIPInterface, interval Duration, want6 bool) error {
+	if len(ifcs) == 0 {
+		return c.at(key+".interfaces", "at least one interface is required")
+	}
+	seen := map[string]bool{}
+	for i, ifc := range ifcs {
+		p := fmt.Sprintf("%s.interfaces[%d]", key, i)
+		if ifc.Name == "" {
+			return c.at(p+".name", "required")
+		}
+		if seen[ifc.Name] {
+			return c.at(p+".name", "duplicate interface %q", ifc.Name)
+		}
+		seen[ifc.Name] = true
+		for j, n := range ifc.Neighbors {
+			if n.Is6() != want6 {
+				fam := map[bool]string{false: "IPv4", true: "IPv6"}[want6]
+				return c.at(fmt.Sprintf("%s.neighbors[%d]", p, j), "%s: %s speaks to %s neighbours only", n, key, fam)
+			}
+		}
+	}
+	if interval.D() < minRIPInterval {
+		return c.at(key+".update_interval", "must be at least %s", minRIPInterval)
+	}
+	return nil
+}
+
+func (c *Config) validateRIPng() error {
+	if c.RIPng == nil {
+		return nil
+	}
+	return c.validateRIPLinks("ripng", c.RIPng.Interfaces, c.RIPng.UpdateInterval, true)
+}
+
 func (c *Config) validateRIP() error {
 	if c.RIP == nil {
 		return nil
 	}
 	r := c.RIP
-	if len(r.Interfaces) == 0 {
-		return c.at("rip.interfaces", "at least one interface is required")
-	}
-	seen := map[string]bool{}
-	for i, ifc := range r.Interfaces {
-		p := fmt.Sprintf("rip.interfaces[%d].name", i)
-		if ifc.Name == "" {
-			return c.at(p, "required")
-		}
-		if seen[ifc.Name] {
-			return c.at(p, "duplicate interface %q", ifc.Name)
-		}
-		seen[ifc.Name] = true
-	}
-	if r.UpdateInterval.D() < minRIPInterval {
-		return c.at("rip.update_interval", "must be at least %s", minRIPInterval)
+	if err := c.validateRIPLinks("rip", r.Interfaces, r.UpdateInterval, false); err != nil {
+		return err
 	}
 	mode, known := rip.ParseAuthType(r.Auth.Mode)
 	switch {
@@ -631,8 +747,14 @@ func (c *Config) validateBGP() error {
 	if !b.RouterID.IsValid() {
 		return c.at("bgp.router_id", "required")
 	}
+	if !b.RouterID.Is4() {
+		return c.at("bgp.router_id", "%s: a BGP identifier is an IPv4 address, also on IPv6 sessions", b.RouterID)
+	}
 	if b.RouterID.IsUnspecified() {
 		return c.at("bgp.router_id", "must not be 0.0.0.0")
+	}
+	if b.NextHop.IsValid() && !b.NextHop.Is4() {
+		return c.at("bgp.next_hop", "%s: want an IPv4 address (the next hop of the IPv4 routes)", b.NextHop)
 	}
 	if b.Priority != "med" && b.Priority != "prepend" {
 		return c.at("bgp.priority", "must be med or prepend")
@@ -649,7 +771,10 @@ func (c *Config) validateBGP() error {
 			return c.at(pp+".address", "required")
 		}
 		if p.Address.IsUnspecified() {
-			return c.at(pp+".address", "must not be 0.0.0.0")
+			return c.at(pp+".address", "must not be %s", p.Address)
+		}
+		if p.Address.IsLinkLocalUnicast() || p.Address.IsMulticast() || p.Address.IsLoopback() && p.Address.Is6() {
+			return c.at(pp+".address", "%s: a BGP peer needs a unicast address that is not link-local", p.Address)
 		}
 		if slices.ContainsFunc(b.Peers[:i], func(q BGPPeer) bool { return q.Address == p.Address }) {
 			return c.at(pp+".address", "%s is listed twice", p.Address)
@@ -776,8 +901,21 @@ func (c *Config) AllChecks() []*Check {
 // the daemon's start-up log.
 func (c *Config) Warnings() []string {
 	var w []string
-	if c.RIP == nil && c.BGP == nil {
-		w = append(w, "no rip or bgp section: the service addresses are put on their interfaces but announced to no router")
+	if c.RIP == nil && c.RIPng == nil && c.BGP == nil {
+		w = append(w, "no rip, ripng or bgp section: the service addresses are put on their interfaces but announced to no router")
+	}
+	has4, has6 := false, false
+	for _, s := range c.Services {
+		has4, has6 = has4 || s.VIP.IsValid(), has6 || s.VIP6.IsValid()
+	}
+	if has6 && c.RIPng == nil && c.BGP == nil && (c.RIP != nil) {
+		w = append(w, "services have a vip6 but there is no ripng or bgp section: the IPv6 addresses are announced to no router")
+	}
+	if has4 && c.RIP == nil && c.BGP == nil && c.RIPng != nil {
+		w = append(w, "services have a vip but there is no rip or bgp section: the IPv4 addresses are announced to no router")
+	}
+	if c.RIPng != nil && !has6 {
+		w = append(w, "ripng is configured but no service has a vip6: it announces nothing")
 	}
 	usesPeer := false
 	for _, ch := range c.AllChecks() {

@@ -145,6 +145,28 @@ func TestValidFull(t *testing.T) {
 	}
 }
 
+func TestValidDualStack(t *testing.T) {
+	o := testOptions
+	o.Portable = true // lo has no link-local address for ripng
+	c, err := Load("testdata/valid-dual-stack.yml", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.Services[0].VIPs(), c.Services[1].VIPs()); got != "[192.0.2.10/32 2001:db8::10/128] [fd00:10::80/128]" {
+		t.Errorf("VIPs = %s", got)
+	}
+	r := c.RIPng
+	if r == nil || r.UpdateInterval.String() != "5s" || !r.ReadvertiseOnPoison || r.Interfaces[0].Neighbors[0].String() != "fe80::1" {
+		t.Errorf("ripng: %+v", r)
+	}
+	if p := c.BGP.Peers[1].Address; p.String() != "2001:db8:1::1" {
+		t.Errorf("bgp peer = %s", p)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("warnings: %q", w)
+	}
+}
+
 // A secret placed inline in a check's settings by mistake (instead of in a
 // *_file) must not be echoed: errors name the key, never its value. Each
 // case gets as far as the checker's own validation of the settings (the
@@ -222,6 +244,27 @@ func TestRIPDefaults(t *testing.T) {
 	}
 	if r := c.RIP; !r.ReadvertiseOnPoison || r.UpdateInterval.D() != DefaultRIPInterval || r.Auth.Mode != "none" {
 		t.Fatalf("rip defaults: %+v", r)
+	}
+}
+
+// A family whose addresses reach no router is a warning, as is a ripng
+// section with nothing to announce.
+func TestFamilyWarnings(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"rip: {interfaces: [{name: lo}]}\nservices:\n  - {name: a, vip6: \"2001:db8::1\", checks: [{name: c, checker: http, target: t}]}\n",
+			"services have a vip6 but there is no ripng or bgp section: the IPv6 addresses are announced to no router"},
+		{"ripng: {interfaces: [{name: lo}]}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: t}]}\n",
+			"services have a vip but there is no rip or bgp section: the IPv4 addresses are announced to no router"},
+	} {
+		o := testOptions
+		o.Portable = true
+		c, err := Parse("f.yml", []byte(tc.text), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := c.Warnings(); !slices.Contains(w, tc.want) {
+			t.Errorf("warnings = %q, want %q among them", w, tc.want)
+		}
 	}
 }
 
@@ -317,16 +360,27 @@ func TestFilesAreReadSafely(t *testing.T) {
 
 func TestNotRoutable(t *testing.T) {
 	for a, want := range map[string]string{
-		"0.0.0.0":         "is in 0.0.0.0/8 (this host on this network)",
-		"0.1.2.3":         "is in 0.0.0.0/8 (this host on this network)",
-		"127.0.0.1":       "is a loopback address (127.0.0.0/8)",
-		"169.254.10.1":    "is link-local (169.254.0.0/16, never forwarded by routers)",
-		"239.1.1.1":       "is a multicast address (224.0.0.0/4)",
-		"255.255.255.255": "is the broadcast address",
-		"240.0.0.1":       "is reserved (240.0.0.0/4)",
-		"10.77.100.1":     "",
-		"192.0.2.10":      "",
-		"223.255.255.254": "",
+		"0.0.0.0":           "is in 0.0.0.0/8 (this host on this network)",
+		"0.1.2.3":           "is in 0.0.0.0/8 (this host on this network)",
+		"127.0.0.1":         "is a loopback address (127.0.0.0/8)",
+		"169.254.10.1":      "is link-local (169.254.0.0/16, never forwarded by routers)",
+		"239.1.1.1":         "is a multicast address (224.0.0.0/4)",
+		"255.255.255.255":   "is the broadcast address",
+		"240.0.0.1":         "is reserved (240.0.0.0/4)",
+		"10.77.100.1":       "",
+		"192.0.2.10":        "",
+		"223.255.255.254":   "",
+		"::":                "is the unspecified address (::)",
+		"::1":               "is the loopback address (::1)",
+		"fe80::1":           "is link-local (fe80::/10, never forwarded by routers)",
+		"ff02::9":           "is a multicast address (ff00::/8)",
+		"::ffff:10.0.0.1":   "is IPv4-mapped (::ffff:0:0/96; an IPv4 address goes in vip)",
+		"::10.0.0.1":        "is in ::/96 (IPv4-compatible, deprecated)",
+		"100::1":            "is in the discard prefix (100::/64)",
+		"fec0::1":           "is site-local (fec0::/10, deprecated)",
+		"2001:db8::10":      "",
+		"fd00:10::80":       "",
+		"2a00:1450:4001::1": "",
 	} {
 		if got := notRoutable(netip.MustParseAddr(a)); got != want {
 			t.Errorf("%s: %q, want %q", a, got, want)

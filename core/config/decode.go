@@ -127,8 +127,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 			return err
 		}
 		a, perr := netip.ParseAddr(s)
-		if perr != nil || !a.Is4() {
-			return d.errAt(n, path, "invalid IPv4 address %q", s)
+		if perr != nil || a.Zone() != "" {
+			return d.errAt(n, path, "invalid IP address %q", s)
 		}
 		v.Set(reflect.ValueOf(a))
 		return nil
@@ -324,22 +324,23 @@ func kindName(n *yaml.Node) string {
 	return "nothing"
 }
 
-// parsePrefix accepts "10.0.0.1" (meaning /32) or a CIDR prefix; it must be a
-// single IPv4 host route, because an anycast service address is one host.
+// parsePrefix accepts an address ("10.0.0.1" meaning /32, "2001:db8::10"
+// meaning /128) or a CIDR prefix; it must be a single host route, because an
+// anycast service address is one host. The key decides the family.
 func parsePrefix(s string) (netip.Prefix, error) {
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is4() {
-			return netip.Prefix{}, fmt.Errorf("invalid IPv4 address %q", s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("invalid IP address %q", s)
 		}
-		return netip.PrefixFrom(a, 32), nil
+		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
 	p, err := netip.ParsePrefix(s)
-	if err != nil || !p.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("invalid IPv4 prefix %q", s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid IP prefix %q", s)
 	}
-	if p.Bits() != 32 {
-		return netip.Prefix{}, fmt.Errorf("prefix %s is not a /32: a service address is a single host", s)
+	if p.Bits() != p.Addr().BitLen() {
+		return netip.Prefix{}, fmt.Errorf("prefix %s is not a /%d: a service address is a single host", s, p.Addr().BitLen())
 	}
 	return p, nil
 }

@@ -44,6 +44,8 @@ func applyDefaults(v any) {
 		}
 	case *RIP:
 		*t = RIP{UpdateInterval: Duration(DefaultRIPInterval), Auth: RIPAuth{Mode: "none", KeyID: 1}, ReadvertiseOnPoison: true}
+	case *RIPng:
+		*t = RIPng{UpdateInterval: Duration(DefaultRIPInterval), ReadvertiseOnPoison: true}
 	case *BGP:
 		*t = BGP{Priority: "med", HoldTime: Duration(DefaultBGPHoldTime)}
 	case *Service:
