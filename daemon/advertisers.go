@@ -8,6 +8,7 @@ import (
 	"github.com/ripcord/ripcord/advertisers"
 	"github.com/ripcord/ripcord/advertisers/bgp"
 	"github.com/ripcord/ripcord/advertisers/rip"
+	"github.com/ripcord/ripcord/advertisers/ripng"
 	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
@@ -36,6 +37,19 @@ func buildAdvertisers(ctx context.Context, cfg *config.Config, log *slog.Logger)
 		}
 		out["rip"] = s
 	}
+	if r := cfg.RIPng; r != nil {
+		rc := rip.Config{UpdateInterval: r.UpdateInterval.D(), Logger: log.With("advertiser", "ripng"),
+			NoReadvertise: !r.ReadvertiseOnPoison}
+		for _, ifc := range r.Interfaces {
+			rc.Interfaces = append(rc.Interfaces, rip.Interface{Name: ifc.Name, Neighbors: ifc.Neighbors})
+		}
+		s, err := ripng.New(rc)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out["ripng"] = s
+	}
 	if b := cfg.BGP; b != nil {
 		bc := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, NextHop: b.NextHop, Priority: b.Priority,
 			HoldTime: b.HoldTime.D(),
@@ -53,12 +67,16 @@ func buildAdvertisers(ctx context.Context, cfg *config.Config, log *slog.Logger)
 		}
 		s, err := bgp.New(ctx, bc)
 		if err != nil {
-			for _, a := range out {
-				a.Close()
-			}
+			closeAll(out)
 			return nil, err
 		}
 		out["bgp"] = s
 	}
 	return out, nil
+}
+
+func closeAll(advs map[string]advertisers.Advertiser) {
+	for _, a := range advs {
+		a.Close()
+	}
 }

@@ -238,8 +238,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	sp, _ := advs["rip"].(*rip.Speaker)
 	if sp != nil {
-		registerRIPStats(d.metrics, sp)
+		registerRIPStats(d.metrics, sp, "rip")
 		d.routers = &routerViews{}
+	}
+	if ng, _ := advs["ripng"].(*rip.Speaker); ng != nil {
+		registerRIPStats(d.metrics, ng, "ripng")
 	}
 	for _, name := range slices.Sorted(maps.Keys(advs)) {
 		d.appliers = append(d.appliers, newApplier(name, advs[name], d.metrics, log))
@@ -534,7 +537,7 @@ func (d *Daemon) stopVIPs() {
 
 // registerRIPStats exports the speaker's packet counters; malformed and
 // unauthenticated packets are dropped, and this is where they show.
-func registerRIPStats(m *control.Metrics, sp *rip.Speaker) {
+func registerRIPStats(m *control.Metrics, sp *rip.Speaker, proto string) {
 	for kind, get := range map[string]func(rip.Stats) uint64{
 		"sent":              func(s rip.Stats) uint64 { return s.Sent },
 		"received":          func(s rip.Stats) uint64 { return s.Received },
@@ -544,7 +547,7 @@ func registerRIPStats(m *control.Metrics, sp *rip.Speaker) {
 		"poisons_heard":     func(s rip.Stats) uint64 { return s.PoisonsHeard },
 	} {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "ripcord_rip_packets_total", Help: "RIP packets by kind; malformed and auth_failed ones were dropped.",
+			Name: "ripcord_" + proto + "_packets_total", Help: "RIP packets by kind; malformed and auth_failed ones were dropped.",
 			ConstLabels: prometheus.Labels{"kind": kind},
 		}, func() float64 { return float64(get(sp.Stats())) }))
 	}

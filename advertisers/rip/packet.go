@@ -83,10 +83,18 @@ func WholeTableRequest() Packet {
 	}}}
 }
 
-// IsWholeTableRequest reports whether p asks for the whole table.
+// IsWholeTableRequest reports whether p asks for the whole table: RIPv2's
+// single entry with AFI 0, or RIPng's single entry for ::/0 (RFC 2080
+// §2.4.1), both with metric 16.
 func (p *Packet) IsWholeTableRequest() bool {
-	return p.Command == CommandRequest && len(p.Entries) == 1 &&
-		p.Entries[0].AFI == AFIUnspec && p.Entries[0].Metric == MetricInfinity
+	if p.Command != CommandRequest || len(p.Entries) != 1 || p.Entries[0].Metric != MetricInfinity {
+		return false
+	}
+	e := p.Entries[0]
+	if e.Prefix.Addr().Is6() {
+		return e.Prefix == netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	}
+	return e.AFI == AFIUnspec
 }
 
 func (p *Packet) check() error {

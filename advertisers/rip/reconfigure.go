@@ -29,7 +29,7 @@ import (
 // of what changed (empty if nothing). Sending errors do not undo anything;
 // they are logged.
 func (s *Speaker) Reconfigure(cfg Config) ([]string, error) {
-	return s.reconfigure(cfg, listen)
+	return s.reconfigure(cfg, s.proto.Listen)
 }
 
 // ReconfigureWithConns is Reconfigure with the sockets of added interfaces
@@ -39,13 +39,14 @@ func (s *Speaker) ReconfigureWithConns(cfg Config, conns map[string]net.PacketCo
 		if c, ok := conns[name]; ok {
 			return c, nil
 		}
-		return nil, fmt.Errorf("advertisers/rip: no socket for interface %q", name)
+		return nil, fmt.Errorf("%s: no socket for interface %q", s.proto.Name, name)
 	})
 }
 
 var errClosed = errors.New("advertisers/rip: speaker closed")
 
 func (s *Speaker) reconfigure(cfg Config, open func(string) (net.PacketConn, error)) ([]string, error) {
+	cfg.Protocol = s.proto
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -121,7 +122,7 @@ func (s *Speaker) reconfigure(cfg Config, open func(string) (net.PacketConn, err
 	for _, ifc := range cfg.Interfaces {
 		l := have[ifc.Name]
 		if l == nil {
-			l = newLink(ifc, added[ifc.Name])
+			l = s.newLink(ifc, added[ifc.Name])
 			s.wg.Add(1)
 			go s.readLoop(l)
 			errs = append(errs, s.sendUpdateLocked(l, table))
@@ -130,7 +131,7 @@ func (s *Speaker) reconfigure(cfg Config, open func(string) (net.PacketConn, err
 			continue
 		}
 		before := l.neighbors
-		l.neighbors, l.dests = ifc.Neighbors, linkDests(ifc.Neighbors)
+		l.neighbors, l.dests = ifc.Neighbors, s.linkDests(ifc)
 		if !slices.Equal(before, ifc.Neighbors) {
 			changes = append(changes, fmt.Sprintf("neighbors on %s %v", ifc.Name, ifc.Neighbors))
 		}
@@ -139,7 +140,7 @@ func (s *Speaker) reconfigure(cfg Config, open func(string) (net.PacketConn, err
 		} else {
 			for _, n := range ifc.Neighbors {
 				if !slices.Contains(before, n) {
-					errs = append(errs, s.sendLocked(l, &net.UDPAddr{IP: n.AsSlice(), Port: Port}, CommandResponse, table))
+					errs = append(errs, s.sendLocked(l, s.proto.addr(n, l.name), CommandResponse, table))
 				}
 			}
 		}
@@ -174,7 +175,7 @@ func (s *Speaker) reconfigure(cfg Config, open func(string) (net.PacketConn, err
 		s.log.Warn("reconfigured, but sending failed", "err", err)
 	}
 	if len(changes) > 0 {
-		s.log.Info("rip speaker reconfigured", "changes", changes)
+		s.log.Info("speaker reconfigured", "changes", changes)
 	}
 	return changes, nil
 }

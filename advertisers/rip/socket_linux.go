@@ -16,8 +16,13 @@ import (
 // primary IPv4 address as source (what routers require: source port 520 and
 // an address on the link's subnet), joins 224.0.0.9 to hear Requests and
 // neighbours' updates, and does not loop its own multicast back. Needs
-// CAP_NET_BIND_SERVICE and CAP_NET_RAW (root).
+// CAP_NET_BIND_SERVICE and CAP_NET_RAW (root). With cfg.Protocol set, the
+// protocol's Listen opens the sockets (package ripng's for RIPng).
 func New(cfg Config) (*Speaker, error) {
+	if cfg.Protocol == nil {
+		cfg.Protocol = RIPv2
+	}
+	listen := cfg.Protocol.Listen
 	conns := map[string]net.PacketConn{}
 	closeAll := func() {
 		for _, c := range conns {

@@ -86,6 +86,8 @@ type Config struct {
 	// NoReadvertise turns off the re-advertisement on heard poison. It
 	// exists to measure what that re-advertisement is worth; leave it off.
 	NoReadvertise bool
+	// Protocol is RIPv2 when nil; package ripng sets RIPng.
+	Protocol *Protocol
 }
 
 // Stats counts packets. Malformed and AuthFailed packets are dropped.
@@ -127,16 +129,16 @@ type link struct {
 	gone      bool // removed by Reconfigure: the link says nothing more
 }
 
-func newLink(ifc Interface, c net.PacketConn) *link {
-	return &link{name: ifc.Name, conn: c, neighbors: ifc.Neighbors, dests: linkDests(ifc.Neighbors), heard: map[heardKey]int{},
+func (s *Speaker) newLink(ifc Interface, c net.PacketConn) *link {
+	return &link{name: ifc.Name, conn: c, neighbors: ifc.Neighbors, dests: s.linkDests(ifc), heard: map[heardKey]int{},
 		routers: map[netip.Addr]time.Time{}, said: map[heardKey]said{}}
 }
 
 // linkDests is the group, then the unicast neighbours.
-func linkDests(neighbors []netip.Addr) []net.Addr {
-	dests := []net.Addr{&net.UDPAddr{IP: Multicast.AsSlice(), Port: Port}}
-	for _, n := range neighbors {
-		dests = append(dests, &net.UDPAddr{IP: n.AsSlice(), Port: Port})
+func (s *Speaker) linkDests(ifc Interface) []net.Addr {
+	dests := []net.Addr{s.proto.addr(s.proto.Group, ifc.Name)}
+	for _, n := range ifc.Neighbors {
+		dests = append(dests, s.proto.addr(n, ifc.Name))
 	}
 	return dests
 }
@@ -151,6 +153,7 @@ type queryKey struct {
 // concurrent use.
 type Speaker struct {
 	cfg   Config
+	proto *Protocol
 	log   *slog.Logger
 	links []*link
 	stats counters
@@ -177,13 +180,17 @@ var _ advertisers.Advertiser = (*Speaker)(nil)
 // interface name in cfg (tests pass in-memory connections; New opens real
 // ones). The speaker owns the connections and closes them on Close.
 func NewWithConns(cfg Config, conns map[string]net.PacketConn) (*Speaker, error) {
+	if cfg.Protocol == nil {
+		cfg.Protocol = RIPv2
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
 	s := &Speaker{
 		cfg:          cfg,
-		log:          cfg.Logger.With("component", "advertisers/rip"),
+		proto:        cfg.Protocol,
+		log:          cfg.Logger.With("component", cfg.Protocol.Name),
 		routes:       map[netip.Prefix]*route{},
 		pendingTrig:  map[netip.Prefix]bool{},
 		queries:      map[queryKey]chan int{},
@@ -194,9 +201,9 @@ func NewWithConns(cfg Config, conns map[string]net.PacketConn) (*Speaker, error)
 	for _, ifc := range cfg.Interfaces {
 		c, ok := conns[ifc.Name]
 		if !ok {
-			return nil, fmt.Errorf("advertisers/rip: no socket for interface %q", ifc.Name)
+			return nil, fmt.Errorf("%s: no socket for interface %q", s.proto.Name, ifc.Name)
 		}
-		s.links = append(s.links, newLink(ifc, c))
+		s.links = append(s.links, s.newLink(ifc, c))
 	}
 	for _, l := range s.links {
 		s.wg.Add(1)
@@ -204,7 +211,7 @@ func NewWithConns(cfg Config, conns map[string]net.PacketConn) (*Speaker, error)
 	}
 	s.wg.Add(1)
 	go s.periodicLoop()
-	s.log.Info("rip speaker started", "interfaces", len(s.links), "auth", cfg.Auth.String(),
+	s.log.Info("speaker started", "interfaces", len(s.links), "auth", cfg.Auth.String(),
 		"update_interval", cfg.UpdateInterval)
 	return s, nil
 }
@@ -223,29 +230,33 @@ func (c Config) withDefaults() Config {
 }
 
 func (c *Config) validate() error {
+	name := c.Protocol.Name
 	if len(c.Interfaces) == 0 {
-		return errors.New("advertisers/rip: no interfaces")
+		return fmt.Errorf("%s: no interfaces", name)
 	}
 	seen := map[string]bool{}
 	for _, ifc := range c.Interfaces {
 		if ifc.Name == "" || seen[ifc.Name] {
-			return fmt.Errorf("advertisers/rip: interface name %q empty or repeated", ifc.Name)
+			return fmt.Errorf("%s: interface name %q empty or repeated", name, ifc.Name)
 		}
 		seen[ifc.Name] = true
 		for _, n := range ifc.Neighbors {
-			if !n.Is4() {
-				return fmt.Errorf("advertisers/rip: neighbour %v on %s is not IPv4", n, ifc.Name)
+			if n.Is6() != c.Protocol.Is6 || n.Is4In6() {
+				return fmt.Errorf("%s: neighbour %v on %s is not %s", name, n, ifc.Name, c.Protocol.family())
 			}
 		}
 	}
 	if c.UpdateInterval != 0 && c.UpdateInterval < minUpdateInterval {
-		return fmt.Errorf("advertisers/rip: update interval %v below %v", c.UpdateInterval, minUpdateInterval)
+		return fmt.Errorf("%s: update interval %v below %v", name, c.UpdateInterval, minUpdateInterval)
 	}
 	if c.TriggeredDelay < 0 || c.WithdrawCycles < 0 {
-		return errors.New("advertisers/rip: negative triggered delay or withdraw cycles")
+		return fmt.Errorf("%s: negative triggered delay or withdraw cycles", name)
+	}
+	if c.Auth.Type != AuthNone && !c.Protocol.Authenticated {
+		return fmt.Errorf("%s: the protocol has no authentication of its own", name)
 	}
 	if err := c.Auth.Validate(); err != nil {
-		return fmt.Errorf("advertisers/rip: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
@@ -271,21 +282,21 @@ func (s *Speaker) Set(ctx context.Context, want []advertisers.Announcement) erro
 	}
 	desired := make(map[netip.Prefix]int, len(want))
 	for _, a := range want {
-		if !a.Prefix.IsValid() || !a.Prefix.Addr().Is4() || a.Prefix.Masked() != a.Prefix {
-			return fmt.Errorf("advertisers/rip: %v is not a canonical IPv4 prefix", a.Prefix)
+		if !s.proto.carries(a.Prefix) || a.Prefix.Addr().Is4In6() || a.Prefix.Masked() != a.Prefix {
+			return fmt.Errorf("%s: %v is not a canonical %s prefix", s.proto.Name, a.Prefix, s.proto.family())
 		}
 		if a.Metric < 1 || a.Metric > MetricInfinity {
-			return fmt.Errorf("advertisers/rip: %v: metric %d outside 1..16", a.Prefix, a.Metric)
+			return fmt.Errorf("%s: %v: metric %d outside 1..16", s.proto.Name, a.Prefix, a.Metric)
 		}
 		if _, dup := desired[a.Prefix]; dup {
-			return fmt.Errorf("advertisers/rip: %v given twice", a.Prefix)
+			return fmt.Errorf("%s: %v given twice", s.proto.Name, a.Prefix)
 		}
 		desired[a.Prefix] = a.Metric
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.New("advertisers/rip: speaker closed")
+		return fmt.Errorf("%s: speaker closed", s.proto.Name)
 	}
 	var changed []netip.Prefix
 	for p, m := range desired {
@@ -317,8 +328,9 @@ func (s *Speaker) Set(ctx context.Context, want []advertisers.Announcement) erro
 	return s.sendTriggeredLocked()
 }
 
-// Carries implements advertisers.Carrier: RIPv2 carries IPv4 prefixes.
-func (s *Speaker) Carries(p netip.Prefix) bool { return p.Addr().Is4() }
+// Carries implements advertisers.Carrier: RIPv2 carries IPv4 prefixes,
+// RIPng IPv6 ones.
+func (s *Speaker) Carries(p netip.Prefix) bool { return s.proto.carries(p) }
 
 func (s *Speaker) flushTriggered() {
 	s.mu.Lock()
@@ -348,8 +360,14 @@ func (s *Speaker) sendTriggeredLocked() error {
 	return errors.Join(errs...)
 }
 
+// routeEntry is an entry for p via the sender (RIPng ignores AFI and an
+// unset next hop).
 func routeEntry(p netip.Prefix, metric int) Entry {
-	return Entry{AFI: AFIInet, Prefix: p, NextHop: netip.IPv4Unspecified(), Metric: metric}
+	e := Entry{AFI: AFIInet, Prefix: p, Metric: metric}
+	if p.Addr().Is4() {
+		e.NextHop = netip.IPv4Unspecified()
+	}
+	return e
 }
 
 // tableLocked is every route the speaker currently sends in full updates:
@@ -390,19 +408,22 @@ func (s *Speaker) sendAuthLocked(auth Auth, l *link, dst net.Addr, cmd uint8, en
 		return nil
 	}
 	seq := s.seq.Next()
-	per := auth.MaxRouteEntries()
+	per := s.proto.MaxEntries
+	if s.proto.Authenticated {
+		per = auth.MaxRouteEntries()
+	}
 	for chunk := range slices.Chunk(entries, per) {
-		pkt := Packet{Command: cmd, Version: Version2, Entries: chunk}
-		plain, err := pkt.MarshalBinary()
+		pkt := Packet{Command: cmd, Version: s.proto.Version, Entries: chunk}
+		plain, err := s.proto.Marshal(&pkt)
 		if err != nil {
-			return fmt.Errorf("advertisers/rip: %s: %w", l.name, err)
+			return fmt.Errorf("%s: %s: %w", s.proto.Name, l.name, err)
 		}
 		wire, err := auth.Sign(plain, seq)
 		if err != nil {
-			return fmt.Errorf("advertisers/rip: %s: %w", l.name, err)
+			return fmt.Errorf("%s: %s: %w", s.proto.Name, l.name, err)
 		}
 		if _, err := l.conn.WriteTo(wire, dst); err != nil {
-			return fmt.Errorf("advertisers/rip: send on %s to %v: %w", l.name, dst, err)
+			return fmt.Errorf("%s: send on %s to %v: %w", s.proto.Name, l.name, dst, err)
 		}
 		s.stats.sent.Add(1)
 	}
@@ -512,7 +533,10 @@ func (s *Speaker) handle(l *link, src netip.AddrPort, wire []byte) {
 	s.mu.Lock()
 	auth := s.cfg.Auth
 	s.mu.Unlock()
-	plain, _, err := auth.Verify(wire)
+	plain, err := wire, error(nil)
+	if s.proto.Authenticated {
+		plain, _, err = auth.Verify(wire)
+	}
 	if errors.Is(err, ErrAuthMissing) {
 		// On an authenticated link an unauthenticated packet is dropped:
 		// it gets no answer, so no one can make the speaker sign a packet
@@ -526,7 +550,7 @@ func (s *Speaker) handle(l *link, src netip.AddrPort, wire []byte) {
 		s.stats.authFailed.Add(1)
 		s.log.Debug("dropped unauthenticated packet", "interface", l.name, "from", src)
 		var req Packet
-		if src.Port() == Port && req.UnmarshalBinary(wire) == nil && req.Command == CommandRequest &&
+		if src.Port() == uint16(s.proto.Port) && req.UnmarshalBinary(wire) == nil && req.Command == CommandRequest &&
 			req.IsWholeTableRequest() {
 			s.mu.Lock()
 			if !s.silentLocked(l) {
@@ -546,24 +570,25 @@ func (s *Speaker) handle(l *link, src netip.AddrPort, wire []byte) {
 		s.log.Debug("dropped packet failing authentication", "interface", l.name, "from", src, "err", err)
 		return
 	}
-	var pkt Packet
-	if err := pkt.UnmarshalBinary(plain); err != nil {
+	pkt, err := s.proto.Unmarshal(plain)
+	if err != nil {
 		s.stats.malformed.Add(1)
 		s.log.Debug("dropped malformed packet", "interface", l.name, "from", src, "err", err)
 		return
 	}
 	switch pkt.Command {
 	case CommandRequest:
-		if src.Port() == Port { // a router asking, e.g. at its start
+		if src.Port() == uint16(s.proto.Port) { // a router asking, e.g. at its start
 			s.mu.Lock()
 			s.noteRouterLocked(l, src.Addr(), time.Now())
 			s.mu.Unlock()
 		}
 		s.answerRequest(l, src, &pkt)
 	case CommandResponse:
-		// Routers speak from port 520 (RFC 2453 §3.9.2); anything else is
-		// not a router's update.
-		if src.Port() != Port {
+		// Routers speak from port 520 (RFC 2453 §3.9.2), RIPng routers
+		// from 521 and a link-local address (RFC 2080 §2.4.2); anything
+		// else is not a router's update.
+		if src.Port() != uint16(s.proto.Port) || s.proto.Is6 && !src.Addr().IsLinkLocalUnicast() {
 			return
 		}
 		s.mu.Lock()
@@ -593,8 +618,9 @@ func (s *Speaker) answerRequest(l *link, src netip.AddrPort, pkt *Packet) {
 		// the whole table), and a missing entry tells the asker the same.
 		for _, e := range pkt.Entries {
 			if r := s.routes[e.Prefix]; r != nil {
-				entries = append(entries, Entry{AFI: AFIInet, RouteTag: e.RouteTag, Prefix: e.Prefix,
-					NextHop: netip.IPv4Unspecified(), Metric: r.metric})
+				re := routeEntry(e.Prefix, r.metric)
+				re.RouteTag = e.RouteTag
+				entries = append(entries, re)
 			}
 		}
 	}
@@ -715,7 +741,7 @@ func (s *Speaker) Close() error {
 		errs = append(errs, l.conn.Close())
 	}
 	s.wg.Wait()
-	s.log.Info("rip speaker closed", "poisoned", len(poison))
+	s.log.Info("speaker closed", "poisoned", len(poison))
 	return errors.Join(errs...)
 }
 
@@ -724,8 +750,8 @@ func (s *Speaker) Close() error {
 // in its answer (16 when it has no route). FRR answers only requesters on
 // its connected networks.
 func (s *Speaker) Query(ctx context.Context, iface string, router netip.Addr, prefix netip.Prefix) (int, error) {
-	if !router.Is4() || !prefix.Addr().Is4() {
-		return 0, errors.New("advertisers/rip: query: IPv4 router and prefix only")
+	if router.Is6() != s.proto.Is6 || !s.proto.carries(prefix) {
+		return 0, fmt.Errorf("%s: query: %s router and prefix only", s.proto.Name, s.proto.family())
 	}
 	key := queryKey{iface, router, prefix.Masked()}
 	ch := make(chan int, 1)
@@ -737,14 +763,14 @@ func (s *Speaker) Query(ctx context.Context, iface string, router netip.Addr, pr
 	}
 	if s.closed {
 		s.mu.Unlock()
-		return 0, errors.New("advertisers/rip: speaker closed")
+		return 0, fmt.Errorf("%s: speaker closed", s.proto.Name)
 	}
 	if _, busy := s.queries[key]; busy {
 		s.mu.Unlock()
-		return 0, fmt.Errorf("advertisers/rip: query for %v at %v already running", prefix, router)
+		return 0, fmt.Errorf("%s: query for %v at %v already running", s.proto.Name, prefix, router)
 	}
 	s.queries[key] = ch
-	err := s.sendLocked(l, &net.UDPAddr{IP: router.AsSlice(), Port: Port}, CommandRequest,
+	err := s.sendLocked(l, s.proto.addr(router, l.name), CommandRequest,
 		[]Entry{routeEntry(prefix.Masked(), MetricInfinity)})
 	s.mu.Unlock()
 	defer func() {
@@ -759,7 +785,7 @@ func (s *Speaker) Query(ctx context.Context, iface string, router netip.Addr, pr
 	case m := <-ch:
 		return m, nil
 	case <-ctx.Done():
-		return 0, fmt.Errorf("advertisers/rip: query %v at %v: %w", prefix, router, ctx.Err())
+		return 0, fmt.Errorf("%s: query %v at %v: %w", s.proto.Name, prefix, router, ctx.Err())
 	}
 }
 

@@ -12,59 +12,13 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/advertisers"
+	"github.com/ripcord/ripcord/internal/memconn"
 )
 
-// memConn is an in-memory net.PacketConn: the test injects received
-// packets and reads what the speaker sent.
-type memConn struct {
-	in        chan memPacket
-	out       chan memPacket
-	closeOnce sync.Once
-	closed    chan struct{}
-}
+type memConn = memconn.Conn
+type memPacket = memconn.Packet
 
-type memPacket struct {
-	addr *net.UDPAddr // source of injected packets, destination of sent ones
-	data []byte
-	at   time.Time // when the speaker wrote it
-}
-
-func newMemConn() *memConn {
-	return &memConn{in: make(chan memPacket, 16), out: make(chan memPacket, 1024), closed: make(chan struct{})}
-}
-
-func (c *memConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case p := <-c.in:
-		return copy(b, p.data), p.addr, nil
-	case <-c.closed:
-		return 0, nil, net.ErrClosed
-	}
-}
-
-func (c *memConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	select {
-	case <-c.closed:
-		return 0, net.ErrClosed
-	default:
-	}
-	select {
-	case c.out <- memPacket{addr.(*net.UDPAddr), slices.Clone(b), time.Now()}:
-		return len(b), nil
-	default:
-		return 0, errors.New("memConn: output full")
-	}
-}
-
-func (c *memConn) Close() error {
-	c.closeOnce.Do(func() { close(c.closed) })
-	return nil
-}
-
-func (c *memConn) LocalAddr() net.Addr              { return &net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: Port} }
-func (c *memConn) SetDeadline(time.Time) error      { return nil }
-func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
+func newMemConn() *memConn { return memconn.New(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: Port}) }
 
 var (
 	vipA   = netip.MustParsePrefix("10.255.0.1/32")
@@ -111,8 +65,8 @@ type sent struct {
 func next(t *testing.T, c *memConn, auth Auth) sent {
 	t.Helper()
 	select {
-	case p := <-c.out:
-		plain, _, err := auth.Verify(p.data)
+	case p := <-c.Out:
+		plain, _, err := auth.Verify(p.Data)
 		if err != nil {
 			t.Fatalf("speaker sent a packet its own Verify rejects: %v", err)
 		}
@@ -120,7 +74,7 @@ func next(t *testing.T, c *memConn, auth Auth) sent {
 		if err := pkt.UnmarshalBinary(plain); err != nil {
 			t.Fatalf("speaker sent a malformed packet: %v", err)
 		}
-		return sent{p.addr.AddrPort(), pkt, p.at}
+		return sent{p.Addr.AddrPort(), pkt, p.At}
 	case <-time.After(2 * time.Second):
 		t.Fatal("no packet sent within 2s")
 	}
@@ -131,8 +85,8 @@ func next(t *testing.T, c *memConn, auth Auth) sent {
 func quiet(t *testing.T, c *memConn, d time.Duration) {
 	t.Helper()
 	select {
-	case p := <-c.out:
-		t.Fatalf("unexpected packet to %v: %x", p.addr, p.data)
+	case p := <-c.Out:
+		t.Fatalf("unexpected packet to %v: %x", p.Addr, p.Data)
 	case <-time.After(d):
 	}
 }
@@ -181,7 +135,7 @@ func inject(c *memConn, from netip.AddrPort, auth Auth, pkt Packet) {
 	if err != nil {
 		panic(err)
 	}
-	c.in <- memPacket{addr: net.UDPAddrFromAddrPort(from), data: wire}
+	c.In <- memPacket{Addr: net.UDPAddrFromAddrPort(from), Data: wire}
 }
 
 func response(entries ...Entry) Packet {
@@ -286,10 +240,10 @@ func TestNeverSendsUnknownPrefix(t *testing.T) {
 	n := 0
 	for drained := false; !drained; {
 		select {
-		case p := <-c.out:
+		case p := <-c.Out:
 			n++
 			var pkt Packet
-			plain, _, _ := Auth{}.Verify(p.data)
+			plain, _, _ := Auth{}.Verify(p.Data)
 			if err := pkt.UnmarshalBinary(plain); err != nil {
 				t.Fatal(err)
 			}
@@ -417,8 +371,8 @@ func TestDropsBadPackets(t *testing.T) {
 
 	inject(c, router, wrong, response(routeEntry(vipA, 16)))                                             // wrong key
 	inject(c, router, Auth{}, response(routeEntry(vipA, 16)))                                            // unauthenticated Response
-	c.in <- memPacket{addr: net.UDPAddrFromAddrPort(router), data: []byte{2, 2, 0}}                      // short
-	c.in <- memPacket{addr: net.UDPAddrFromAddrPort(router), data: mustSign(good, with(20, 0, 0, 0, 0))} // signed, metric 0
+	c.In <- memPacket{Addr: net.UDPAddrFromAddrPort(router), Data: []byte{2, 2, 0}}                      // short
+	c.In <- memPacket{Addr: net.UDPAddrFromAddrPort(router), Data: mustSign(good, with(20, 0, 0, 0, 0))} // signed, metric 0
 	st := waitStats(t, s, func(st Stats) bool { return st.Received == 4 })
 	if st.AuthFailed != 2 || st.Malformed != 2 {
 		t.Fatalf("stats %+v: want 2 auth failures and 2 malformed", st)
@@ -480,7 +434,7 @@ func TestCloseStopsPeriodicUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	poisons := 0
-	for len(c.out) > 0 {
+	for len(c.Out) > 0 {
 		m := metrics(next(t, c, Auth{}).pkt)
 		switch {
 		case m[vipA] == 16 && m[vipB] == 16:
@@ -509,7 +463,7 @@ func wantPoisonedAndClosed(t *testing.T, c *memConn, auth Auth, prefixes ...neti
 		t.Fatalf("poison repeated after %v, want at least 50ms", gap)
 	}
 	select {
-	case <-c.closed:
+	case <-c.Closed():
 	default:
 		t.Fatal("socket not closed")
 	}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -131,9 +130,8 @@ func (s *Speaker) Views(ctx context.Context, prefixes []netip.Prefix) []RouterVi
 	asked := false
 	for _, l := range s.links {
 		if len(l.routers) == 0 && !s.closed {
-			req := WholeTableRequest()
 			for _, dst := range l.dests {
-				if err := s.sendLocked(l, dst, CommandRequest, req.Entries); err != nil {
+				if err := s.sendLocked(l, dst, CommandRequest, []Entry{s.proto.WholeTable}); err != nil {
 					s.log.Debug("asking routers for their tables", "interface", l.name, "err", err)
 				}
 			}
@@ -258,13 +256,12 @@ func (s *Speaker) noteNoQueries(router netip.Addr) {
 
 // requestTable asks one router for its whole table, by unicast.
 func (s *Speaker) requestTable(l *link, router netip.Addr) {
-	req := WholeTableRequest()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.silentLocked(l) {
 		return
 	}
-	if err := s.sendLocked(l, &net.UDPAddr{IP: router.AsSlice(), Port: Port}, CommandRequest, req.Entries); err != nil {
+	if err := s.sendLocked(l, s.proto.addr(router, l.name), CommandRequest, []Entry{s.proto.WholeTable}); err != nil {
 		s.log.Debug("asking a router for its table", "interface", l.name, "router", router, "err", err)
 	}
 }

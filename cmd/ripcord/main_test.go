@@ -89,7 +89,7 @@ services:
 func TestValidate(t *testing.T) {
 	good := writeConfig(t, "services:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: 'http://127.0.0.1/'}]}\n")
 	if out, code := run(t, "validate", "-c", good); code != 0 || !strings.Contains(out, "ok (1 services, 1 checks)") ||
-		!strings.Contains(out, "warning: no rip or bgp section") {
+		!strings.Contains(out, "warning: no rip, ripng or bgp section") {
 		t.Fatalf("validate good: exit %d\n%s", code, out)
 	}
 	bad := writeConfig(t, "services:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: 'http://127.0.0.1/', settings: {expect_status: [700]}}]}\n")

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ripcord/ripcord/advertisers/rip"
+	"github.com/ripcord/ripcord/advertisers/ripng"
 	"github.com/ripcord/ripcord/internal/regfile"
 )
 
@@ -39,6 +40,13 @@ func (c *Config) checkHost() error {
 		for i, ifc := range c.RIP.Interfaces {
 			if err := rip.CheckInterface(ifc.Name); err != nil {
 				return c.at(fmt.Sprintf("rip.interfaces[%d].name", i), "%s", strings.TrimPrefix(err.Error(), "advertisers/rip: "))
+			}
+		}
+	}
+	if c.RIPng != nil {
+		for i, ifc := range c.RIPng.Interfaces {
+			if err := ripng.CheckInterface(ifc.Name); err != nil {
+				return c.at(fmt.Sprintf("ripng.interfaces[%d].name", i), "%s", strings.TrimPrefix(err.Error(), "advertisers/ripng: "))
 			}
 		}
 	}

@@ -108,6 +108,10 @@ type End struct {
 	NS   *NS
 	Dev  string
 	Addr netip.Prefix // interface address with the link's prefix length; zero for none
+	// Addr6 is an optional IPv6 address beside Addr. Every end also has its
+	// link-local address, usable at once (no duplicate address detection
+	// on a link between two namespaces).
+	Addr6 netip.Prefix
 }
 
 // Veth creates a veth pair with one end in each namespace, assigns the
@@ -119,9 +123,14 @@ func Veth(a, b End) error {
 		return err
 	}
 	for _, e := range []End{a, b} {
-		if e.Addr.IsValid() {
-			if err := e.NS.AddAddr(e.Dev, e.Addr); err != nil {
-				return err
+		if _, err := e.NS.Exec(context.Background(), "sysctl", "-qw", "net.ipv6.conf."+e.Dev+".accept_dad=0"); err != nil {
+			return err
+		}
+		for _, p := range []netip.Prefix{e.Addr, e.Addr6} {
+			if p.IsValid() {
+				if err := e.NS.AddAddr(e.Dev, p); err != nil {
+					return err
+				}
 			}
 		}
 		if err := e.NS.LinkUp(e.Dev); err != nil {

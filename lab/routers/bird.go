@@ -35,7 +35,7 @@ type BIRD struct {
 // 224.0.0.9 on every interface.
 func StartBIRD(ctx context.Context, cfg Config) (*BIRD, error) {
 	return startBIRD(ctx, cfg, func(dir string) string { return birdConf(cfg, dir) }, func(ctx context.Context, b *BIRD) error {
-		return joinedRIPGroup(b.ns, cfg.Interfaces)
+		return joinedRIPGroup(b.ns, cfg.Interfaces, cfg.RIPng)
 	})
 }
 
@@ -82,45 +82,72 @@ func birdConf(cfg Config, dir string) string {
 	fmt.Fprintf(&s, "log %q all;\n", filepath.Join(dir, "bird.log"))
 	s.WriteString("protocol device { scan time 10; }\n")
 	s.WriteString("protocol kernel { ipv4 { import none; export all; }; }\n")
+	if cfg.RIPng {
+		s.WriteString("protocol kernel { ipv6 { import none; export all; }; }\n")
+	}
 	if cfg.AnnounceConnected {
 		s.WriteString("protocol direct {\n  ipv4;\n")
+		if cfg.RIPng {
+			s.WriteString("  ipv6;\n")
+		}
 		for _, ifname := range cfg.Interfaces {
 			fmt.Fprintf(&s, "  interface %q;\n", ifname)
 		}
 		s.WriteString("}\n")
 	}
+	birdRIP(&s, cfg, false)
+	if cfg.RIPng {
+		birdRIP(&s, cfg, true)
+	}
+	return s.String()
+}
+
+// birdRIP writes one RIP protocol: rip1 (RIPv2, ipv4) or ripng1 (RIPng,
+// ipv6), with the family's half of Accept as import filter.
+func birdRIP(s *strings.Builder, cfg Config, ng bool) {
+	proto, name, channel := "rip", "rip1", "ipv4"
+	if ng {
+		proto, name, channel = "rip ng", "ripng1", "ipv6"
+	}
 	if len(cfg.Accept) == 0 {
-		s.WriteString("protocol rip rip1 {\n  ipv4 { import all; export all; };\n")
+		fmt.Fprintf(s, "protocol %s %s {\n  %s { import all; export all; };\n", proto, name, channel)
 	} else {
-		s.WriteString("protocol rip rip1 {\n  ipv4 {\n    import filter {\n")
+		fmt.Fprintf(s, "protocol %s %s {\n  %s {\n    import filter {\n", proto, name, channel)
 		for _, ifname := range slices.Sorted(maps.Keys(cfg.Accept)) {
 			var set []string
-			for _, p := range cfg.Accept[ifname] {
+			for _, p := range acceptOf(cfg.Accept[ifname], ng) {
 				set = append(set, p.String())
 			}
-			fmt.Fprintf(&s, "      if ifname = %q && !(net ~ [ %s ]) then reject;\n", ifname, strings.Join(set, ", "))
+			if len(set) == 0 {
+				fmt.Fprintf(s, "      if ifname = %q then reject;\n", ifname)
+				continue
+			}
+			fmt.Fprintf(s, "      if ifname = %q && !(net ~ [ %s ]) then reject;\n", ifname, strings.Join(set, ", "))
 		}
 		s.WriteString("      accept;\n    };\n    export all;\n  };\n")
 	}
 	for _, ifname := range cfg.Interfaces {
-		fmt.Fprintf(&s, "  interface %q {\n    version 2;\n", ifname)
-		fmt.Fprintf(&s, "    update time %d; timeout time %d; garbage time %d;\n",
+		fmt.Fprintf(s, "  interface %q {\n", ifname)
+		if !ng {
+			s.WriteString("    version 2;\n")
+		}
+		fmt.Fprintf(s, "    update time %d; timeout time %d; garbage time %d;\n",
 			seconds(cfg.Timers.Update, 30*time.Second),
 			seconds(cfg.Timers.Timeout, 180*time.Second),
 			seconds(cfg.Timers.Garbage, 120*time.Second))
 		switch mode := cfg.Auth.Mode; {
+		case ng: // RIPng has no authentication of its own
 		case !cfg.Auth.on(ifname):
 		case mode == AuthPlain:
-			fmt.Fprintf(&s, "    authentication plaintext;\n    password %q;\n", cfg.Auth.Key)
+			fmt.Fprintf(s, "    authentication plaintext;\n    password %q;\n", cfg.Auth.Key)
 		case mode == AuthMD5:
-			fmt.Fprintf(&s, "    authentication cryptographic;\n    password %q { id %d; algorithm keyed md5; };\n", cfg.Auth.Key, cfg.Auth.KeyID)
+			fmt.Fprintf(s, "    authentication cryptographic;\n    password %q { id %d; algorithm keyed md5; };\n", cfg.Auth.Key, cfg.Auth.KeyID)
 		case mode == AuthHMACSHA256:
-			fmt.Fprintf(&s, "    authentication cryptographic;\n    password %q { id %d; algorithm hmac sha256; };\n", cfg.Auth.Key, cfg.Auth.KeyID)
+			fmt.Fprintf(s, "    authentication cryptographic;\n    password %q { id %d; algorithm hmac sha256; };\n", cfg.Auth.Key, cfg.Auth.KeyID)
 		}
 		s.WriteString("  };\n")
 	}
 	s.WriteString("}\n")
-	return s.String()
 }
 
 func (b *BIRD) birdc(ctx context.Context, args ...string) (string, error) {
@@ -137,7 +164,11 @@ func (b *BIRD) Dir() string { return b.dir }
 
 // Route implements Router by parsing `show route PREFIX all`.
 func (b *BIRD) Route(ctx context.Context, prefix netip.Prefix) (Route, error) {
-	out, err := b.birdc(ctx, "show", "route", prefix.String(), "protocol", "rip1", "all")
+	proto := "rip1"
+	if prefix.Addr().Is6() {
+		proto = "ripng1"
+	}
+	out, err := b.birdc(ctx, "show", "route", prefix.String(), "protocol", proto, "all")
 	if err != nil {
 		// birdc exits non-zero when BIRD answers with an error code, and
 		// "no such route" is one.

@@ -21,6 +21,7 @@ import (
 const (
 	frrZebra = "/usr/lib/frr/zebra"
 	frrRipd  = "/usr/lib/frr/ripd"
+	frrRipng = "/usr/lib/frr/ripngd"
 	frrVtysh = "vtysh"
 )
 
@@ -33,6 +34,7 @@ type FRR struct {
 	name   string // the routing daemon: ripd or bgpd
 	zebra  *netns.Process
 	daemon *netns.Process
+	ripng  *netns.Process // with Config.RIPng
 }
 
 // StartFRR writes the configs, starts zebra then ripd as user frr with
@@ -45,12 +47,54 @@ func StartFRR(ctx context.Context, cfg Config) (*FRR, error) {
 	if cfg.Auth.Mode == AuthHMACSHA256 {
 		return nil, errors.New("routers: FRR ripd has no HMAC-SHA authentication")
 	}
+	if cfg.RIPng {
+		if err := needBinary(frrRipng, "frr"); err != nil {
+			return nil, err
+		}
+	}
 	return startFRR(ctx, cfg, frrRipd, frrRipdConf(cfg), func(ctx context.Context, f *FRR) error {
 		if _, err := f.vtysh(ctx, "show ip rip status"); err != nil {
 			return err
 		}
-		return joinedRIPGroup(f.ns, cfg.Interfaces)
+		if cfg.RIPng {
+			if _, err := f.vtysh(ctx, "show ipv6 ripng status"); err != nil {
+				return err
+			}
+		}
+		return joinedRIPGroup(f.ns, cfg.Interfaces, cfg.RIPng)
 	})
+}
+
+// startRIPng starts ripngd beside ripd, on the same zebra.
+func (f *FRR) startRIPng(cfg Config) error {
+	conf := filepath.Join(f.dir, "ripngd.conf")
+	if err := os.WriteFile(conf, []byte(frrRipngdConf(cfg)), 0o640); err != nil {
+		return fmt.Errorf("routers: write ripngd.conf: %w", err)
+	}
+	if err := f.chownFRR(conf); err != nil {
+		return err
+	}
+	p, err := f.ns.Start(filepath.Join(f.dir, "ripngd.out"), frrRipng, f.args("ripngd")...)
+	if err != nil {
+		return err
+	}
+	f.ripng = p
+	return nil
+}
+
+func (f *FRR) chownFRR(paths ...string) error {
+	u, err := user.Lookup("frr")
+	if err != nil {
+		return fmt.Errorf("routers: user frr: %w (install the Debian package frr)", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	for _, p := range paths {
+		if err := os.Chown(p, uid, gid); err != nil {
+			return fmt.Errorf("routers: chown %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // startFRR starts zebra and daemon (a path below /usr/lib/frr) with conf in
@@ -70,6 +114,12 @@ func startFRR(ctx context.Context, cfg Config, daemon, conf string, ready func(c
 		_ = f.Stop()
 		return nil, err
 	}
+	if cfg.RIPng && daemon == frrRipd {
+		if err := f.startRIPng(cfg); err != nil {
+			_ = f.Stop()
+			return nil, err
+		}
+	}
 	if err := waitReady(ctx, func(ctx context.Context) error { return ready(ctx, f) }, f.zebra, f.daemon); err != nil {
 		_ = f.Stop()
 		return nil, err
@@ -78,12 +128,6 @@ func startFRR(ctx context.Context, cfg Config, daemon, conf string, ready func(c
 }
 
 func (f *FRR) start(ctx context.Context, conf string) error {
-	u, err := user.Lookup("frr")
-	if err != nil {
-		return fmt.Errorf("routers: user frr: %w (install the Debian package frr)", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
 	files := map[string]string{
 		"zebra.conf":     "hostname zebra\n",
 		f.name + ".conf": conf,
@@ -97,11 +141,10 @@ func (f *FRR) start(ctx context.Context, conf string) error {
 	if err := os.Chmod(f.dir, 0o750); err != nil {
 		return fmt.Errorf("routers: %w", err)
 	}
-	for _, p := range []string{f.dir, filepath.Join(f.dir, "zebra.conf"), filepath.Join(f.dir, f.name+".conf")} {
-		if err := os.Chown(p, uid, gid); err != nil {
-			return fmt.Errorf("routers: chown %s: %w", p, err)
-		}
+	if err := f.chownFRR(f.dir, filepath.Join(f.dir, "zebra.conf"), filepath.Join(f.dir, f.name+".conf")); err != nil {
+		return err
 	}
+	var err error
 	if f.zebra, err = f.ns.Start(filepath.Join(f.dir, "zebra.out"), frrZebra, f.args("zebra")...); err != nil {
 		return err
 	}
@@ -169,18 +212,54 @@ func frrRipdConf(cfg Config) string {
 		}
 		b.WriteString("!\n")
 	}
-	for _, ifname := range slices.Sorted(maps.Keys(cfg.Accept)) {
-		for i, p := range cfg.Accept[ifname] {
-			fmt.Fprintf(&b, "ip prefix-list ripcord-%s seq %d permit %s\n", ifname, 5*(i+1), p)
-		}
-		b.WriteString("!\n")
-	}
+	frrPrefixLists(&b, cfg, false)
 	b.WriteString("router rip\n version 2\n")
 	for _, ifname := range cfg.Interfaces {
 		fmt.Fprintf(&b, " network %s\n", ifname)
 	}
 	for _, ifname := range slices.Sorted(maps.Keys(cfg.Accept)) {
 		fmt.Fprintf(&b, " distribute-list prefix ripcord-%s in %s\n", ifname, ifname)
+	}
+	fmt.Fprintf(&b, " timers basic %d %d %d\n!\n",
+		seconds(cfg.Timers.Update, 30*time.Second),
+		seconds(cfg.Timers.Timeout, 180*time.Second),
+		seconds(cfg.Timers.Garbage, 120*time.Second))
+	return b.String()
+}
+
+// frrPrefixLists writes one prefix-list per Accept interface with the
+// family's prefixes (ripcord-IF for IPv4, ripcord6-IF for IPv6); one with
+// none of the family denies everything.
+func frrPrefixLists(b *strings.Builder, cfg Config, is6 bool) {
+	kw, name := "ip", "ripcord-"
+	if is6 {
+		kw, name = "ipv6", "ripcord6-"
+	}
+	for _, ifname := range slices.Sorted(maps.Keys(cfg.Accept)) {
+		ps := acceptOf(cfg.Accept[ifname], is6)
+		for i, p := range ps {
+			fmt.Fprintf(b, "%s prefix-list %s%s seq %d permit %s\n", kw, name, ifname, 5*(i+1), p)
+		}
+		if len(ps) == 0 {
+			fmt.Fprintf(b, "%s prefix-list %s%s seq 5 deny any\n", kw, name, ifname)
+		}
+		b.WriteString("!\n")
+	}
+}
+
+// frrRipngdConf is ripngd's config: RIPng on the interfaces, and the
+// IPv6 half of Accept as ipv6 prefix-lists (an interface with no IPv6
+// prefix listed takes none).
+func frrRipngdConf(cfg Config) string {
+	var b strings.Builder
+	b.WriteString("hostname ripngd\n!\n")
+	frrPrefixLists(&b, cfg, true)
+	b.WriteString("router ripng\n")
+	for _, ifname := range cfg.Interfaces {
+		fmt.Fprintf(&b, " network %s\n", ifname)
+	}
+	for _, ifname := range slices.Sorted(maps.Keys(cfg.Accept)) {
+		fmt.Fprintf(&b, " ipv6 distribute-list prefix ripcord6-%s in %s\n", ifname, ifname)
 	}
 	fmt.Fprintf(&b, " timers basic %d %d %d\n!\n",
 		seconds(cfg.Timers.Update, 30*time.Second),
@@ -201,8 +280,16 @@ func (f *FRR) Kind() string { return "frr" }
 // Dir implements Router.
 func (f *FRR) Dir() string { return f.dir }
 
-// Route implements Router by parsing `show ip rip`.
+// Route implements Router by parsing `show ip rip` (`show ipv6 ripng` for
+// an IPv6 prefix).
 func (f *FRR) Route(ctx context.Context, prefix netip.Prefix) (Route, error) {
+	if prefix.Addr().Is6() {
+		out, err := f.vtysh(ctx, "show ipv6 ripng")
+		if err != nil {
+			return Route{}, err
+		}
+		return parseFRRShowIPv6RIPng(out, prefix)
+	}
 	out, err := f.vtysh(ctx, "show ip rip")
 	if err != nil {
 		return Route{}, err
@@ -278,7 +365,7 @@ func (f *FRR) Kernel(ctx context.Context, prefix netip.Prefix) (KernelRoute, err
 // zebra), then zebra, each by pid.
 func (f *FRR) Stop() error {
 	var errs []error
-	for _, p := range []*netns.Process{f.daemon, f.zebra} {
+	for _, p := range []*netns.Process{f.ripng, f.daemon, f.zebra} {
 		if p != nil {
 			errs = append(errs, p.Stop(stopGrace))
 		}
@@ -287,4 +374,29 @@ func (f *FRR) Stop() error {
 		return err // keep the logs for a look
 	}
 	return os.RemoveAll(f.dir)
+}
+
+// parseFRRShowIPv6RIPng finds prefix in `show ipv6 ripng` output. Lines
+// look like
+//
+//	R(n) 2001:db8::10/128  fe80::cc4b:2eff:fe1f:4a5b  sr0  2  0  02:58
+//
+// FRR puts the rest of the line on the next one when the network is long.
+func parseFRRShowIPv6RIPng(out string, prefix netip.Prefix) (Route, error) {
+	fields := strings.Fields(out)
+	for i, f := range fields {
+		if f != prefix.String() || i == 0 || !strings.HasPrefix(fields[i-1], "R(") || i+3 >= len(fields) {
+			continue
+		}
+		nh, err := netip.ParseAddr(fields[i+1])
+		if err != nil {
+			return Route{}, fmt.Errorf("routers: frr next hop %q: %w", fields[i+1], err)
+		}
+		metric, err := strconv.Atoi(fields[i+3])
+		if err != nil {
+			return Route{}, fmt.Errorf("routers: frr metric %q: %w", fields[i+3], err)
+		}
+		return Route{Present: metric < 16, Metric: metric, NextHop: nh}, nil
+	}
+	return Route{Metric: 16}, nil
 }

@@ -62,14 +62,19 @@ type Timers struct {
 type Config struct {
 	NS         *netns.NS
 	Interfaces []string // RIPv2 runs on these
-	Auth       Auth
-	Timers     Timers
+	// RIPng also runs RIPng (RFC 2080) on Interfaces, for IPv6: FRR's
+	// ripngd beside ripd, BIRD's "protocol rip ng" beside "protocol rip".
+	// Route and Kernel then answer for IPv6 prefixes too.
+	RIPng  bool
+	Auth   Auth
+	Timers Timers
 	// AnnounceConnected also puts the networks of the RIP interfaces into
 	// RIP, so that routers in a chain reach each other's hosts. FRR always
 	// does ("network IFACE"); BIRD needs a direct protocol for it.
 	AnnounceConnected bool
 	// Accept limits what the router takes in on the interfaces it names:
-	// only these prefixes (the service /32s of the replicas on that link),
+	// only these prefixes (the service /32s and /128s of the replicas on
+	// that link; each family's protocol takes its own and nothing else),
 	// so a compromised or misconfigured replica cannot announce a default
 	// route or someone else's prefix. Interfaces it does not name (links
 	// between routers) accept everything. The configs are the router-side
@@ -127,7 +132,11 @@ func needBinary(path, pkg string) error {
 
 // kernelRoute reads `ip -j route show exact PREFIX` in the namespace.
 func kernelRoute(ns *netns.NS, prefix netip.Prefix) (KernelRoute, error) {
-	out, err := ns.IP("-j", "route", "show", "exact", prefix.String())
+	family := "-4"
+	if prefix.Addr().Is6() {
+		family = "-6"
+	}
+	out, err := ns.IP(family, "-j", "route", "show", "exact", prefix.String())
 	if err != nil {
 		return KernelRoute{}, err
 	}
@@ -189,10 +198,10 @@ func waitReady(ctx context.Context, probe func(context.Context) error, procs ...
 	}
 }
 
-// joinedRIPGroup succeeds once every interface has joined 224.0.0.9: a
-// router that answers on its control socket may not hear RIP yet (ripd
-// joins about a second after start-up).
-func joinedRIPGroup(ns *netns.NS, ifaces []string) error {
+// joinedRIPGroup succeeds once every interface has joined 224.0.0.9 (and
+// ff02::9 with ripng): a router that answers on its control socket may not
+// hear RIP yet (ripd joins about a second after start-up).
+func joinedRIPGroup(ns *netns.NS, ifaces []string, ripng bool) error {
 	for _, ifname := range ifaces {
 		out, err := ns.IP("maddr", "show", "dev", ifname)
 		if err != nil {
@@ -201,8 +210,22 @@ func joinedRIPGroup(ns *netns.NS, ifaces []string) error {
 		if !strings.Contains(out, "inet  224.0.0.9") && !strings.Contains(out, "inet 224.0.0.9") {
 			return fmt.Errorf("routers: %s has not joined 224.0.0.9", ifname)
 		}
+		if ripng && !strings.Contains(out, "inet6 ff02::9") {
+			return fmt.Errorf("routers: %s has not joined ff02::9", ifname)
+		}
 	}
 	return nil
+}
+
+// acceptOf is the part of an Accept list of one family.
+func acceptOf(ps []netip.Prefix, is6 bool) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ps {
+		if p.Addr().Is6() == is6 {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func seconds(d, def time.Duration) int {
