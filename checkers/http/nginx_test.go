@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"net"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -216,4 +217,35 @@ func BenchmarkHTTPCheck(b *testing.B) {
 			b.ReportMetric(q(0.99), "p99-ms")
 		})
 	}
+}
+
+// IPv6 targets (http://[::1]:port, https://[::1]:port) reach an nginx that
+// listens on ::1 only; over TLS the certificate is checked against the IPv6
+// address, as a client of the service's AAAA address would.
+func TestAgainstNginxOverIPv6(t *testing.T) {
+	ca, err := services.NewCA("ripcord test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(services.LeafOptions{IPs: []net.IP{net.IPv6loopback},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop6 := netip.MustParseAddrPort("[::1]:0")
+	srv := startNginx(t, services.NginxOptions{Marker: "replica-a", Listen: loop6,
+		TLS: []services.NginxTLS{{Listen: loop6, Cert: leaf}}})
+	page := map[string]any{"ca_file": writeFile(t, "ca.pem", ca.CertPEM), "body_contains": `name="password"`}
+	for _, url := range []string{"http://" + srv.Addr.String() + "/login", "https://" + srv.TLSAddrs[0].String() + "/login"} {
+		if !strings.Contains(url, "//[::1]:") {
+			t.Fatalf("url %s is not on [::1]", url)
+		}
+		res, _ := runCheck(t, 3*time.Second, url, settingsJSON(t, page))
+		wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := runCheck(t, 3*time.Second, "http://"+srv.Addr.String()+"/login", settingsJSON(t, page))
+	wantResult(t, res, sdk.StatusFailed, sdk.ReasonRefused)
 }

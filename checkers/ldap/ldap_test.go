@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -340,4 +341,20 @@ func TestCheckBackendUnavailable(t *testing.T) {
 			assertResult(t, res, sdk.StatusFailed, sdk.ReasonUnavailable)
 		})
 	}
+}
+
+// An IPv6 target (ldap://[::1]:port) reaches a slapd listening on ::1 only,
+// and a refused connection there is "refused", as over IPv4.
+func TestCheckIPv6Target(t *testing.T) {
+	s := startSlapd(t, services.SlapdOptions{Listen: netip.MustParseAddrPort("[::1]:0")})
+	if !strings.HasPrefix(s.URL(), "ldap://[::1]:") {
+		t.Fatalf("URL %s, want ldap://[::1]:port", s.URL())
+	}
+	res, _ := runCheck(t, New(), s.URL(), serviceSettings(t), checkTimeout)
+	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = runCheck(t, New(), s.URL(), serviceSettings(t), checkTimeout)
+	assertResult(t, res, sdk.StatusFailed, sdk.ReasonRefused)
 }

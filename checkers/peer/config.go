@@ -15,7 +15,7 @@ const DefaultAdvertiser = "rip"
 
 var fields = []sdk.Field{
 	{Name: "service", Type: "string", Required: true, Help: "service name in the peer's config"},
-	{Name: "advertiser", Type: "string", Default: DefaultAdvertiser, Help: "whose announcement counts: rip or bgp"},
+	{Name: "advertiser", Type: "string", Default: DefaultAdvertiser, Help: "whose announcement counts: rip, ripng (a service with only a vip6) or bgp"},
 }
 
 func parseConfig(s sdk.Settings) (Config, []sdk.FieldError) {
@@ -27,8 +27,8 @@ func parseConfig(s sdk.Settings) (Config, []sdk.FieldError) {
 	if c.Service == "" {
 		fes = append(fes, sdk.FieldError{Field: "service", Message: "required: the service name on the peer"})
 	}
-	if c.Advertiser != "rip" && c.Advertiser != "bgp" {
-		fes = append(fes, sdk.FieldError{Field: "advertiser", Message: "must be rip or bgp"})
+	if c.Advertiser != "rip" && c.Advertiser != "ripng" && c.Advertiser != "bgp" {
+		fes = append(fes, sdk.FieldError{Field: "advertiser", Message: "must be rip, ripng or bgp"})
 	}
 	return c, fes
 }

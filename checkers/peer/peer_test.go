@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,8 +48,13 @@ func (p *peerStatus) report() control.Report {
 }
 
 func startPeer(t *testing.T) (*peerStatus, string) {
+	return startPeerOn(t, "127.0.0.1:0")
+}
+
+// startPeerOn serves the peer's status on listen (port 0: a free one).
+func startPeerOn(t *testing.T, listen string) (*peerStatus, string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +100,22 @@ func TestPeerFollowsTheAnnouncement(t *testing.T) {
 		res, _ := sdktest.Check(t, New(), time.Second, target, c.settings)
 		sdktest.Want(t, res, c.status, c.reason)
 	}
+}
+
+// A peer whose metrics_listen is an IPv6 address ([::1]:port) is read over
+// IPv6; an IPv6-only service is judged by its ripng announcement.
+func TestPeerOverIPv6(t *testing.T) {
+	p, target := startPeerOn(t, "[::1]:0")
+	if !strings.HasPrefix(target, "http://[::1]:") {
+		t.Fatalf("target %s", target)
+	}
+	s := sdktest.Settings(t, map[string]any{"service": "ldap", "advertiser": "ripng"})
+	p.set("up", 1, map[string]int{"ripng": 1})
+	res, _ := sdktest.Check(t, New(), time.Second, target, s)
+	sdktest.Want(t, res, sdk.StatusOK, sdk.ReasonOK)
+	p.set("down", 16, map[string]int{"ripng": 16})
+	res, _ = sdktest.Check(t, New(), time.Second, target, s)
+	sdktest.Want(t, res, sdk.StatusFailed, ReasonWithdrawn)
 }
 
 func TestPeerUnreachable(t *testing.T) {

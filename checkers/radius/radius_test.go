@@ -20,6 +20,12 @@ import (
 const testSecret = "ripcord-test-secret"
 
 func startRadius(t testing.TB, requireMA bool) *services.FreeRADIUS {
+	return startRadiusOn(t, requireMA, netip.AddrPort{}, netip.MustParseAddrPort("127.0.0.1:0"), nil)
+}
+
+// startRadiusOn starts FreeRADIUS with its listeners on listen and status
+// (zero: none) and the given clients (nil: 127.0.0.0/8).
+func startRadiusOn(t testing.TB, requireMA bool, listen, status netip.AddrPort, clients []netip.Prefix) *services.FreeRADIUS {
 	t.Helper()
 	if _, err := exec.LookPath("freeradius"); err != nil {
 		t.Fatal("freeradius not found: install the Debian package freeradius")
@@ -31,7 +37,9 @@ func startRadius(t testing.TB, requireMA bool) *services.FreeRADIUS {
 		Secret:       testSecret,
 		RequireMA:    requireMA,
 		Marker:       "replica-a",
-		StatusListen: netip.MustParseAddrPort("127.0.0.1:0"),
+		Listen:       listen,
+		StatusListen: status,
+		Clients:      clients,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +87,20 @@ func wantResult(t testing.TB, res *sdk.Result, status sdk.Status, reason string)
 	if len(res.Phases) != 1 || res.Phases[0].Name != "request" {
 		t.Fatalf("phases = %+v, want one named request", res.Phases)
 	}
+}
+
+// An IPv6 target ([::1]:port) reaches a FreeRADIUS listening on ::1 only,
+// which knows the checker as the client ::1.
+func TestAgainstFreeRADIUSOverIPv6(t *testing.T) {
+	srv := startRadiusOn(t, true, netip.MustParseAddrPort("[::1]:0"), netip.AddrPort{}, []netip.Prefix{netip.MustParsePrefix("::1/128")})
+	target := srv.Addr.String()
+	if !strings.HasPrefix(target, "[::1]:") {
+		t.Fatalf("target %s, want [::1]:port", target)
+	}
+	res, _ := runCheck(t, 2*time.Second, target, settings(t, testSecret, "alice", "alice-pw", nil))
+	wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	res, _ = runCheck(t, 2*time.Second, target, settings(t, testSecret, "bob", "whatever", nil))
+	wantResult(t, res, sdk.StatusFailed, sdk.ReasonRejected)
 }
 
 func TestAgainstFreeRADIUS(t *testing.T) {
