@@ -16,6 +16,7 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
+	"github.com/ripcord/ripcord/advertisers"
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/plugins"
@@ -23,22 +24,28 @@ import (
 
 // TestDaemonReportsBGPSessions: status and /metrics show the BGP session
 // with a real (embedded GoBGP) router, and how many prefixes it was sent.
-// bgpRouter is an embedded GoBGP router (AS 65000) on 127.0.0.1 that takes
-// a passive session from ripcord (AS 65010).
+// bgpRouter is an embedded GoBGP router (AS 65000) on a loopback address
+// that takes a passive session from ripcord (AS 65010, from 127.0.0.1).
 type bgpRouter struct {
 	s    *server.BgpServer
+	addr string
 	port int
 }
 
-func startBGPRouter(t *testing.T) *bgpRouter {
+func startBGPRouter(t *testing.T) *bgpRouter { return startBGPRouterAt(t, "127.0.0.1") }
+
+func startBGPRouterAt(t *testing.T, addr string) *bgpRouter {
 	t.Helper()
-	_, portText, _ := net.SplitHostPort(freePort(t))
-	r := &bgpRouter{s: server.NewBgpServer()}
-	fmt.Sscan(portText, &r.port)
+	l, err := net.Listen("tcp", addr+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &bgpRouter{s: server.NewBgpServer(), addr: addr, port: l.Addr().(*net.TCPAddr).Port}
+	l.Close()
 	go r.s.Serve()
 	ctx := context.Background()
-	if err := r.s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 65000, RouterId: "127.0.0.1",
-		ListenPort: int32(r.port), ListenAddresses: []string{"127.0.0.1"}}}); err != nil {
+	if err := r.s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 65000, RouterId: addr,
+		ListenPort: int32(r.port), ListenAddresses: []string{addr}}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.s.StopBgp(context.Background(), &api.StopBgpRequest{}) })
@@ -66,10 +73,20 @@ func (r *bgpRouter) prefixes() int {
 	return n
 }
 
-// bgpConfig is the config head for a daemon peering with r.
-func (r *bgpRouter) bgpConfig() string {
-	return fmt.Sprintf("bgp:\n  asn: 65010\n  router_id: 127.0.0.1\n  next_hop: 127.0.0.1\n  peers:\n    - {address: 127.0.0.1, asn: 65000, port: %d}\n", r.port)
+// bgpHead is the bgp section for a daemon peering with routers.
+func bgpHead(routers ...*bgpRouter) string {
+	out := "bgp:\n  asn: 65010\n  router_id: 127.0.0.1\n  next_hop: 127.0.0.1\n  peers:\n"
+	for _, r := range routers {
+		out += r.peerConfig()
+	}
+	return out
 }
+
+func (r *bgpRouter) peerConfig() string {
+	return fmt.Sprintf("    - {address: %s, asn: 65000, port: %d}\n", r.addr, r.port)
+}
+
+func (r *bgpRouter) bgpConfig() string { return bgpHead(r) }
 
 // pageServer is an HTTP server answering every request with 200.
 func pageServer(t *testing.T) string {
@@ -98,7 +115,11 @@ func switchedPage(t *testing.T) (addr string, healthy *atomic.Bool) {
 
 // runDaemon runs the daemon on cfgPath with the advertisers its config
 // builds, until the test ends.
-func runDaemon(t *testing.T, cfgPath string) {
+func runDaemon(t *testing.T, cfgPath string) { runDaemonWith(t, cfgPath, nil) }
+
+// runDaemonWith is runDaemon with the advertisers advs builds from the
+// loaded config (nil: the config's own).
+func runDaemonWith(t *testing.T, cfgPath string, advs func(*config.Config) map[string]advertisers.Advertiser) {
 	t.Helper()
 	t.Setenv("RIPCORD_DAEMON_TEST_CHECKER", "1")
 	log := slog.New(slog.DiscardHandler)
@@ -108,10 +129,12 @@ func runDaemon(t *testing.T, cfgPath string) {
 		cancel()
 		t.Fatal(err)
 	}
+	o := Options{Config: cfg, Host: host, Logger: log, NoVIP: true, ConfigPath: cfgPath}
+	if advs != nil {
+		o.Advertisers = advs(cfg)
+	}
 	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Config: cfg, Host: host, Logger: log, NoVIP: true, ConfigPath: cfgPath})
-	}()
+	go func() { done <- Run(ctx, o) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

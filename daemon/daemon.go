@@ -155,6 +155,8 @@ type Daemon struct {
 	appliers []*applier
 	notify   *notifier
 	routers  *routerViews // nil without a RIP speaker
+	rip      *rip.Speaker // nil without RIP (or with a test's advertiser)
+	ripng    *rip.Speaker // nil without RIPng (or with a test's advertiser)
 	bgp      *bgp.Speaker // nil without BGP
 	started  time.Time
 	drainDir string
@@ -237,12 +239,12 @@ func Run(ctx context.Context, o Options) error {
 		d.metrics.Registry.MustRegister(bgpCollector{d.bgp})
 	}
 	sp, _ := advs["rip"].(*rip.Speaker)
-	if sp != nil {
+	if d.rip = sp; sp != nil {
 		registerRIPStats(d.metrics, sp, "rip")
 		d.routers = &routerViews{}
 	}
-	if ng, _ := advs["ripng"].(*rip.Speaker); ng != nil {
-		registerRIPStats(d.metrics, ng, "ripng")
+	if d.ripng, _ = advs["ripng"].(*rip.Speaker); d.ripng != nil {
+		registerRIPStats(d.metrics, d.ripng, "ripng")
 	}
 	for _, name := range slices.Sorted(maps.Keys(advs)) {
 		d.appliers = append(d.appliers, newApplier(name, advs[name], d.metrics, log))

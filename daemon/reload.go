@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ripcord/ripcord/control"
@@ -65,11 +66,25 @@ func (d *Daemon) reload() (string, error) {
 		}
 	}
 	if have, want := relayPeers(d.specs), relayPeers(specs); d.relays != nil && !slices.Equal(have, want) {
+		// Each peer has its own routing table, mark and flow set in the
+		// kernel, numbered by its place in the list.
 		return "", fmt.Errorf("%s: relay peers %v instead of %v: changing them needs a restart", d.path, want, have)
 	}
 	drained, err := d.drainedOf(cfg)
 	if err != nil {
 		return "", err
+	}
+	// The advertisers first: a new RIP interface's socket is what is most
+	// likely to fail, and then no service has changed yet.
+	advChanges, err := d.reconfigureAdvertisers(ctx, old, cfg)
+	if err != nil {
+		return "", err
+	}
+	partly := func(err error) error {
+		if len(advChanges) == 0 {
+			return err
+		}
+		return fmt.Errorf("%w (the services are unchanged, but this was applied: %s)", err, strings.Join(advChanges, "; "))
 	}
 
 	// Make-before-break for addresses too: a new VIP is on its interface
@@ -79,11 +94,11 @@ func (d *Daemon) reload() (string, error) {
 	d.allow(both)
 	if err := d.ensureVIPs(ctx, both); err != nil {
 		d.allow(old.Services)
-		return "", err
+		return "", partly(err)
 	}
 	changes, err := d.engine.Update(ctx, specs, jobs, drained)
 	if err != nil {
-		return "", err
+		return "", partly(err)
 	}
 	d.cfg.Store(cfg)
 	d.specs = specs
@@ -94,12 +109,12 @@ func (d *Daemon) reload() (string, error) {
 	for _, w := range cfg.Warnings() {
 		d.log.Warn("config: " + w)
 	}
-	return changes.String(), nil
+	return strings.Join(append([]string{changes.String()}, advChanges...), "; "), nil
 }
 
 // needsRestart refuses changes that reload does not apply: what the daemon
-// binds or builds once at start. Services and their checks are what reload
-// is for.
+// binds or builds once at start. Services, their checks and the rip and bgp
+// sections (reconfigureAdvertisers) are what reload is for.
 func needsRestart(path string, old, cfg *config.Config) error {
 	for _, c := range []struct {
 		key      string
@@ -111,11 +126,9 @@ func needsRestart(path string, old, cfg *config.Config) error {
 		{"control", old.Control, cfg.Control},
 		{"plugins", old.Plugins, cfg.Plugins},
 		{"relay_address", old.RelayAddress, cfg.RelayAddress},
-		{"rip", old.RIP, cfg.RIP},
-		{"bgp", old.BGP, cfg.BGP},
 	} {
 		if !reflect.DeepEqual(c.old, c.new) {
-			return fmt.Errorf("%s: %s changed: that needs a restart (reload applies services and their checks)", path, c.key)
+			return fmt.Errorf("%s: %s changed: that needs a restart (reload applies services, their checks, rip and bgp)", path, c.key)
 		}
 	}
 	return nil
