@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/ripcord/ripcord/advertisers/rip"
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/internal/memconn"
 )
 
 // TestReloadBGPPeers: a reload that adds a BGP peer and one that removes it
@@ -84,7 +84,8 @@ services:
     checks:
       - {name: page, checker: http, target: "http://%[3]s/", interval: 100ms, timeout: 90ms, rise: 1, fall: 1000}
 `, dir, keyFile, pageServer(t))), 0o644)
-	conn := newSentConn()
+	conn := memconn.New(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: rip.Port})
+	sent := &responses{c: conn}
 	runDaemonWith(t, cfgPath, func(cfg *config.Config) map[string]advertisers.Advertiser {
 		rc, err := ripConfig(cfg.RIP, slog.New(slog.DiscardHandler))
 		if err != nil {
@@ -98,11 +99,11 @@ services:
 	})
 	oldKey := rip.Auth{Type: rip.AuthMD5, KeyID: 1, Key: []byte("old-key")}
 	newKey := rip.Auth{Type: rip.AuthMD5, KeyID: 1, Key: []byte("new-key")}
-	waitUntil(t, "the VIP announced", func() bool { return conn.responses(oldKey) > 0 })
+	waitUntil(t, "the VIP announced", func() bool { return sent.count(oldKey) > 0 })
 	client := control.NewClient(filepath.Join(dir, "ripcord.sock"))
 	waitUntil(t, "the control socket", func() bool { _, err := client.Status(); return err == nil })
 	time.Sleep(200 * time.Millisecond)
-	before := conn.responses(oldKey)
+	before := sent.count(oldKey)
 
 	if res, err := client.Reload(); err != nil || res.Summary != "unchanged web" {
 		t.Fatalf("unchanged reload: %+v, %v", res, err)
@@ -112,41 +113,31 @@ services:
 	if res, err := client.Reload(); err != nil || res.Summary != "unchanged web; rip: authentication md5 key-id 1 (key hidden)" {
 		t.Fatalf("new key: %+v, %v", res, err)
 	}
-	waitUntil(t, "the table signed with the new key", func() bool { return conn.responses(newKey) == 1 })
+	waitUntil(t, "the table signed with the new key", func() bool { return sent.count(newKey) == 1 })
 	time.Sleep(200 * time.Millisecond)
-	if n, m := conn.responses(oldKey)-before, conn.responses(newKey); n != 0 || m != 1 {
+	if n, m := sent.count(oldKey)-before, sent.count(newKey); n != 0 || m != 1 {
 		t.Errorf("the reloads sent %d Responses with the old key and %d with the new one, want 0 and 1", n, m)
 	}
 }
 
-// sentConn is an in-memory socket that keeps what the speaker sends.
-type sentConn struct {
-	mu     sync.Mutex
-	sent   [][]byte
-	closed chan struct{}
-	once   sync.Once
+// responses counts, of what the speaker sent on c so far, the RIP
+// Responses that auth verifies.
+type responses struct {
+	c    *memconn.Conn
+	sent [][]byte
 }
 
-func newSentConn() *sentConn { return &sentConn{closed: make(chan struct{})} }
-
-func (c *sentConn) ReadFrom([]byte) (int, net.Addr, error) {
-	<-c.closed
-	return 0, nil, net.ErrClosed
-}
-
-func (c *sentConn) WriteTo(b []byte, _ net.Addr) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sent = append(c.sent, append([]byte(nil), b...))
-	return len(b), nil
-}
-
-// responses counts the RIP Responses sent that auth verifies.
-func (c *sentConn) responses(auth rip.Auth) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (r *responses) count(auth rip.Auth) int {
+	for drained := false; !drained; {
+		select {
+		case p := <-r.c.Out:
+			r.sent = append(r.sent, p.Data)
+		default:
+			drained = true
+		}
+	}
 	n := 0
-	for _, wire := range c.sent {
+	for _, wire := range r.sent {
 		var p rip.Packet
 		if plain, _, err := auth.Verify(wire); err == nil && p.UnmarshalBinary(plain) == nil && p.Command == rip.CommandResponse {
 			n++
@@ -154,9 +145,3 @@ func (c *sentConn) responses(auth rip.Auth) int {
 	}
 	return n
 }
-
-func (c *sentConn) Close() error                     { c.once.Do(func() { close(c.closed) }); return nil }
-func (c *sentConn) LocalAddr() net.Addr              { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 520} }
-func (c *sentConn) SetDeadline(time.Time) error      { return nil }
-func (c *sentConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *sentConn) SetWriteDeadline(time.Time) error { return nil }
