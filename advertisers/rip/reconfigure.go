@@ -154,9 +154,14 @@ func (s *Speaker) reconfigure(cfg Config, open func(string) (net.PacketConn, err
 		default:
 		}
 	}
-	if old.NoReadvertise != cfg.NoReadvertise || old.TriggeredDelay != cfg.TriggeredDelay ||
-		old.WithdrawCycles != cfg.WithdrawCycles {
-		changes = append(changes, "timers")
+	if old.NoReadvertise != cfg.NoReadvertise {
+		changes = append(changes, fmt.Sprintf("re-advertising on heard poison %v", !cfg.NoReadvertise))
+	}
+	if old.TriggeredDelay != cfg.TriggeredDelay {
+		changes = append(changes, "triggered delay "+cfg.TriggeredDelay.String())
+	}
+	if old.WithdrawCycles != cfg.WithdrawCycles {
+		changes = append(changes, fmt.Sprintf("withdraw cycles %d", cfg.WithdrawCycles))
 	}
 	s.mu.Unlock()
 

@@ -97,8 +97,13 @@ func TestReconfigureUpdateInterval(t *testing.T) {
 	set(t, s, ann(vipA, 1))
 	next(t, c, Auth{})
 	quiet(t, c, 50*time.Millisecond)
-	if _, err := s.ReconfigureWithConns(Config{UpdateInterval: 30 * time.Millisecond, Interfaces: []Interface{{Name: "eth0"}}}, nil); err != nil {
+	changes, err := s.ReconfigureWithConns(Config{UpdateInterval: 30 * time.Millisecond, NoReadvertise: true,
+		Interfaces: []Interface{{Name: "eth0"}}}, nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if want := []string{"update interval 30ms", "re-advertising on heard poison false"}; !slices.Equal(changes, want) {
+		t.Errorf("changes %q, want %q", changes, want)
 	}
 	start := time.Now()
 	wantUpdate(t, next(t, c, Auth{}), group, map[netip.Prefix]int{vipA: 1})
