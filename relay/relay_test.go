@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ripcord/ripcord/lab/netns"
+	"github.com/ripcord/ripcord/lab/netns/netnstest"
 	"github.com/ripcord/ripcord/lab/services"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -60,20 +61,6 @@ func needRoot(t testing.TB) {
 	}
 }
 
-func newNS(t testing.TB, prefix string) *netns.NS {
-	t.Helper()
-	ns, err := netns.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := ns.Delete(); err != nil {
-			t.Error(err)
-		}
-	})
-	return ns
-}
-
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
@@ -87,9 +74,9 @@ func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 // test (startManager).
 func newTopo(t testing.TB) *topo {
 	needRoot(t)
-	tp := &topo{client: newNS(t, "rlc"), router: newNS(t, "rlr")}
-	tp.relayer = &replica{name: "relayer", ns: newNS(t, "rla")}
-	tp.peer = &replica{name: "peer", ns: newNS(t, "rlb")}
+	tp := &topo{client: netnstest.New(t, "rlc"), router: netnstest.New(t, "rlr")}
+	tp.relayer = &replica{name: "relayer", ns: netnstest.New(t, "rla")}
+	tp.peer = &replica{name: "peer", ns: netnstest.New(t, "rlb")}
 	// The peer answers from the VIP through the router, whose route to the
 	// VIP points at the relayer: the router must not filter by reverse path
 	// strictly (a namespace inherits the host's setting).
@@ -493,9 +480,9 @@ forwarding: 0
 
 func TestRelayCleanup(t *testing.T) {
 	needRoot(t)
-	ns := newNS(t, "rlx")
+	ns := netnstest.New(t, "rlx")
 	must(t, netns.Veth(netns.End{NS: ns, Dev: "eth0", Addr: pfx("10.0.2.2/24")},
-		netns.End{NS: newNS(t, "rly"), Dev: "eth0", Addr: pfx("10.0.2.1/24")}))
+		netns.End{NS: netnstest.New(t, "rly"), Dev: "eth0", Addr: pfx("10.0.2.1/24")}))
 	if got := kernelState(t, ns); got != cleanState {
 		t.Fatalf("fresh namespace:\n%s", got)
 	}
@@ -661,7 +648,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from what the
 // sees. Refresh with go test ./relay -run TestRuleset -update.
 func TestRuleset(t *testing.T) {
 	needRoot(t)
-	ns := newNS(t, "rlg")
+	ns := netnstest.New(t, "rlg")
 	var m *Manager
 	must(t, ns.Do(func() (err error) {
 		m, err = New(context.Background(), Config{Local: relayIP, Peers: []netip.Addr{peerIP, netip.MustParseAddr("10.0.4.2")}})
@@ -691,7 +678,7 @@ func TestRuleset(t *testing.T) {
 // no forward guard, no second local rule, nothing changed after Close.
 func TestRelayLeavesHostSettings(t *testing.T) {
 	needRoot(t)
-	ns := newNS(t, "rlh")
+	ns := netnstest.New(t, "rlh")
 	ctx := context.Background()
 	_, err := ns.Exec(ctx, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	must(t, err)
@@ -800,7 +787,7 @@ func TestRelayRescuesAtFailback(t *testing.T) {
 // runtime's threads with the plugin host.
 func TestRelayKeepsThreads(t *testing.T) {
 	needRoot(t)
-	ns := newNS(t, "rlt")
+	ns := netnstest.New(t, "rlt")
 	var m *Manager
 	must(t, ns.Do(func() (err error) {
 		m, err = New(context.Background(), Config{Local: netip.MustParseAddr("10.0.5.2"), Peers: []netip.Addr{netip.MustParseAddr("10.0.5.3")}})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ripcord/ripcord/advertisers"
 	"github.com/ripcord/ripcord/lab/netns"
+	"github.com/ripcord/ripcord/lab/netns/netnstest"
 	"github.com/ripcord/ripcord/lab/routers"
 )
 
@@ -52,25 +53,11 @@ func needRoot(t testing.TB) {
 	}
 }
 
-func newNS(t testing.TB, prefix string) *netns.NS {
-	t.Helper()
-	ns, err := netns.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := ns.Delete(); err != nil {
-			t.Error(err)
-		}
-	})
-	return ns
-}
-
 // newLab builds server + router namespaces; the router is not started.
 func newLab(t testing.TB) *lab {
 	t.Helper()
 	needRoot(t)
-	lb := &lab{t: t, srv: newNS(t, "rcs"), rtr: newNS(t, "rcr")}
+	lb := &lab{t: t, srv: netnstest.New(t, "rcs"), rtr: netnstest.New(t, "rcr")}
 	if err := netns.Veth(
 		netns.End{NS: lb.srv, Dev: srvIf, Addr: labServer},
 		netns.End{NS: lb.rtr, Dev: rtrIf, Addr: labRouter},
@@ -86,7 +73,7 @@ func newLab(t testing.TB) *lab {
 // addServer2 links a second server namespace to the router.
 func (lb *lab) addServer2() {
 	lb.t.Helper()
-	lb.srv2 = newNS(lb.t, "rcs")
+	lb.srv2 = netnstest.New(lb.t, "rcs")
 	if err := netns.Veth(
 		netns.End{NS: lb.srv2, Dev: srvIf2, Addr: labServer2},
 		netns.End{NS: lb.rtr, Dev: rtrIf2, Addr: labRouter2},

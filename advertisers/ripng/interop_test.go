@@ -16,6 +16,7 @@ import (
 	"github.com/ripcord/ripcord/advertisers"
 	"github.com/ripcord/ripcord/advertisers/rip"
 	"github.com/ripcord/ripcord/lab/netns"
+	"github.com/ripcord/ripcord/lab/netns/netnstest"
 	"github.com/ripcord/ripcord/lab/routers"
 )
 
@@ -23,20 +24,6 @@ var (
 	labVIP   = netip.MustParsePrefix("2001:db8:ff::1/128")
 	labOther = netip.MustParsePrefix("2001:db8:bad::1/128") // announced, never accepted
 )
-
-func newNS(t *testing.T, prefix string) *netns.NS {
-	t.Helper()
-	ns, err := netns.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := ns.Delete(); err != nil {
-			t.Error(err)
-		}
-	})
-	return ns
-}
 
 // linkLocal is the link-local address of dev in ns.
 func linkLocal(t *testing.T, ns *netns.NS, dev string) netip.Addr {
@@ -81,7 +68,7 @@ func TestInterop(t *testing.T) {
 	}
 	for _, kind := range []string{"frr", "bird"} {
 		t.Run(kind, func(t *testing.T) {
-			srv, rtr := newNS(t, "rcs"), newNS(t, "rcr")
+			srv, rtr := netnstest.New(t, "rcs"), netnstest.New(t, "rcr")
 			if err := netns.Veth(netns.End{NS: srv, Dev: "rs0", Addr: netip.MustParsePrefix("10.200.0.2/24")},
 				netns.End{NS: rtr, Dev: "sr0", Addr: netip.MustParsePrefix("10.200.0.1/24")}); err != nil {
 				t.Fatal(err)
