@@ -53,7 +53,7 @@ func (c testChecker) Describe() sdk.Description {
 	return sdk.Description{
 		Name: c.name, Version: "1.2.3", Summary: "test checker",
 		Settings: []sdk.Field{
-			{Name: "port", Type: "int", Required: true, Help: "port to probe"},
+			{Name: "port", Type: "int", Help: "port to probe"},
 			{Name: "broken", Type: "bool", Default: "false", Help: "make Configure fail"},
 		},
 	}

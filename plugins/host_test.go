@@ -449,7 +449,7 @@ func TestServeByHand(t *testing.T) {
 	for _, want := range []string{
 		"This program is a ripcord checker plugin",
 		"checker byhand 1.2.3: test checker",
-		"port    int   required",
+		"broken  bool  default false",
 		"ripcord-checker-byhand",
 		"checker: byhand",
 	} {

@@ -112,7 +112,14 @@ func TestRoundTrip(t *testing.T) {
 		}{
 			{settings: `{"port": 389}`},
 			{settings: `{"port": 0}`, want: []sdk.FieldError{{Field: "port", Message: "must be positive"}}},
-			{settings: `{"prot": 1}`, want: []sdk.FieldError{{Field: "settings", Message: `json: unknown field "prot"`}}},
+			// The SDK holds settings to the schema before Configure sees them.
+			{settings: `{"prot": 1, "port": "389", "broken": 1}`, want: []sdk.FieldError{
+				{Field: "prot", Message: "unknown setting (known: broken, port)"},
+				{Field: "port", Message: "cannot use a string as int"},
+				{Field: "broken", Message: "cannot use the number 1 as bool"}}},
+			{settings: `{"port": 0, "prot": 1}`, want: []sdk.FieldError{
+				{Field: "prot", Message: "unknown setting (known: broken, port)"},
+				{Field: "port", Message: "must be positive"}}},
 			{settings: `{"broken": true}`, err: "checker error: configure broke"},
 		} {
 			got, err := r.configure(ctx, sdk.Settings(tc.settings))
@@ -155,7 +162,8 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("check %s (-want +got):\n%s", tc.target, diff)
 			}
 			seen := <-c.got
-			if diff := cmp.Diff(*req, seen.req); diff != "" {
+			// The checker sees the settings with the schema's defaults.
+			if diff := cmp.Diff(sdk.Request{Target: tc.target, Settings: sdk.Settings(`{"broken":false,"port":1}`)}, seen.req); diff != "" {
 				t.Errorf("check %s: request (-sent +seen):\n%s", tc.target, diff)
 			}
 			if !seen.deadline.Equal(tc.deadline) {

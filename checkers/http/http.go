@@ -53,7 +53,7 @@ func (Checker) Describe() sdk.Description {
 			{Name: "method", Type: "string", Default: DefaultMethod, Help: "request method"},
 			{Name: "host", Type: "string", Help: "Host header (the service's name when the target is one replica)"},
 			{Name: "server_name", Type: "string", Help: "TLS SNI and certificate name; default host, else the URL's host"},
-			{Name: "expect_status", Type: "[]int", Default: fmt.Sprint(DefaultExpectStatus), Help: "acceptable status codes"},
+			{Name: "expect_status", Type: "int or []int", Default: fmt.Sprint(DefaultExpectStatus), Help: "acceptable status codes"},
 			{Name: "body_contains", Type: "string", Help: "substring the body must contain"},
 			{Name: "body_regex", Type: "string", Help: "RE2 expression the body must match"},
 			{Name: "ca_file", Type: "string", Help: "PEM CA bundle instead of the system roots"},

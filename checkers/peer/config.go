@@ -24,9 +24,6 @@ func parseConfig(s sdk.Settings) (Config, []sdk.FieldError) {
 		return c, fes
 	}
 	var fes []sdk.FieldError
-	if c.Service == "" {
-		fes = append(fes, sdk.FieldError{Field: "service", Message: "required: the service name on the peer"})
-	}
 	if c.Advertiser != "rip" && c.Advertiser != "ripng" && c.Advertiser != "bgp" {
 		fes = append(fes, sdk.FieldError{Field: "advertiser", Message: "must be rip, ripng or bgp"})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,13 +147,16 @@ func TestPeerUnreachable(t *testing.T) {
 }
 
 func TestConfigure(t *testing.T) {
-	fes, _ := New().Configure(context.Background(), sdk.Settings(`{"advertiser":"ospf"}`))
-	if len(fes) != 2 || fes[0].Field != "service" || fes[1].Field != "advertiser" {
-		t.Fatalf("field errors = %v", fes)
-	}
-	fes, _ = New().Configure(context.Background(), sdk.Settings(`{"service":"ldap","srvice":"x"}`))
-	if len(fes) != 1 || fes[0].Field != "srvice" {
-		t.Fatalf("field errors = %v", fes)
+	for settings, want := range map[string][]string{
+		`{"advertiser":"ospf"}`:              {"advertiser", "service"}, // service is required by the schema
+		`{"service":"ldap","srvice":"x"}`:    {"srvice"},
+		`{"service":"ldap"}`:                 nil,
+		`{"service":7,"advertiser":"bgp"}`:   {"service"},
+		`{"service":"ldap","advertiser":""}`: {"advertiser"},
+	} {
+		if got, fes := sdktest.ConfigureFields(t, New(), settings); !slices.Equal(got, want) {
+			t.Errorf("%s: field errors %v, want errors of %v", settings, fes, want)
+		}
 	}
 }
 

@@ -70,9 +70,6 @@ func (c Config) Validate() []sdk.FieldError {
 	add := func(field, format string, args ...any) {
 		errs = append(errs, sdk.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	if c.SecretFile == "" {
-		add("secret_file", "required")
-	}
 	switch c.Mode {
 	case ModeAccessRequest:
 		if c.User == "" {

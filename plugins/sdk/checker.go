@@ -39,13 +39,21 @@ type Description struct {
 	Settings []Field // the settings schema
 }
 
-// Field documents one setting.
+// Field documents one setting, and Serve holds every check's settings to
+// it (ApplySchema) before Configure and Check see them: unknown keys,
+// missing Required fields and values not of their Type are field errors,
+// and an absent field gets its Default.
 type Field struct {
-	Name     string // key in the YAML settings mapping
-	Type     string // string, int, bool, duration, []string, ...
+	Name string // key in the YAML settings mapping
+	// Type is one the SDK checks: string, int, float, bool, duration (a
+	// string such as "2s"), object (a mapping), []T, map[string]T, or
+	// "A or B" (either). Any other text is documentation only.
+	Type     string
 	Required bool
-	Default  string
-	Help     string
+	// Default is written as JSON ("53", "[200]", "true") or, for a type
+	// that takes a string, as the text itself ("udp", "2s").
+	Default string
+	Help    string
 }
 
 // FieldError says what is wrong with one setting.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	plugin "github.com/hashicorp/go-plugin"
@@ -19,7 +20,7 @@ import (
 // for you; RegisterGRPC exists for hosts and tests that run a checker
 // in-process.
 func RegisterGRPC(s *grpc.Server, c Checker) {
-	checkerpb.RegisterCheckerServer(s, &server{c: c})
+	checkerpb.RegisterCheckerServer(s, newServer(c))
 }
 
 // goPlugin is the plugin side of the go-plugin contract.
@@ -40,7 +41,12 @@ func (p *goPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientC
 // server adapts a Checker to the generated gRPC service.
 type server struct {
 	checkerpb.UnimplementedCheckerServer
-	c Checker
+	c      Checker
+	schema func() []Field // the checker's settings schema, asked once
+}
+
+func newServer(c Checker) *server {
+	return &server{c: c, schema: sync.OnceValue(func() []Field { return c.Describe().Settings })}
 }
 
 func (s *server) Describe(context.Context, *checkerpb.DescribeRequest) (resp *checkerpb.DescribeResponse, err error) {
@@ -58,7 +64,7 @@ func (s *server) Describe(context.Context, *checkerpb.DescribeRequest) (resp *ch
 func (s *server) Configure(ctx context.Context, req *checkerpb.ConfigureRequest) (resp *checkerpb.ConfigureResponse, _ error) {
 	resp = &checkerpb.ConfigureResponse{}
 	defer recoverTo("Configure", func(msg string) { resp = &checkerpb.ConfigureResponse{Error: msg} })
-	errs, err := s.c.Configure(ctx, Settings(req.GetSettings()))
+	errs, err := ValidateSettings(ctx, s.c, Settings(req.GetSettings()))
 	if err != nil {
 		resp.Error = errorText(err)
 		return resp, nil
@@ -78,7 +84,14 @@ func (s *server) Check(ctx context.Context, req *checkerpb.CheckRequest) (resp *
 		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, ns))
 		defer cancel()
 	}
-	res, err := s.c.Check(ctx, &Request{Target: req.GetTarget(), Settings: Settings(req.GetSettings())})
+	settings, errs, err := ApplySchema(s.schema(), Settings(req.GetSettings()))
+	var res *Result
+	if err == nil && errs != nil {
+		err = fmt.Errorf("settings: %v", errors.Join(fieldErrors(errs)...))
+	}
+	if err == nil {
+		res, err = s.c.Check(ctx, &Request{Target: req.GetTarget(), Settings: settings})
+	}
 	switch {
 	case err != nil:
 		return &checkerpb.CheckResponse{Error: errorText(err)}, nil
@@ -107,6 +120,14 @@ func resultToPB(r *Result) *checkerpb.CheckResponse {
 		resp.Observations[utf8(k)] = v
 	}
 	return resp
+}
+
+func fieldErrors(fes []FieldError) []error {
+	errs := make([]error, len(fes))
+	for i, fe := range fes {
+		errs[i] = fe
+	}
+	return errs
 }
 
 // utf8 replaces what is not UTF-8 in s, which protobuf refuses to send.

@@ -26,10 +26,12 @@ func Settings(t testing.TB, m map[string]any) sdk.Settings {
 }
 
 // Check runs one check of target with the given timeout as its deadline and
-// returns the result and how long it took. A returned error (the checker
-// broke) fails the test.
+// returns the result and how long it took. Like the daemon, it holds the
+// settings to the checker's schema first (defaults filled in). A returned
+// error (the checker broke) and settings the schema refuses fail the test.
 func Check(t testing.TB, c sdk.Checker, timeout time.Duration, target string, s sdk.Settings) (*sdk.Result, time.Duration) {
 	t.Helper()
+	s = applySchema(t, c, s)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
@@ -51,9 +53,11 @@ func Want(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
 	}
 }
 
-// DescribeMatches fails the test unless c.Describe() documents exactly the
-// JSON keys of the settings struct config (a value of it): the settings
-// schema users read must never drift from what the checker accepts.
+// DescribeMatches fails the test unless c.Describe() has name and a version,
+// documents exactly the JSON keys of the settings struct config (a value of
+// it), and its schema holds together: every Default is of its Type and
+// decodes into config. The settings schema users read must never drift from
+// what the checker accepts.
 func DescribeMatches(t testing.TB, c sdk.Checker, name string, config any) {
 	t.Helper()
 	d := c.Describe()
@@ -76,6 +80,23 @@ func DescribeMatches(t testing.TB, c sdk.Checker, name string, config any) {
 	if !slices.Equal(described, fields) {
 		t.Fatalf("Describe lists %v, the settings struct has %v", described, fields)
 	}
+	defaults, _, err := sdk.ApplySchema(d.Settings, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := defaults.Decode(reflect.New(typ).Interface()); err != nil {
+		t.Fatalf("the defaults %s do not decode into %s: %v", defaults, typ, err)
+	}
+}
+
+// applySchema holds s to c's schema, as the daemon's plugin does.
+func applySchema(t testing.TB, c sdk.Checker, s sdk.Settings) sdk.Settings {
+	t.Helper()
+	out, fes, err := sdk.ApplySchema(c.Describe().Settings, s)
+	if err != nil || fes != nil {
+		t.Fatalf("settings %s: %v %v", s, err, fes)
+	}
+	return out
 }
 
 // PhaseNames lists the names of a result's phases, in order.
@@ -87,11 +108,12 @@ func PhaseNames(res *sdk.Result) []string {
 	return names
 }
 
-// ConfigureFields runs c.Configure on settings (JSON) and returns the names
-// of the fields it rejected, sorted.
+// ConfigureFields validates settings (JSON) as the daemon does
+// (sdk.ValidateSettings: the schema, then c.Configure) and returns the names
+// of the fields rejected, sorted, and the errors.
 func ConfigureFields(t testing.TB, c sdk.Checker, settings string) ([]string, []sdk.FieldError) {
 	t.Helper()
-	errs, err := c.Configure(context.Background(), sdk.Settings(settings))
+	errs, err := sdk.ValidateSettings(context.Background(), c, sdk.Settings(settings))
 	if err != nil {
 		t.Fatalf("Configure(%s): %v", settings, err)
 	}
