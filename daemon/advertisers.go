@@ -94,7 +94,7 @@ func ripInterfaces(ifcs []config.RIPInterface) []rip.Interface {
 // bgpConfig is the speaker's config for the bgp section, with the
 // passwords read from their files.
 func bgpConfig(b *config.BGP, log *slog.Logger) (bgp.Config, error) {
-	bc := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, NextHop: b.NextHop, Priority: b.Priority,
+	bc := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, NextHop: b.NextHop, NextHop6: b.NextHop6, Priority: b.Priority,
 		HoldTime: b.HoldTime.D(),
 		Logger:   log.With("advertiser", "bgp")}
 	for _, p := range b.Peers {

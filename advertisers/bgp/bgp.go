@@ -36,7 +36,32 @@ const CommunityGracefulShutdown uint32 = 0xFFFF0000
 // out of every advertisement.
 const localOnlyPolicy = "ripcord-local-only"
 
-var ipv4Unicast = &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+var (
+	ipv4Unicast = &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	ipv6Unicast = &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
+)
+
+func familyOf(p netip.Prefix) *api.Family {
+	if p.Addr().Is6() {
+		return ipv6Unicast
+	}
+	return ipv4Unicast
+}
+
+// carries reports whether the session with peer carries prefixes of p's
+// family: its own family always (the next hop defaults to the session's
+// local address), the other one only with that family's next hop
+// configured (an IPv4 session has no IPv6 address to put there).
+func (cfg *Config) carries(peer netip.Addr, p netip.Prefix) bool {
+	switch {
+	case p.Addr().Is6() == peer.Is6():
+		return true
+	case p.Addr().Is6():
+		return cfg.NextHop6.IsValid()
+	default:
+		return cfg.NextHop.IsValid()
+	}
+}
 
 // startMu serialises StartBgp: GoBGP v3 stores route-selection options in
 // package variables on every start, so two speakers starting at once in one
@@ -160,7 +185,11 @@ func (sp *Speaker) apiPeer(p Peer) *api.Peer {
 			HoldTime:          hold,
 			KeepaliveInterval: max(hold/3, 1),
 		}},
-		AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: ipv4Unicast, Enabled: true}}},
+	}
+	for _, f := range []netip.Prefix{netip.PrefixFrom(netip.IPv4Unspecified(), 0), netip.PrefixFrom(netip.IPv6Unspecified(), 0)} {
+		if sp.cfg.carries(p.Address, f) {
+			ap.AfiSafis = append(ap.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: familyOf(f), Enabled: true}})
+		}
 	}
 	if p.MultihopTTL > 0 {
 		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.MultihopTTL)}
@@ -263,7 +292,7 @@ func (sp *Speaker) withdrawLocked(ctx context.Context, p netip.Prefix) error {
 		// refuse rather than risk it.
 		return fmt.Errorf("bgp: withdraw %s: no path recorded", p)
 	}
-	err := sp.server.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: ipv4Unicast, Path: r.path})
+	err := sp.server.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: r.path.Family, Path: r.path})
 	if err != nil {
 		return fmt.Errorf("bgp: withdraw %s: %w", p, err)
 	}
@@ -274,9 +303,13 @@ func (sp *Speaker) withdrawLocked(ctx context.Context, p netip.Prefix) error {
 
 // path builds the GoBGP path for one announcement.
 func (sp *Speaker) path(a advertisers.Announcement) (*api.Path, error) {
-	nextHop := "0.0.0.0" // GoBGP puts the session's local address there
-	if sp.cfg.NextHop.IsValid() {
-		nextHop = sp.cfg.NextHop.String()
+	// The unspecified address: GoBGP puts the session's local address there.
+	nextHop, configured := "0.0.0.0", sp.cfg.NextHop
+	if a.Prefix.Addr().Is6() {
+		nextHop, configured = "::", sp.cfg.NextHop6
+	}
+	if configured.IsValid() {
+		nextHop = configured.String()
 	}
 	attrs := []proto.Message{
 		&api.OriginAttribute{Origin: 0}, // IGP
@@ -310,7 +343,7 @@ func (sp *Speaker) path(a advertisers.Announcement) (*api.Path, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bgp: %s: encode prefix: %w", a.Prefix, err)
 	}
-	return &api.Path{Family: ipv4Unicast, Nlri: nlri, Pattrs: pattrs}, nil
+	return &api.Path{Family: familyOf(a.Prefix), Nlri: nlri, Pattrs: pattrs}, nil
 }
 
 // Announced returns what the speaker currently announces, sorted by prefix.
@@ -337,17 +370,17 @@ func (sp *Speaker) Close() error {
 	sp.closed = true
 	ctx := context.Background()
 	before := sp.sentUpdates(ctx)
-	withdrawn := 0
+	var withdrawn []netip.Prefix
 	var errs []error
 	for _, p := range sortedPrefixes(sp.announced) {
 		if err := sp.withdrawLocked(ctx, p); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		withdrawn++
+		withdrawn = append(withdrawn, p)
 	}
-	if withdrawn > 0 {
-		sp.awaitSent(ctx, before, uint64(withdrawn))
+	if len(withdrawn) > 0 {
+		sp.awaitSent(ctx, before, withdrawn)
 	}
 	if err := sp.server.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
 		errs = append(errs, fmt.Errorf("bgp: stop: %w", err))
@@ -367,16 +400,24 @@ func (sp *Speaker) sentUpdates(ctx context.Context) map[string]uint64 {
 	return out
 }
 
-// awaitSent waits until every session in before has sent n more UPDATEs
-// (one per withdrawn prefix) or is down, bounded by CloseTimeout. StopBgp
-// drops queued UPDATEs, so without this wait a router would learn of the
-// withdrawal only from the session ending.
-func (sp *Speaker) awaitSent(ctx context.Context, before map[string]uint64, n uint64) {
+// awaitSent waits until every session in before has sent one more UPDATE
+// per withdrawn prefix it carries, or is down, bounded by CloseTimeout.
+// StopBgp drops queued UPDATEs, so without this wait a router would learn
+// of the withdrawal only from the session ending.
+func (sp *Speaker) awaitSent(ctx context.Context, before map[string]uint64, withdrawn []netip.Prefix) {
 	deadline := time.Now().Add(sp.cfg.CloseTimeout)
 	for {
 		now := sp.sentUpdates(ctx)
 		pending := 0
 		for addr, count := range before {
+			var n uint64
+			if peer, err := netip.ParseAddr(addr); err == nil {
+				for _, p := range withdrawn {
+					if sp.cfg.carries(peer, p) {
+						n++
+					}
+				}
+			}
 			if c, up := now[addr]; up && c < count+n {
 				pending++
 			}
@@ -392,19 +433,14 @@ func (sp *Speaker) awaitSent(ctx context.Context, before map[string]uint64, n ui
 	}
 }
 
-// Carries implements advertisers.Carrier.
-func (sp *Speaker) Carries(p netip.Prefix) bool { return p.Addr().Is4() }
-
-// checkPrefix accepts IPv4 prefixes and returns them masked.
+// checkPrefix accepts IPv4 and IPv6 prefixes and returns them masked (an
+// IPv4-mapped one as IPv4).
 func checkPrefix(p netip.Prefix) (netip.Prefix, error) {
-	if !p.IsValid() {
-		return p, errors.New("bgp: invalid prefix")
+	if !p.IsValid() || p.Addr().Zone() != "" {
+		return p, fmt.Errorf("bgp: invalid prefix %s", p)
 	}
 	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	if !p.Addr().Is4() {
-		return p, fmt.Errorf("bgp: %s: only IPv4 prefixes are supported", p)
 	}
 	return p.Masked(), nil
 }

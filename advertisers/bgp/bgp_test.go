@@ -445,9 +445,8 @@ func TestSetRejectsBadInput(t *testing.T) {
 	}{
 		{[]advertisers.Announcement{ann("10.77.0.1/32", 0, false)}, "bgp: 10.77.0.1/32: metric 0 outside 1..16"},
 		{[]advertisers.Announcement{ann("10.77.0.1/32", 17, false)}, "bgp: 10.77.0.1/32: metric 17 outside 1..16"},
-		{[]advertisers.Announcement{ann("fd00::1/128", 1, false)}, "bgp: fd00::1/128: only IPv4 prefixes are supported"},
 		{[]advertisers.Announcement{ann("10.77.0.1/32", 1, false), ann("10.77.0.1/32", 2, false)}, "bgp: 10.77.0.1/32 given twice"},
-		{[]advertisers.Announcement{{Metric: 1}}, "bgp: invalid prefix"},
+		{[]advertisers.Announcement{{Metric: 1}}, "bgp: invalid prefix invalid Prefix"},
 	} {
 		err := sp.Set(context.Background(), tc.in)
 		if err == nil || err.Error() != tc.want {
@@ -482,7 +481,9 @@ func TestConfigValidate(t *testing.T) {
 		{"no peers", func(c *Config) { c.Peers = nil }, "bgp: at least one peer is needed"},
 		{"peer no asn", func(c *Config) { c.Peers[0].ASN = 0 }, "bgp: peers[0]: 10.0.0.254: asn must be set"},
 		{"peer twice", func(c *Config) { c.Peers = append(c.Peers, c.Peers[0]) }, "bgp: peers[1]: 10.0.0.254 listed twice"},
-		{"peer v6", func(c *Config) { c.Peers[0].Address = netip.MustParseAddr("fd00::2") }, "bgp: peers[0]: fd00::2: only IPv4 sessions are supported"},
+		{"peer link-local", func(c *Config) { c.Peers[0].Address = netip.MustParseAddr("fe80::2") }, "bgp: peers[0]: fe80::2: want a unicast IPv4 or global IPv6 address"},
+		{"v4 next hop6", func(c *Config) { c.NextHop6 = netip.MustParseAddr("10.0.0.1") }, "bgp: next_hop6 10.0.0.1 must be a global IPv6 address"},
+		{"link-local next hop6", func(c *Config) { c.NextHop6 = netip.MustParseAddr("fe80::1") }, "bgp: next_hop6 fe80::1 must be a global IPv6 address"},
 		{"peer unset", func(c *Config) { c.Peers[0].Address = netip.Addr{} }, `bgp: peers[0]: address "" invalid`},
 		{"prepend ibgp", func(c *Config) { c.Priority = PriorityPrepend; c.Peers[0].ASN = 65001 },
 			"bgp: peers[0]: 10.0.0.254: priority prepend needs eBGP, but the peer has our asn 65001"},
@@ -573,7 +574,8 @@ func TestCheckPrefix(t *testing.T) {
 		{"10.0.0.1/32", "10.0.0.1/32", ""},
 		{"10.0.0.1/24", "10.0.0.0/24", ""},
 		{"::ffff:10.0.0.1/128", "10.0.0.1/32", ""},
-		{"fd00::1/128", "", "bgp: fd00::1/128: only IPv4 prefixes are supported"},
+		{"fd00::1/128", "fd00::1/128", ""},
+		{"2001:db8::1/48", "2001:db8::/48", ""},
 	} {
 		got, err := checkPrefix(netip.MustParsePrefix(tc.in))
 		if tc.err != "" {
@@ -591,7 +593,8 @@ func TestCheckPrefix(t *testing.T) {
 func FuzzCheckPrefix(f *testing.F) {
 	f.Add("10.0.0.1/32")        // a VIP
 	f.Add("::ffff:1.2.3.4/120") // v4-mapped, shorter than a host
-	f.Add("fd00::/8")           // IPv6: rejected
+	f.Add("fd00::/8")           // IPv6
+	f.Add("fe80::1%eth0/128")   // a zone: rejected
 	f.Fuzz(func(t *testing.T, s string) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -601,7 +604,7 @@ func FuzzCheckPrefix(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !got.Addr().Is4() || got != got.Masked() {
+		if got.Addr().Is4In6() || got != got.Masked() {
 			t.Fatalf("checkPrefix(%s) = %s", p, got)
 		}
 		if again, err := checkPrefix(got); err != nil || again != got {

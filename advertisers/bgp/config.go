@@ -47,9 +47,14 @@ type Config struct {
 	ASN uint32
 	// RouterID is the BGP identifier, an IPv4 address unique in the network.
 	RouterID netip.Addr
-	// NextHop is the next hop put on announced routes. The zero value means
-	// each session's local address.
+	// NextHop is the next hop put on announced IPv4 routes. The zero value
+	// means each session's local address; an IPv6 session carries IPv4
+	// routes only with it set.
 	NextHop netip.Addr
+	// NextHop6 is the next hop of IPv6 routes (MP-BGP), a global address.
+	// The zero value means each IPv6 session's local address; an IPv4
+	// session carries IPv6 routes only with it set.
+	NextHop6 netip.Addr
 	// Peers are the routers to announce to (at least one).
 	Peers []Peer
 	// Priority is PriorityMED (default) or PriorityPrepend.
@@ -104,6 +109,9 @@ func (cfg Config) Validate() error {
 	if cfg.NextHop.IsValid() && !cfg.NextHop.Is4() {
 		errs = append(errs, fmt.Errorf("bgp: next_hop %s must be an IPv4 address", cfg.NextHop))
 	}
+	if nh := cfg.NextHop6; nh.IsValid() && (!nh.Is6() || nh.Is4In6() || nh.IsLinkLocalUnicast() || nh.IsUnspecified() || nh.IsMulticast()) {
+		errs = append(errs, fmt.Errorf("bgp: next_hop6 %s must be a global IPv6 address", nh))
+	}
 	switch cfg.Priority {
 	case PriorityMED, PriorityPrepend:
 	default:
@@ -131,8 +139,8 @@ func (cfg Config) Validate() error {
 			errs = append(errs, fmt.Errorf("bgp: peers[%d]: address %q invalid", i, addrString(p.Address)))
 			continue
 		}
-		if !p.Address.Is4() {
-			errs = append(errs, fmt.Errorf("bgp: peers[%d]: %s: only IPv4 sessions are supported", i, p.Address))
+		if p.Address.Is4In6() || p.Address.Zone() != "" || p.Address.IsLinkLocalUnicast() || p.Address.IsMulticast() {
+			errs = append(errs, fmt.Errorf("bgp: peers[%d]: %s: want a unicast IPv4 or global IPv6 address", i, p.Address))
 		}
 		if seen[p.Address] {
 			// GoBGP keys neighbours by address.

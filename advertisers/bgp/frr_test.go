@@ -113,12 +113,15 @@ type frrSeen struct {
 	Community string // FRR's well-known names, e.g. "graceful-shutdown"
 }
 
-func (r *frrRouter) routes(t *testing.T) map[string]frrSeen {
+func (r *frrRouter) routes(t *testing.T) map[string]frrSeen { return r.routesOf(t, "ipv4") }
+
+// routesOf is what bgpd holds in one address family (ipv4 or ipv6).
+func (r *frrRouter) routesOf(t *testing.T, afi string) map[string]frrSeen {
 	t.Helper()
 	var table struct {
 		Routes map[string]json.RawMessage `json:"routes"`
 	}
-	if err := json.Unmarshal(r.vtysh(t, "show bgp ipv4 unicast json"), &table); err != nil {
+	if err := json.Unmarshal(r.vtysh(t, "show bgp "+afi+" unicast json"), &table); err != nil {
 		t.Fatalf("bgpd table: %v", err)
 	}
 	out := make(map[string]frrSeen)
@@ -141,7 +144,7 @@ func (r *frrRouter) routes(t *testing.T) map[string]frrSeen {
 				} `json:"bestpath"`
 			} `json:"paths"`
 		}
-		if err := json.Unmarshal(r.vtysh(t, "show bgp ipv4 unicast "+prefix+" json"), &detail); err != nil {
+		if err := json.Unmarshal(r.vtysh(t, "show bgp "+afi+" unicast "+prefix+" json"), &detail); err != nil {
 			t.Fatalf("bgpd %s: %v", prefix, err)
 		}
 		for _, p := range detail.Paths {
@@ -166,10 +169,15 @@ func (r *frrRouter) routes(t *testing.T) map[string]frrSeen {
 
 func (r *frrRouter) waitRoutes(t *testing.T, step string, want map[string]frrSeen) {
 	t.Helper()
+	r.waitRoutesOf(t, "ipv4", step, want)
+}
+
+func (r *frrRouter) waitRoutesOf(t *testing.T, afi, step string, want map[string]frrSeen) {
+	t.Helper()
 	start := time.Now()
 	deadline := start.Add(10 * time.Second)
 	for {
-		got := r.routes(t)
+		got := r.routesOf(t, afi)
 		diff := cmp.Diff(want, got)
 		if diff == "" {
 			t.Logf("%s: %s", step, time.Since(start))

@@ -46,7 +46,10 @@ func (sp *Speaker) Reconfigure(ctx context.Context, cfg Config) ([]string, error
 		return sp.restartLocked(ctx, cfg)
 	}
 	var changes []string
-	timers := old.HoldTime != cfg.HoldTime || old.ConnectRetry != cfg.ConnectRetry
+	// Timers, and next hops that decide which families a session carries,
+	// are set when a peer is added: a change re-adds every peer.
+	timers := old.HoldTime != cfg.HoldTime || old.ConnectRetry != cfg.ConnectRetry ||
+		old.NextHop.IsValid() != cfg.NextHop.IsValid() || old.NextHop6.IsValid() != cfg.NextHop6.IsValid()
 	have := map[netip.Addr]Peer{}
 	for _, p := range old.Peers {
 		have[p.Address] = p
@@ -82,7 +85,7 @@ func (sp *Speaker) Reconfigure(ctx context.Context, cfg Config) ([]string, error
 			return changes, fmt.Errorf("bgp: add peer %s: %w", p.Address, err)
 		}
 	}
-	if old.NextHop != cfg.NextHop || old.Priority != cfg.Priority || old.MEDScale != cfg.MEDScale {
+	if old.NextHop != cfg.NextHop || old.NextHop6 != cfg.NextHop6 || old.Priority != cfg.Priority || old.MEDScale != cfg.MEDScale {
 		changes = append(changes, "route attributes")
 		if err := sp.reannounceLocked(ctx); err != nil {
 			return changes, err

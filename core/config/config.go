@@ -104,6 +104,9 @@ type BGP struct {
 	ASN      uint32     `yaml:"asn"`
 	RouterID netip.Addr `yaml:"router_id"`
 	NextHop  netip.Addr `yaml:"next_hop"`
+	// NextHop6 is the next hop of the vip6 routes; without it an IPv4
+	// session carries no IPv6 routes (an IPv6 session uses its own address).
+	NextHop6 netip.Addr `yaml:"next_hop6"`
 	Priority string     `yaml:"priority"` // med or prepend
 	// HoldTime is the hold time proposed to every router: how long a router
 	// keeps our routes after the last message from a replica that hung or
@@ -756,6 +759,9 @@ func (c *Config) validateBGP() error {
 	if b.NextHop.IsValid() && !b.NextHop.Is4() {
 		return c.at("bgp.next_hop", "%s: want an IPv4 address (the next hop of the IPv4 routes)", b.NextHop)
 	}
+	if nh := b.NextHop6; nh.IsValid() && (!nh.Is6() || notRoutable(nh) != "") {
+		return c.at("bgp.next_hop6", "%s: want a global IPv6 address of this replica (the next hop of the IPv6 routes)", nh)
+	}
 	if b.Priority != "med" && b.Priority != "prepend" {
 		return c.at("bgp.priority", "must be med or prepend")
 	}
@@ -913,6 +919,9 @@ func (c *Config) Warnings() []string {
 	}
 	if has4 && c.RIP == nil && c.BGP == nil && c.RIPng != nil {
 		w = append(w, "services have a vip but there is no rip or bgp section: the IPv4 addresses are announced to no router")
+	}
+	if b := c.BGP; b != nil && has6 && !b.NextHop6.IsValid() && !slices.ContainsFunc(b.Peers, func(p BGPPeer) bool { return p.Address.Is6() }) {
+		w = append(w, "services have a vip6 but bgp has only IPv4 peers and no next_hop6: BGP announces no IPv6 address")
 	}
 	if c.RIPng != nil && !has6 {
 		w = append(w, "ripng is configured but no service has a vip6: it announces nothing")

@@ -255,6 +255,8 @@ func TestFamilyWarnings(t *testing.T) {
 			"services have a vip6 but there is no ripng or bgp section: the IPv6 addresses are announced to no router"},
 		{"ripng: {interfaces: [{name: lo}]}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: t}]}\n",
 			"services have a vip but there is no rip or bgp section: the IPv4 addresses are announced to no router"},
+		{"bgp: {asn: 1, router_id: 10.0.0.1, peers: [{address: 10.0.0.2, asn: 2}]}\nservices:\n  - {name: a, vip6: \"2001:db8::1\", checks: [{name: c, checker: http, target: t}]}\n",
+			"services have a vip6 but bgp has only IPv4 peers and no next_hop6: BGP announces no IPv6 address"},
 	} {
 		o := testOptions
 		o.Portable = true
