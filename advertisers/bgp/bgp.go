@@ -48,6 +48,12 @@ func familyOf(p netip.Prefix) *api.Family {
 	return ipv4Unicast
 }
 
+// families says whether the session with peer carries IPv4 and IPv6.
+func (cfg *Config) families(peer netip.Addr) [2]bool {
+	return [2]bool{cfg.carries(peer, netip.PrefixFrom(netip.IPv4Unspecified(), 0)),
+		cfg.carries(peer, netip.PrefixFrom(netip.IPv6Unspecified(), 0))}
+}
+
 // carries reports whether the session with peer carries prefixes of p's
 // family: its own family always (the next hop defaults to the session's
 // local address), the other one only with that family's next hop
@@ -186,9 +192,10 @@ func (sp *Speaker) apiPeer(p Peer) *api.Peer {
 			KeepaliveInterval: max(hold/3, 1),
 		}},
 	}
-	for _, f := range []netip.Prefix{netip.PrefixFrom(netip.IPv4Unspecified(), 0), netip.PrefixFrom(netip.IPv6Unspecified(), 0)} {
-		if sp.cfg.carries(p.Address, f) {
-			ap.AfiSafis = append(ap.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: familyOf(f), Enabled: true}})
+	fams := sp.cfg.families(p.Address)
+	for i, f := range []*api.Family{ipv4Unicast, ipv6Unicast} {
+		if fams[i] {
+			ap.AfiSafis = append(ap.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: f, Enabled: true}})
 		}
 	}
 	if p.MultihopTTL > 0 {

@@ -46,10 +46,7 @@ func (sp *Speaker) Reconfigure(ctx context.Context, cfg Config) ([]string, error
 		return sp.restartLocked(ctx, cfg)
 	}
 	var changes []string
-	// Timers, and next hops that decide which families a session carries,
-	// are set when a peer is added: a change re-adds every peer.
-	timers := old.HoldTime != cfg.HoldTime || old.ConnectRetry != cfg.ConnectRetry ||
-		old.NextHop.IsValid() != cfg.NextHop.IsValid() || old.NextHop6.IsValid() != cfg.NextHop6.IsValid()
+	timers := old.HoldTime != cfg.HoldTime || old.ConnectRetry != cfg.ConnectRetry
 	have := map[netip.Addr]Peer{}
 	for _, p := range old.Peers {
 		have[p.Address] = p
@@ -66,7 +63,8 @@ func (sp *Speaker) Reconfigure(ctx context.Context, cfg Config) ([]string, error
 		switch {
 		case !ok:
 			changes = append(changes, "added peer "+p.Address.String())
-		case was != p || timers:
+		case was != p || timers || old.families(p.Address) != cfg.families(p.Address):
+			// The families are negotiated when the session opens.
 			drop = append(drop, was)
 			changes = append(changes, "changed peer "+p.Address.String())
 		default:

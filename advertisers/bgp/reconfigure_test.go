@@ -51,3 +51,15 @@ func TestReconfigureAttributes(t *testing.T) {
 		t.Error("a closed speaker was reconfigured")
 	}
 }
+
+// TestReconfigureNextHop6: next_hop6 set lets an IPv4 session carry IPv6,
+// which is negotiated when the session opens: that peer is added again.
+// A new IPv4 next hop changes no session's families.
+func TestReconfigureNextHop6(t *testing.T) {
+	r := startRouter(t, "127.0.0.1", routerASN, "")
+	sp := newSpeaker(t, Config{}, r)
+	reconfigure(t, sp, Config{NextHop6: netip.MustParseAddr("2001:db8::7"), Peers: []Peer{r.peer()}},
+		"changed peer 127.0.0.1", "route attributes")
+	reconfigure(t, sp, Config{NextHop: netip.MustParseAddr("198.51.100.7"), NextHop6: netip.MustParseAddr("2001:db8::7"),
+		Peers: []Peer{r.peer()}}, "route attributes")
+}
