@@ -16,14 +16,14 @@ import (
 // service announce its down metric. The relay ends when no packet was
 // relayed for Quiet. Max bounds each of the two phases.
 type RelaySpec struct {
-	Ports     []relay.Port
-	Peers     []RelayPeer
-	Metric    int
-	Quiet     time.Duration
-	Max       time.Duration
-	Fallback  bool // while serving, relay the flows no local socket takes
-	OnDrain   bool // a manual drain relays too
-	OnTimeout bool // while serving, relay everything once a check timed out, until one passes
+	Ports    []relay.Port
+	Peers    []RelayPeer
+	Metric   int
+	Quiet    time.Duration
+	Max      time.Duration
+	Fallback bool // while serving, relay the flows no local socket takes
+	OnDrain  bool // a manual drain relays too
+	OnHang   bool // while serving, relay everything while a check times out or the listener's queue stands still
 }
 
 // RelayPeer is a peer to relay to and the peer check that says it is up.
@@ -208,10 +208,11 @@ func (s *Service) wantRelay() relay.Want {
 	switch {
 	case r.phase != relayIdle:
 		w.Mode, w.Peer = relay.All, r.peer
-	case sp.OnTimeout && (s.state == Up || s.state == Degraded) && s.timingOut():
+	case sp.OnHang && (s.state == Up || s.state == Degraded) && (s.timingOut() || r.stats.Stalled):
 		// A hung service still holds its listener, so fallback misses
-		// it; relaying from the first timeout saves the rest of fall.
-		// Relayed flows stay with the peer if the next check passes.
+		// it; its queue standing still shows it at once, a timeout at
+		// the next check, either long before fall. Relayed flows stay
+		// with the peer when it recovers.
 		if p, ok := s.upPeer(r.want.Peer); ok {
 			w.Mode, w.Peer = relay.All, p
 		}

@@ -106,20 +106,29 @@ func TestRelaySequence(t *testing.T) {
 			{at: 0, event: "peer-ok", state: Starting, metric: 16, mode: relay.Off},
 			{at: 1 * s, event: "fail", state: Down, metric: 16, mode: relay.Off},
 		}},
-		{"on_timeout: a timeout relays everything before fall, a pass ends it, the fall moves on as usual", relaySpec(func(sp *ServiceSpec) {
-			sp.Checks[0].Fall, sp.Relay.OnTimeout = 2, true
+		{"on_hang: a timeout relays everything before fall, a pass ends it, the fall moves on as usual", relaySpec(func(sp *ServiceSpec) {
+			sp.Checks[0].Fall, sp.Relay.OnHang = 2, true
 		}), append(up,
 			rstep{at: 1 * s, event: "timeout", state: Up, metric: 1, mode: relay.All},
 			rstep{at: 1500 * ms, event: "ok", state: Up, metric: 1, mode: relay.Fallback},
 			rstep{at: 2 * s, event: "timeout", state: Up, metric: 1, mode: relay.All},
 			rstep{at: 2500 * ms, event: "timeout", state: Down, metric: 10, mode: relay.All},
 		)},
-		{"on_timeout: other failures wait for fall (fallback covers a crashed listener)", relaySpec(func(sp *ServiceSpec) {
-			sp.Checks[0].Fall, sp.Relay.OnTimeout = 2, true
+		{"on_hang: a listener whose queue stands still relays everything until it moves", relaySpec(func(sp *ServiceSpec) {
+			sp.Checks[0].Fall, sp.Relay.OnHang = 2, true
+		}), append(up,
+			rstep{at: 1 * s, event: "stats", stats: relay.Stats{Service: "ldap", Mode: relay.Fallback, Peer: sbAddr, Queue: 3, Stalled: true}, state: Up, metric: 1, mode: relay.All},
+			rstep{at: 1200 * ms, event: "stats", stats: relay.Stats{Service: "ldap", Mode: relay.All, Peer: sbAddr, Queue: 0}, state: Up, metric: 1, mode: relay.Fallback},
+		)},
+		{"without on_hang a stalled listener waits for the checks", relaySpec(nil), append(up,
+			rstep{at: 1 * s, event: "stats", stats: relay.Stats{Service: "ldap", Mode: relay.Fallback, Peer: sbAddr, Queue: 3, Stalled: true}, state: Up, metric: 1, mode: relay.Fallback},
+		)},
+		{"on_hang: other failures wait for fall (fallback covers a crashed listener)", relaySpec(func(sp *ServiceSpec) {
+			sp.Checks[0].Fall, sp.Relay.OnHang = 2, true
 		}), append(up,
 			rstep{at: 1 * s, event: "fail", state: Up, metric: 1, mode: relay.Fallback},
 		)},
-		{"without on_timeout a timeout waits for fall", relaySpec(func(sp *ServiceSpec) { sp.Checks[0].Fall = 2 }), append(up,
+		{"without on_hang a timeout waits for fall", relaySpec(func(sp *ServiceSpec) { sp.Checks[0].Fall = 2 }), append(up,
 			rstep{at: 1 * s, event: "timeout", state: Up, metric: 1, mode: relay.Fallback},
 			rstep{at: 2 * s, event: "timeout", state: Down, metric: 10, mode: relay.All},
 		)},

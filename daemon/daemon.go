@@ -133,7 +133,7 @@ func Specs(cfg *config.Config) ([]core.ServiceSpec, []core.Job) {
 		}
 		if r := s.Relay; r != nil {
 			sp.Relay = &core.RelaySpec{Ports: r.ParsedPorts, Metric: r.Metric, Quiet: r.Quiet.D(), Max: r.Max.D(),
-				Fallback: r.Fallback, OnDrain: r.OnDrain, OnTimeout: r.OnTimeout}
+				Fallback: r.Fallback, OnDrain: r.OnDrain, OnHang: r.OnHang}
 			for i, a := range r.Peers {
 				sp.Relay.Peers = append(sp.Relay.Peers, core.RelayPeer{Addr: a, Check: r.PeerChecks[i]})
 			}

@@ -116,6 +116,8 @@ var (
 		"New flows relayed to a peer.", []string{"service"}, nil)
 	relayPacketsDesc = prometheus.NewDesc("ripcord_relay_packets_total",
 		"Packets relayed to a peer.", []string{"service"}, nil)
+	relayStalledDesc = prometheus.NewDesc("ripcord_relay_listener_stalled",
+		"1 while the service's listening socket holds a queue that has not shrunk for 100ms (the server looks hung).", []string{"service"}, nil)
 )
 
 type relayCollector struct{ l *relayLoop }
@@ -124,6 +126,7 @@ func (c relayCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- relayModeDesc
 	ch <- relayFlowsDesc
 	ch <- relayPacketsDesc
+	ch <- relayStalledDesc
 }
 
 func (c relayCollector) Collect(ch chan<- prometheus.Metric) {
@@ -133,6 +136,7 @@ func (c relayCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(relayModeDesc, prometheus.GaugeValue, 1, s.Service, s.Mode.String())
 		ch <- prometheus.MustNewConstMetric(relayFlowsDesc, prometheus.CounterValue, float64(s.Flows), s.Service)
 		ch <- prometheus.MustNewConstMetric(relayPacketsDesc, prometheus.CounterValue, float64(s.Packets), s.Service)
+		ch <- prometheus.MustNewConstMetric(relayStalledDesc, prometheus.GaugeValue, b2f(s.Stalled), s.Service)
 	}
 }
 
@@ -178,4 +182,11 @@ func sourceTowards(peer netip.Addr) (netip.Addr, error) {
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("no source address towards relay peer %s: set relay_address", peer)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

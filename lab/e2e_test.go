@@ -466,10 +466,28 @@ func TestBIRDRouters(t *testing.T) {
 func TestRelay(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
+	type fault struct {
+		name    string
+		service string
+		fault   Fault
+	}
+	var (
+		ldapKilled   = fault{"slapd killed", ServiceLDAP, FaultKill}
+		ldapHung     = fault{"slapd hung", ServiceLDAP, FaultHang}
+		radiusKilled = fault{"freeradius killed", ServiceRADIUS, FaultKill}
+	)
+	// Every shape with both kinds of routers, and every fault in both
+	// shapes and with both kinds of routers.
 	for _, lc := range []struct {
 		shape   Shape
 		routers string
-	}{{ShapeFailover, "frr"}, {ShapeLoadBalance, "bird"}} {
+		faults  []fault
+	}{
+		{ShapeFailover, "frr", []fault{ldapKilled, radiusKilled}},
+		{ShapeFailover, "bird", []fault{ldapHung}},
+		{ShapeLoadBalance, "frr", []fault{ldapHung}},
+		{ShapeLoadBalance, "bird", []fault{ldapKilled, radiusKilled}},
+	} {
 		t.Run(string(lc.shape)+"/"+lc.routers, func(t *testing.T) {
 			ctx := labContext(t, 3*time.Minute) // about 1 min measured
 			l := buildLab(t, ctx, Options{Shape: lc.shape, Routers: lc.routers, Relay: true})
@@ -477,15 +495,7 @@ func TestRelay(t *testing.T) {
 			// Detection: the next check, then fall-1 fast re-checks, each
 			// up to its timeout; then the kernel's rules go in.
 			detect := o.CheckInterval + time.Duration(o.Fall)*(o.FastInterval+o.CheckTimeout) + 500*time.Millisecond
-			for _, tc := range []struct {
-				name    string
-				service string
-				fault   Fault
-			}{
-				{"slapd killed", ServiceLDAP, FaultKill},
-				{"slapd hung", ServiceLDAP, FaultHang},
-				{"freeradius killed", ServiceRADIUS, FaultKill},
-			} {
+			for _, tc := range lc.faults {
 				t.Run(tc.name, func(t *testing.T) {
 					doing(t, "%s on sa with the relay", tc.name)
 					tr, _, err := l.RunTrial(ctx, l.rec, TrialOptions{Service: tc.service, Replica: l.SA, Fault: tc.fault,

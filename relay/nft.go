@@ -438,7 +438,15 @@ func (m *Manager) readCounters(now time.Time) {
 		}
 		return c.Packets, true
 	}
+	var queues map[queueKey]uint32
+	if m.diag != nil {
+		var err error
+		if queues, err = m.diag.queues(); err != nil {
+			m.log.Warn("relay: read socket queues", "err", err)
+		}
+	}
 	for name, s := range m.services {
+		s.stalled = s.stall.observe(now, serviceQueue(queues, s.want), m.cfg.StallAfter)
 		if n, ok := read(flowCounter(name)); ok && n > s.flows {
 			s.flows, s.lastFlow = n, now
 		}

@@ -31,6 +31,7 @@ const (
 	DefaultTCPTimeout   = 10 * time.Minute
 	DefaultUDPTimeout   = 30 * time.Second
 	DefaultPoll         = time.Second
+	DefaultStallAfter   = 100 * time.Millisecond
 	// Protocol marks the policy rules and routes the Manager adds (rtnetlink
 	// protocol number), so that a later run can find what a killed one left.
 	Protocol = 82
@@ -66,6 +67,10 @@ type Config struct {
 	// Poll is the period of the counter poll that dates LastFlow and
 	// LastPacket.
 	Poll time.Duration
+	// StallAfter is how long a service's listening socket must hold a
+	// queue that does not shrink before Stats calls it Stalled. Healthy
+	// servers empty their queues in microseconds.
+	StallAfter time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -105,6 +110,9 @@ func (c *Config) defaults() error {
 	if c.Poll == 0 {
 		c.Poll = DefaultPoll
 	}
+	if c.StallAfter == 0 {
+		c.StallAfter = DefaultStallAfter
+	}
 	switch {
 	case !c.Local.Is4():
 		return fmt.Errorf("relay: local address %v: want an IPv4 address", c.Local)
@@ -120,6 +128,8 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("relay: flow timeouts (tcp %s, udp %s): want at least 1s", c.TCPTimeout, c.UDPTimeout)
 	case c.Poll < 0:
 		return fmt.Errorf("relay: poll period %s: want more than 0", c.Poll)
+	case c.StallAfter < 0:
+		return fmt.Errorf("relay: stall time %s: want more than 0", c.StallAfter)
 	}
 	if x := c.MarkMask >> bits.TrailingZeros32(c.MarkMask); x&(x+1) != 0 {
 		return fmt.Errorf("relay: mark mask %#x: want one run of bits", c.MarkMask)
@@ -156,6 +166,7 @@ type Manager struct {
 	nft   *nftables.Conn
 	table *nftables.Table
 	link  netlink.Link
+	diag  *sockDiag // nil if the kernel has no sock_diag: nothing is ever Stalled
 
 	moved      []netlink.Rule // the local rules we moved away, restored by Close
 	forwarding bool           // we switched IPv4 forwarding on; Close switches it off
@@ -175,6 +186,8 @@ type service struct {
 	since                time.Time
 	flows, packets       uint64
 	lastFlow, lastPacket time.Time
+	stall                stall
+	stalled              bool
 }
 
 type route struct {
@@ -220,6 +233,9 @@ func New(ctx context.Context, c Config) (*Manager, error) {
 		m.nl.Close()
 		ns.Close()
 		return nil, fmt.Errorf("relay: nftables: %w", err)
+	}
+	if err := m.inNS(func() (err error) { m.diag, err = openSockDiag(); return err }); err != nil {
+		m.log.Warn("relay: cannot read socket queues: a hung server is seen only by its checks", "err", err)
 	}
 	hadGuard, err := m.cleanup()
 	if err == nil {
@@ -383,6 +399,7 @@ func (m *Manager) Stats() []Stats {
 		out = append(out, Stats{
 			Service: name, Mode: s.want.Mode, Peer: s.want.Peer, Since: s.since,
 			Flows: s.flows, Packets: s.packets, LastFlow: s.lastFlow, LastPacket: s.lastPacket,
+			Queue: s.stall.queue, Stalled: s.stalled,
 		})
 	}
 	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Service, b.Service) })
@@ -422,6 +439,9 @@ func (m *Manager) Close() error {
 	<-m.done
 	err := m.teardown()
 	m.nft.CloseLasting()
+	if m.diag != nil {
+		m.diag.close()
+	}
 	m.nl.Close()
 	m.ns.Close()
 	return err

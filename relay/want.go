@@ -75,4 +75,10 @@ type Stats struct {
 	Packets    uint64    // packets relayed
 	LastFlow   time.Time // when a new relayed flow was last seen (zero: none)
 	LastPacket time.Time // when a relayed packet was last seen (zero: none)
+	// Queue is what waits in the fullest socket that takes the service's
+	// VIP and ports here (TCP: connections not yet accepted; UDP: bytes),
+	// and Stalled says it has been non-empty and not shrinking for
+	// Config.StallAfter: the server is hung, whatever its checks say yet.
+	Queue   uint32
+	Stalled bool
 }

@@ -166,10 +166,11 @@ type Relay struct {
 	Max      Duration `yaml:"max"`
 	Fallback bool     `yaml:"fallback"` // while healthy, relay what no local socket takes (a crashed listener)
 	OnDrain  bool     `yaml:"on_drain"` // a manual drain relays too
-	// OnTimeout relays every new flow from the first check that timed
-	// out, before fall is reached (a hung service keeps its listener, so
-	// fallback does not see it); the next passing check ends it.
-	OnTimeout bool `yaml:"on_timeout"`
+	// OnHang relays every new flow while the service looks hung: a check
+	// timed out (before fall is reached), or its listening socket's queue
+	// stands still (relay.Stats.Stalled). A hung service keeps its
+	// listener, so fallback does not see it.
+	OnHang bool `yaml:"on_hang"`
 
 	// ParsedPorts are Ports, parsed.
 	ParsedPorts []relay.Port `yaml:"-"`

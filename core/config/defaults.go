@@ -61,7 +61,7 @@ func applyDefaults(v any) {
 	case *Assist:
 		*t = Assist{Metric: DefaultAssistMetricLB, Delay: Duration(DefaultAssistDelay)}
 	case *Relay:
-		*t = Relay{Quiet: Duration(DefaultRelayQuiet), Max: Duration(DefaultRelayMax), Fallback: true, OnTimeout: true}
+		*t = Relay{Quiet: Duration(DefaultRelayQuiet), Max: Duration(DefaultRelayMax), Fallback: true, OnHang: true}
 	case *Check:
 		*t = Check{
 			Interval: Duration(DefaultCheckInterval),
