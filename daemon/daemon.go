@@ -547,6 +547,7 @@ func registerRIPStats(m *control.Metrics, sp *rip.Speaker, proto string) {
 		"auth_failed":       func(s rip.Stats) uint64 { return s.AuthFailed },
 		"requests_answered": func(s rip.Stats) uint64 { return s.RequestsAnswered },
 		"poisons_heard":     func(s rip.Stats) uint64 { return s.PoisonsHeard },
+		"worse_paths_heard": func(s rip.Stats) uint64 { return s.WorsePathsHeard },
 	} {
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ripcord_" + proto + "_packets_total", Help: "RIP packets by kind; malformed and auth_failed ones were dropped.",

@@ -98,10 +98,11 @@ type Stats struct {
 	AuthFailed       uint64
 	RequestsAnswered uint64
 	PoisonsHeard     uint64
+	WorsePathsHeard  uint64 // a router announced one of our prefixes with a worse metric than ours gives it
 }
 
 type counters struct {
-	sent, received, malformed, authFailed, requestsAnswered, poisonsHeard atomic.Uint64
+	sent, received, malformed, authFailed, requestsAnswered, poisonsHeard, worsePathsHeard atomic.Uint64
 }
 
 // route is one prefix the speaker announces or is still withdrawing.
@@ -270,6 +271,7 @@ func (s *Speaker) Stats() Stats {
 		AuthFailed:       s.stats.authFailed.Load(),
 		RequestsAnswered: s.stats.requestsAnswered.Load(),
 		PoisonsHeard:     s.stats.poisonsHeard.Load(),
+		WorsePathsHeard:  s.stats.worsePathsHeard.Load(),
 	}
 }
 
@@ -641,8 +643,16 @@ func (s *Speaker) answerRequest(l *link, src netip.AddrPort, pkt *Packet) {
 // soon as it hears it. Only a change to 16 counts, so a router's poisoned
 // reverse (BIRD sends our own routes back with 16 in every update) does not
 // cause a re-advertisement every period.
+//
+// It also re-advertises when a neighbour starts sending one of them with a
+// metric worse than ours would give it (more than ours + 1): the router
+// uses a path it would drop for ours if it heard ours now. That happens
+// when the path it had got worse without being lost: the other replica
+// moved to a worse metric (make-before-break) and the router still holds
+// our route only from our last periodic update, up to 30 s ago.
 func (s *Speaker) watchPoison(l *link, from netip.Addr, pkt *Packet) {
 	var poisoned []netip.Prefix
+	worse := false
 	s.mu.Lock()
 	if s.silentLocked(l) {
 		s.mu.Unlock()
@@ -662,15 +672,22 @@ func (s *Speaker) watchPoison(l *link, from netip.Addr, pkt *Packet) {
 			clear(l.heard)
 		}
 		l.heard[k] = e.Metric
-		if e.Metric == MetricInfinity && (!seen || prev != MetricInfinity) {
+		changed := !seen || prev != e.Metric
+		switch {
+		case e.Metric == MetricInfinity && changed:
 			poisoned = append(poisoned, e.Prefix)
+		case e.Metric > r.metric+1 && e.Metric < MetricInfinity && changed:
+			worse = true
 		}
 	}
 	if len(poisoned) > 0 {
 		s.stats.poisonsHeard.Add(1)
-		if !s.cfg.NoReadvertise {
-			s.readvertiseLocked(l)
-		}
+	}
+	if worse {
+		s.stats.worsePathsHeard.Add(1)
+	}
+	if (len(poisoned) > 0 || worse) && !s.cfg.NoReadvertise {
+		s.readvertiseLocked(l)
 	}
 	s.mu.Unlock()
 	if onPoison != nil {

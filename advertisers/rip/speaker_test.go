@@ -352,6 +352,32 @@ func TestPoisonHeardReadvertises(t *testing.T) {
 	}
 }
 
+// A router that announces our prefix with a worse metric than ours would
+// give it uses another path, and takes ours when it hears it: we
+// re-advertise, once per change. A path as good as ours (metric ours + 1,
+// the router's hop) or better is left alone.
+func TestWorsePathHeardReadvertises(t *testing.T) {
+	s, c := newTestSpeaker(t, Config{})
+	set(t, s, ann(vipA, 3), ann(vipB, 2))
+	next(t, c, Auth{})
+
+	inject(c, router, Auth{}, response(routeEntry(vipA, 4), routeEntry(vipB, 1))) // ours + 1, and better than ours
+	waitStats(t, s, func(st Stats) bool { return st.Received == 1 })
+	quiet(t, c, 50*time.Millisecond)
+
+	inject(c, router, Auth{}, response(routeEntry(vipA, 12))) // the other replica's relay metric, two hops away
+	wantUpdate(t, next(t, c, Auth{}), group, map[netip.Prefix]int{vipA: 3, vipB: 2})
+	waitStats(t, s, func(st Stats) bool { return st.WorsePathsHeard == 1 && st.PoisonsHeard == 0 })
+
+	// The same worse path in the router's next update is not news.
+	inject(c, router, Auth{}, response(routeEntry(vipA, 12)))
+	waitStats(t, s, func(st Stats) bool { return st.Received == 3 })
+	quiet(t, c, 250*time.Millisecond)
+	if st := s.Stats(); st.WorsePathsHeard != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 func TestNoReadvertiseOnlyCounts(t *testing.T) {
 	s, c := newTestSpeaker(t, Config{NoReadvertise: true})
 	set(t, s, ann(vipA, 3))
