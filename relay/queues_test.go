@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"encoding/binary"
+	"github.com/ripcord/ripcord/lab/netns/netnstest"
 	"net"
 	"net/netip"
 	"testing"
@@ -75,7 +76,7 @@ func TestParseDiagMsg(t *testing.T) {
 // ends it.
 func TestRelayStalled(t *testing.T) {
 	needRoot(t)
-	ns := newNS(t, "rls")
+	ns := netnstest.New(t, "rls")
 	must(t, ns.AddAddr("lo", netip.PrefixFrom(vip, 32)))
 	var m *Manager
 	must(t, ns.Do(func() (err error) {
