@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 		sdk.Serve(testChecker{name: os.Args[2]})
 	}
 	if name, ok := strings.CutPrefix(filepath.Base(os.Args[0]), FilePrefix); ok {
+		if name == "impostor" {
+			name = "dns" // a plugin whose file name is not its name
+		}
 		sdk.Serve(testChecker{name: name})
 	}
 	os.Exit(m.Run())
@@ -76,6 +79,14 @@ func (testChecker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldErro
 		return []sdk.FieldError{{Field: "port", Message: "must be positive"}}, nil
 	}
 	return nil, nil
+}
+
+// ValidateTarget refuses targets that start with "bad:".
+func (testChecker) ValidateTarget(target string) error {
+	if strings.HasPrefix(target, "bad:") {
+		return errors.New("want a good target")
+	}
+	return nil
 }
 
 func (testChecker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {

@@ -187,15 +187,16 @@ func (h *Host) Describe(ctx context.Context, checker string) (sdk.Description, e
 	return d, err
 }
 
-// Configure asks the checker to validate settings; it returns one FieldError
-// per bad setting. An error means the checker or its plugin broke.
-func (h *Host) Configure(ctx context.Context, checker string, settings sdk.Settings) ([]sdk.FieldError, error) {
-	var errs []sdk.FieldError
-	err := h.call(ctx, checker, "Configure", callTimeout, func(ctx context.Context, _ time.Time, r remote) (err error) {
-		errs, err = r.configure(ctx, settings)
+// Configure asks the checker to validate one check's settings and, if the
+// checker can (sdk.TargetValidator), its target: targetErr says why the
+// target is invalid ("" if it is not, or cannot be told), fieldErrs has one
+// FieldError per bad setting. An error means the checker or its plugin broke.
+func (h *Host) Configure(ctx context.Context, checker string, req *sdk.Request) (targetErr string, fieldErrs []sdk.FieldError, err error) {
+	err = h.call(ctx, checker, "Configure", callTimeout, func(ctx context.Context, _ time.Time, r remote) (err error) {
+		targetErr, fieldErrs, err = r.configure(ctx, req)
 		return err
 	})
-	return errs, err
+	return sdk.RedactTarget(targetErr, req.Target), fieldErrs, err
 }
 
 // Close stops all plugins and waits for them: each is asked to exit, and
@@ -477,8 +478,30 @@ func (h *Host) launch(checker string) (*instance, error) {
 		inst.stop(false)
 		return nil, fmt.Errorf("cannot start %s: %w", strings.Join(cmd.Args, " "), err)
 	}
+	if err := inst.answersAs(checker); err != nil {
+		inst.stop(true)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	log.Info("plugin started", "path", path, "pid", inst.pid())
 	return inst, nil
+}
+
+// answersAs refuses a plugin whose Describe().Name is not the name it was
+// started as. Results, metrics and logs carry the configured name and the
+// pin is keyed by it, so a plugin that calls itself something else is
+// most likely another plugin installed under a wrong name.
+func (i *instance) answersAs(checker string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	d, err := i.rpc.describe(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("Describe: %w", err)
+	case d.Name != checker:
+		return fmt.Errorf("the plugin answers as checker %q, not %q: its file must be named %s%s, or its Describe().Name %q",
+			d.Name, checker, FilePrefix, d.Name, checker)
+	}
+	return nil
 }
 
 func dispense(client *plugin.Client) (remote, error) {

@@ -374,14 +374,18 @@ func TestDescribeConfigure(t *testing.T) {
 	if diff := cmp.Diff(testChecker{name: "test-desc"}.Describe(), d); diff != "" {
 		t.Errorf("Describe (-want +got):\n%s", diff)
 	}
-	errs, err := h.Configure(ctx, "test-desc", sdk.Settings(`{"port": -1}`))
+	targetErr, errs, err := h.Configure(ctx, "test-desc", &sdk.Request{Target: "ok", Settings: sdk.Settings(`{"port": -1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]sdk.FieldError{{Field: "port", Message: "must be positive"}}, errs); diff != "" {
-		t.Errorf("Configure (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]sdk.FieldError{{Field: "port", Message: "must be positive"}}, errs); diff != "" || targetErr != "" {
+		t.Errorf("Configure: target error %q, field errors (-want +got):\n%s", targetErr, diff)
 	}
-	_, err = h.Configure(ctx, "test-desc", sdk.Settings(`{"broken": true}`))
+	targetErr, errs, err = h.Configure(ctx, "test-desc", &sdk.Request{Target: "bad:x", Settings: sdk.Settings(`{"port": 1}`)})
+	if err != nil || errs != nil || targetErr != "want a good target" {
+		t.Errorf("Configure with a bad target: %q, %v, %v", targetErr, errs, err)
+	}
+	_, _, err = h.Configure(ctx, "test-desc", &sdk.Request{Settings: sdk.Settings(`{"broken": true}`)})
 	if want := "plugins: checker test-desc: Configure: checker error: configure broke"; err == nil || err.Error() != want {
 		t.Errorf("Configure broken: error %v, want %q", err, want)
 	}
@@ -488,5 +492,23 @@ func TestFrozenPlugin(t *testing.T) {
 	}
 	if alive(pid) {
 		t.Errorf("frozen plugin pid %d still alive after Close", pid)
+	}
+}
+
+// A plugin that answers with another name than its file's is refused, and
+// the error says which name it has.
+func TestNameMismatchRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := installSelf(t, dir, "impostor")
+	h := NewHost(Options{Dir: dir})
+	defer h.Close()
+	_, _, err := h.Configure(context.Background(), "impostor", &sdk.Request{Target: "ok"})
+	want := path + `: the plugin answers as checker "dns", not "impostor": its file must be named ripcord-checker-dns, or its Describe().Name "impostor"`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want it to contain %q", err, want)
+	}
+	res := h.Check(context.Background(), "impostor", &sdk.Request{Target: "ok"})
+	if res.Reason != sdk.ReasonCheckerError || !strings.Contains(res.Message, "restarting in") {
+		t.Errorf("check: %s %s %q", res.Status, res.Reason, res.Message)
 	}
 }

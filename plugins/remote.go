@@ -65,19 +65,19 @@ func (r remote) describe(ctx context.Context) (sdk.Description, error) {
 	return d, nil
 }
 
-func (r remote) configure(ctx context.Context, settings sdk.Settings) ([]sdk.FieldError, error) {
-	resp, err := r.c.Configure(ctx, &checkerpb.ConfigureRequest{Settings: settings})
+func (r remote) configure(ctx context.Context, req *sdk.Request) (string, []sdk.FieldError, error) {
+	resp, err := r.c.Configure(ctx, &checkerpb.ConfigureRequest{Settings: req.Settings, Target: req.Target})
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if resp.GetError() != "" {
-		return nil, &checkerFault{resp.GetError()}
+		return "", nil, &checkerFault{resp.GetError()}
 	}
 	var errs []sdk.FieldError
 	for _, fe := range resp.GetFieldErrors() {
 		errs = append(errs, sdk.FieldError{Field: fe.GetField(), Message: fe.GetMessage()})
 	}
-	return errs, nil
+	return resp.GetTargetError(), errs, nil
 }
 
 // check runs one check; deadline is zero when the check has none. A checker

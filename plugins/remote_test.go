@@ -122,7 +122,7 @@ func TestRoundTrip(t *testing.T) {
 				{Field: "port", Message: "must be positive"}}},
 			{settings: `{"broken": true}`, err: "checker error: configure broke"},
 		} {
-			got, err := r.configure(ctx, sdk.Settings(tc.settings))
+			_, got, err := r.configure(ctx, &sdk.Request{Settings: sdk.Settings(tc.settings)})
 			if tc.err != "" {
 				var fault *checkerFault
 				if !errors.As(err, &fault) || err.Error() != tc.err {

@@ -228,10 +228,10 @@ func validToken(s string) bool {
 func parseTarget(target string) (*url.URL, error) {
 	u, err := url.Parse(target)
 	if err != nil {
-		return nil, fmt.Errorf("checkers/http: target: %w", err)
+		return nil, err
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("checkers/http: target %q: want an http:// or https:// URL", target)
+		return nil, fmt.Errorf("%q: want an http:// or https:// URL", target)
 	}
 	return u, nil
 }

@@ -76,6 +76,12 @@ func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, e
 	return c.Validate(), nil
 }
 
+// ValidateTarget implements sdk.TargetValidator: an http:// or https:// URL.
+func (Checker) ValidateTarget(target string) error {
+	_, err := parseTarget(target)
+	return err
+}
+
 // Check implements sdk.Checker.
 func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	c, err := parseConfig(req.Settings)
@@ -87,7 +93,7 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 	}
 	target, err := parseTarget(req.Target)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("checkers/http: target %w", err)
 	}
 	p, err := newProbe(&c, target)
 	if err != nil {

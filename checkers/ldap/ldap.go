@@ -91,6 +91,13 @@ func (c *Checker) Configure(_ context.Context, settings sdk.Settings) ([]sdk.Fie
 	return errs, nil
 }
 
+// ValidateTarget implements sdk.TargetValidator: an ldap:// or ldaps://
+// URL of a host, without base, scope or filter.
+func (c *Checker) ValidateTarget(s string) error {
+	_, err := parseTarget(s)
+	return err
+}
+
 // Check probes req.Target once within ctx's deadline.
 func (c *Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	cfg, errs := ParseConfig(req.Settings)

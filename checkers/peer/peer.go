@@ -76,9 +76,9 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 	if fes != nil {
 		return nil, fmt.Errorf("checkers/peer: %v", fes[0])
 	}
-	u, err := url.Parse(req.Target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("checkers/peer: target %q is not an http:// URL of the peer's metrics_listen", req.Target)
+	u, err := parseTarget(req.Target)
+	if err != nil {
+		return nil, fmt.Errorf("checkers/peer: target %w", err)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/status"
 	start := time.Now()
@@ -140,6 +140,21 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 		return r.AddPhase("request", took), nil
 	}
 	return sdk.Failed(ReasonNoService, "%s has no service %q", rep.Node, c.Service).AddPhase("request", took), nil
+}
+
+// ValidateTarget implements sdk.TargetValidator: the http:// URL of the
+// peer's control.metrics_listen.
+func (Checker) ValidateTarget(target string) error {
+	_, err := parseTarget(target)
+	return err
+}
+
+func parseTarget(target string) (*url.URL, error) {
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an http:// URL of the peer's control.metrics_listen", target)
+	}
+	return u, nil
 }
 
 func classify(err error) *sdk.Result {

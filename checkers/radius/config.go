@@ -101,13 +101,13 @@ func (c Config) Validate() []sdk.FieldError {
 func validateTarget(target string) error {
 	host, port, err := net.SplitHostPort(target)
 	if err != nil {
-		return fmt.Errorf("checkers/radius: target %q: want host:port: %w", target, err)
+		return fmt.Errorf("%q: want host:port: %w", target, err)
 	}
 	if host == "" {
-		return fmt.Errorf("checkers/radius: target %q: empty host", target)
+		return fmt.Errorf("%q: empty host", target)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("checkers/radius: target %q: bad port", target)
+		return fmt.Errorf("%q: bad port", target)
 	}
 	return nil
 }

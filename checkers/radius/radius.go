@@ -64,6 +64,9 @@ func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, e
 	return c.Validate(), nil
 }
 
+// ValidateTarget implements sdk.TargetValidator: host:port.
+func (Checker) ValidateTarget(target string) error { return validateTarget(target) }
+
 // Check implements sdk.Checker.
 func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	c, err := parseConfig(req.Settings)
@@ -78,7 +81,7 @@ func check(ctx context.Context, target string, c Config) (*sdk.Result, error) {
 		return nil, fmt.Errorf("checkers/radius: settings: %v", errs[0])
 	}
 	if err := validateTarget(target); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("checkers/radius: target %w", err)
 	}
 	secret, err := readSecretFile("secret_file", c.SecretFile)
 	if err != nil {

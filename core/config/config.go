@@ -870,15 +870,23 @@ func (c *Config) settingNode(ch *Check, path string) *yaml.Node {
 	return c.dec.keys[ch.path+".name"]
 }
 
-// ConfigureChecks asks each check's checker to validate its settings (the
-// checker's Configure) and reports bad settings at their line.
-func (c *Config) ConfigureChecks(ctx context.Context, configure func(ctx context.Context, checker string, s sdk.Settings) ([]sdk.FieldError, error)) error {
+// Configurer validates one check's target and settings (plugins.Host's
+// Configure): targetErr says why the target is invalid, or is "".
+type Configurer func(ctx context.Context, checker string, req *sdk.Request) (targetErr string, fieldErrs []sdk.FieldError, err error)
+
+// ConfigureChecks asks each check's checker to validate its target and
+// settings and reports what is wrong at its line: the target at the
+// target's, each setting at its own key.
+func (c *Config) ConfigureChecks(ctx context.Context, configure Configurer) error {
 	var errs []error
 	for _, ch := range c.AllChecks() {
-		fes, err := configure(ctx, ch.Checker, ch.SettingsJSON)
+		targetErr, fes, err := configure(ctx, ch.Checker, &sdk.Request{Target: ch.Target, Settings: ch.SettingsJSON})
 		if err != nil {
 			errs = append(errs, c.at(ch.path+".checker", "%v", err))
 			continue
+		}
+		if targetErr != "" {
+			errs = append(errs, c.at(ch.path+".target", "%s", targetErr))
 		}
 		if err := c.SettingsErrors(ch, fes); err != nil {
 			errs = append(errs, err)

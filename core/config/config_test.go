@@ -27,15 +27,34 @@ var testOptions = Options{KnownChecker: func(_ *Config, name string) error {
 }}
 
 // testConfigure validates the one setting the bad-setting case uses.
-func testConfigure(_ context.Context, checker string, s sdk.Settings) ([]sdk.FieldError, error) {
+func testConfigure(_ context.Context, checker string, req *sdk.Request) (string, []sdk.FieldError, error) {
 	var v struct {
 		Scope string `json:"scope"`
 	}
-	_ = s.Decode(&v)
+	_ = req.Settings.Decode(&v)
 	if v.Scope != "" && v.Scope != "base" && v.Scope != "one" && v.Scope != "sub" {
-		return []sdk.FieldError{{Field: "scope", Message: "must be base, one or sub"}}, nil
+		return "", []sdk.FieldError{{Field: "scope", Message: "must be base, one or sub"}}, nil
 	}
-	return nil, nil
+	return "", nil, nil
+}
+
+// builtinConfigure validates a check with the real built-in checker, as its
+// plugin does (sdk.ValidateSettings, sdk.TargetValidator).
+func builtinConfigure(t *testing.T) Configurer {
+	return func(ctx context.Context, name string, req *sdk.Request) (string, []sdk.FieldError, error) {
+		c, ok := checkers.Get(name)
+		if !ok {
+			t.Fatalf("no built-in checker %q", name)
+		}
+		fes, err := sdk.ValidateSettings(ctx, c, req.Settings)
+		targetErr := ""
+		if tv, ok := c.(sdk.TargetValidator); ok {
+			if err := tv.ValidateTarget(req.Target); err != nil {
+				targetErr = err.Error()
+			}
+		}
+		return targetErr, fes, err
+	}
 }
 
 func TestInvalidConfigs(t *testing.T) {
@@ -172,13 +191,7 @@ func TestValidDualStack(t *testing.T) {
 // case gets as far as the checker's own validation of the settings (the
 // real built-in checker's Configure), and its error must be about them.
 func TestSecretsNeverInConfigErrors(t *testing.T) {
-	realConfigure := func(ctx context.Context, name string, s sdk.Settings) ([]sdk.FieldError, error) {
-		c, ok := checkers.Get(name)
-		if !ok {
-			t.Fatalf("no built-in checker %q", name)
-		}
-		return c.Configure(ctx, s)
-	}
+	realConfigure := builtinConfigure(t)
 	n := 0
 	check := func(checker, target, settings string) string {
 		n++
@@ -493,8 +506,8 @@ func TestSettingsErrorsAtTheirKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = c.ConfigureChecks(context.Background(), func(context.Context, string, sdk.Settings) ([]sdk.FieldError, error) {
-				return tc.fes, nil
+			err = c.ConfigureChecks(context.Background(), func(context.Context, string, *sdk.Request) (string, []sdk.FieldError, error) {
+				return "", tc.fes, nil
 			})
 			if err == nil {
 				t.Fatal("no error")
@@ -527,15 +540,44 @@ func TestBuiltinSettingsErrorsAtTheirKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.ConfigureChecks(context.Background(), func(ctx context.Context, name string, s sdk.Settings) ([]sdk.FieldError, error) {
-		ch, _ := checkers.Get(name)
-		return ch.Configure(ctx, s)
-	})
+	err = c.ConfigureChecks(context.Background(), builtinConfigure(t))
 	want := []string{
-		"x.yml:11:11: services[0].checks[0].settings.bodycontains: unknown setting",
-		"x.yml:12:78: services[0].checks[1].settings.method: cannot use a number as string",
+		"x.yml:11:11: services[0].checks[0].settings.bodycontains: unknown setting (known: body_contains, body_regex, ca_file, cert_warn_days, expect_status, follow_redirects, headers, host, login, max_body, method, server_name)",
+		"x.yml:12:78: services[0].checks[1].settings.method: cannot use the number 42 as string",
 		"x.yml:12:111: services[0].checks[1].settings.expect_status[1]: cannot use a string as int",
-		"x.yml:12:115: services[0].checks[1].settings.max_body: cannot use a string as int64",
+		"x.yml:12:115: services[0].checks[1].settings.max_body: cannot use a string as int",
+	}
+	if err == nil || !slices.Equal(strings.Split(err.Error(), "\n"), want) {
+		t.Errorf("got\n%v\nwant\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+// A target the checker refuses is reported at the target, in block and flow
+// style, together with the check's bad settings.
+func TestTargetErrorsAtTheTarget(t *testing.T) {
+	const yml = `services:
+  - name: a
+    vip: 192.0.2.1
+    checks:
+      - name: page
+        checker: http
+        target: ftp://127.0.0.1/
+        settings: {method: 1}
+      - {name: radius, checker: radius, target: "127.0.0.1", settings: {secret_file: testdata/secret.txt, mode: status_server}}
+      - {name: ldap, checker: ldap, target: "ldap://h/dc=example"}
+      - {name: peer, checker: peer, target: "h:9473", settings: {service: a}}
+`
+	c, err := Parse("x.yml", []byte(yml), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.ConfigureChecks(context.Background(), builtinConfigure(t))
+	want := []string{
+		`x.yml:7:17: services[0].checks[0].target: "ftp://127.0.0.1/": want an http:// or https:// URL`,
+		`x.yml:8:20: services[0].checks[0].settings.method: cannot use the number 1 as string`,
+		`x.yml:9:49: services[0].checks[1].target: "127.0.0.1": want host:port: address 127.0.0.1: missing port in address`,
+		`x.yml:10:45: services[0].checks[2].target: "ldap://h/dc=example": base, scope and filter are settings, not URL parts`,
+		`x.yml:11:45: services[0].checks[3].target: "h:9473" is not an http:// URL of the peer's control.metrics_listen`,
 	}
 	if err == nil || !slices.Equal(strings.Split(err.Error(), "\n"), want) {
 		t.Errorf("got\n%v\nwant\n%s", err, strings.Join(want, "\n"))

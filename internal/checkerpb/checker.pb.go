@@ -263,6 +263,7 @@ func (x *Field) GetHelp() string {
 type ConfigureRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Settings      []byte                 `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"` // JSON object
+	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`     // the check's target, for checkers that validate it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -304,10 +305,18 @@ func (x *ConfigureRequest) GetSettings() []byte {
 	return nil
 }
 
+func (x *ConfigureRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
 type ConfigureResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FieldErrors   []*FieldError          `protobuf:"bytes,1,rep,name=field_errors,json=fieldErrors,proto3" json:"field_errors,omitempty"`
-	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"` // non-empty: the checker itself broke
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`                                // non-empty: the checker itself broke
+	TargetError   string                 `protobuf:"bytes,3,opt,name=target_error,json=targetError,proto3" json:"target_error,omitempty"` // non-empty: why the target is not valid
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -352,6 +361,13 @@ func (x *ConfigureResponse) GetFieldErrors() []*FieldError {
 func (x *ConfigureResponse) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *ConfigureResponse) GetTargetError() string {
+	if x != nil {
+		return x.TargetError
 	}
 	return ""
 }
@@ -620,12 +636,14 @@ const file_checker_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12\x18\n" +
 	"\adefault\x18\x04 \x01(\tR\adefault\x12\x12\n" +
-	"\x04help\x18\x05 \x01(\tR\x04help\".\n" +
+	"\x04help\x18\x05 \x01(\tR\x04help\"F\n" +
 	"\x10ConfigureRequest\x12\x1a\n" +
-	"\bsettings\x18\x01 \x01(\fR\bsettings\"l\n" +
+	"\bsettings\x18\x01 \x01(\fR\bsettings\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\"\x8f\x01\n" +
 	"\x11ConfigureResponse\x12A\n" +
 	"\ffield_errors\x18\x01 \x03(\v2\x1e.ripcord.checker.v1.FieldErrorR\vfieldErrors\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"<\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12!\n" +
+	"\ftarget_error\x18\x03 \x01(\tR\vtargetError\"<\n" +
 	"\n" +
 	"FieldError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +

@@ -17,8 +17,9 @@ import (
 	"time"
 )
 
-// Checker is what a plugin implements. Every method takes ctx first; Check
-// must return when ctx is done (its deadline is the check's timeout).
+// Checker is what a plugin implements. Configure and Check take ctx first;
+// Check must return when ctx is done (its deadline is the check's timeout).
+// A checker may also implement TargetValidator.
 type Checker interface {
 	// Describe names the checker and documents its settings.
 	Describe() Description
@@ -29,6 +30,15 @@ type Checker interface {
 	// Check probes target once. The Result says what the service did; a
 	// non-nil error says the checker broke (it becomes reason checker_error).
 	Check(ctx context.Context, req *Request) (*Result, error)
+}
+
+// TargetValidator is implemented by a checker that can tell a bad target
+// (its syntax: a URL of the wrong scheme, host:port without a port) when the
+// daemon loads its config, so that `ripcord validate` reports it at the
+// check's target line instead of every check failing with checker_error.
+// It must not contact the target.
+type TargetValidator interface {
+	ValidateTarget(target string) error
 }
 
 // Description is what Describe returns.

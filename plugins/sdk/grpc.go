@@ -69,6 +69,11 @@ func (s *server) Configure(ctx context.Context, req *checkerpb.ConfigureRequest)
 		resp.Error = errorText(err)
 		return resp, nil
 	}
+	if tv, ok := s.c.(TargetValidator); ok && req.GetTarget() != "" {
+		if err := tv.ValidateTarget(req.GetTarget()); err != nil {
+			resp.TargetError = errorText(err)
+		}
+	}
 	for _, fe := range errs {
 		resp.FieldErrors = append(resp.FieldErrors, &checkerpb.FieldError{Field: utf8(fe.Field), Message: utf8(fe.Message)})
 	}

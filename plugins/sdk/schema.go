@@ -195,6 +195,15 @@ func (t *valueType) check(v any) (where, msg string) {
 				return "", ""
 			}
 		}
+		// A list (or mapping) is wrong as the alternative that takes one
+		// says: at its entry.
+		_, isList := v.([]any)
+		_, isMap := v.(map[string]any)
+		for _, a := range t.alts {
+			if a.elem != nil && (isList && !a.isMap || isMap && a.isMap) {
+				return a.check(v)
+			}
+		}
 		return wrong()
 	case t.isMap:
 		m, ok := v.(map[string]any)

@@ -168,7 +168,7 @@ func TestThroughHost(t *testing.T) {
 	if diff := cmp.Diff(checker{}.Describe(), d); diff != "" {
 		t.Errorf("Describe (-want +got):\n%s", diff)
 	}
-	errs, err := h.Configure(ctx, "tcpconnect", sdk.Settings(`{"expetc":"SSH-"}`))
+	_, errs, err := h.Configure(ctx, "tcpconnect", &sdk.Request{Target: "127.0.0.1:22", Settings: sdk.Settings(`{"expetc":"SSH-"}`)})
 	if err != nil || len(errs) != 1 || errs[0].Field != "expetc" {
 		t.Errorf("Configure with a typo: %v, %v", errs, err)
 	}
