@@ -502,19 +502,9 @@ func TestSettingsErrorsAtTheirKey(t *testing.T) {
 			[]string{"x.yml:5:9: " + key + ".service: required"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse("x.yml", []byte(tc.yml), testOptions)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = c.ConfigureChecks(context.Background(), func(context.Context, string, *sdk.Request) (string, []sdk.FieldError, error) {
+			wantConfigureErrors(t, tc.yml, func(context.Context, string, *sdk.Request) (string, []sdk.FieldError, error) {
 				return "", tc.fes, nil
-			})
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, tc.want) {
-				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
+			}, tc.want)
 		})
 	}
 }
@@ -536,20 +526,13 @@ func TestBuiltinSettingsErrorsAtTheirKey(t *testing.T) {
           bodycontains: Welcome
       - {name: page2, checker: http, target: "http://127.0.0.1/", settings: {method: 42, expect_status: [200, x], max_body: big}}
 `
-	c, err := Parse("x.yml", []byte(yml), testOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = c.ConfigureChecks(context.Background(), builtinConfigure(t))
 	want := []string{
 		"x.yml:11:11: services[0].checks[0].settings.bodycontains: unknown setting (known: body_contains, body_regex, ca_file, cert_warn_days, expect_status, follow_redirects, headers, host, login, max_body, method, server_name)",
 		"x.yml:12:78: services[0].checks[1].settings.method: cannot use the number 42 as string",
 		"x.yml:12:111: services[0].checks[1].settings.expect_status[1]: cannot use a string as int",
 		"x.yml:12:115: services[0].checks[1].settings.max_body: cannot use a string as int",
 	}
-	if err == nil || !slices.Equal(strings.Split(err.Error(), "\n"), want) {
-		t.Errorf("got\n%v\nwant\n%s", err, strings.Join(want, "\n"))
-	}
+	wantConfigureErrors(t, yml, builtinConfigure(t), want)
 }
 
 // A target the checker refuses is reported at the target, in block and flow
@@ -567,11 +550,6 @@ func TestTargetErrorsAtTheTarget(t *testing.T) {
       - {name: ldap, checker: ldap, target: "ldap://h/dc=example"}
       - {name: peer, checker: peer, target: "h:9473", settings: {service: a}}
 `
-	c, err := Parse("x.yml", []byte(yml), testOptions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = c.ConfigureChecks(context.Background(), builtinConfigure(t))
 	want := []string{
 		`x.yml:7:17: services[0].checks[0].target: "ftp://127.0.0.1/": want an http:// or https:// URL`,
 		`x.yml:8:20: services[0].checks[0].settings.method: cannot use the number 1 as string`,
@@ -579,6 +557,18 @@ func TestTargetErrorsAtTheTarget(t *testing.T) {
 		`x.yml:10:45: services[0].checks[2].target: "ldap://h/dc=example": base, scope and filter are settings, not URL parts`,
 		`x.yml:11:45: services[0].checks[3].target: "h:9473" is not an http:// URL of the peer's control.metrics_listen`,
 	}
+	wantConfigureErrors(t, yml, builtinConfigure(t), want)
+}
+
+// wantConfigureErrors fails the test unless configuring the checks of yml
+// gives exactly the errors want, one per line.
+func wantConfigureErrors(t *testing.T, yml string, configure Configurer, want []string) {
+	t.Helper()
+	c, err := Parse("x.yml", []byte(yml), testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.ConfigureChecks(context.Background(), configure)
 	if err == nil || !slices.Equal(strings.Split(err.Error(), "\n"), want) {
 		t.Errorf("got\n%v\nwant\n%s", err, strings.Join(want, "\n"))
 	}
