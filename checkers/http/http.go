@@ -20,7 +20,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ripcord/ripcord/plugins/sdk"
@@ -210,7 +209,7 @@ func (p *probe) runChecks(ctx context.Context) *sdk.Result {
 		var err error
 		resp, body, err = p.do(ctx, p.c.Method, u, nil, "")
 		if err != nil {
-			return p.transportFailure(err)
+			return p.transportFailure(ctx, err)
 		}
 		if p.c.ExpectStatus.contains(resp.StatusCode) || !isRedirect(resp.StatusCode) {
 			break
@@ -282,7 +281,7 @@ func (p *probe) login(ctx context.Context) *sdk.Result {
 	resp, _, err := p.do(ctx, http.MethodPost, u, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
 	p.addPhase("login", time.Since(start))
 	if err != nil {
-		res := p.transportFailure(err)
+		res := p.transportFailure(ctx, err)
 		res.Message = "login: " + res.Message
 		return res
 	}
@@ -380,7 +379,7 @@ func (p *probe) recordCert(cs *tls.ConnectionState) {
 }
 
 // transportFailure classifies an error that left no HTTP response.
-func (p *probe) transportFailure(err error) *sdk.Result {
+func (p *probe) transportFailure(ctx context.Context, err error) *sdk.Result {
 	var tlsErr *tlsError
 	var invalid x509.CertificateInvalidError
 	var unknown x509.UnknownAuthorityError
@@ -399,31 +398,17 @@ func (p *probe) transportFailure(err error) *sdk.Result {
 		return sdk.Failed(sdk.ReasonTLSInvalid, "certificate untrusted: %v", unknown)
 	case errors.As(err, &hostErr):
 		return sdk.Failed(sdk.ReasonTLSInvalid, "hostname mismatch: %v", hostErr)
-	case isTimeout(err):
-		return sdk.Failed(sdk.ReasonTimeout, "%v", trimURLError(err))
+	}
+	reason, known := sdk.NetReason(ctx, err)
+	switch {
+	case reason == sdk.ReasonTimeout, reason == sdk.ReasonCanceled:
 	case errors.As(err, &tlsErr):
 		return sdk.Failed(sdk.ReasonTLSInvalid, "handshake failed: %v", tlsErr.err)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return sdk.Failed(sdk.ReasonRefused, "%v", trimURLError(err))
-	case isDialError(err):
-		// No route, no such host: nothing is listening for us either.
-		return sdk.Failed(sdk.ReasonRefused, "%v", trimURLError(err))
+	case !known:
+		// Connected, but the answer was garbage.
+		reason = sdk.ReasonUnexpectedResponse
 	}
-	// Connected, but the answer broke off (reset, EOF, garbage).
-	return sdk.Failed(sdk.ReasonUnexpectedResponse, "%v", trimURLError(err))
-}
-
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return sdk.Failed(reason, "%v", trimURLError(err))
 }
 
 // trimURLError drops the `Get "url": ` prefix net/http adds; the message

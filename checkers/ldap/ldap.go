@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -214,13 +213,11 @@ func (p *probe) fail(f *failure) *sdk.Result {
 
 // session is one LDAP connection bounded by the check's deadline.
 type session struct {
-	tcp  net.Conn
+	tcp  net.Conn // tied to the check's ctx (sdk.Dial)
 	conn *goldap.Conn
-	stop func() bool
 }
 
 func (s *session) close() {
-	s.stop()
 	// Closing the socket first makes go-ldap's Close return at once.
 	s.tcp.Close()
 	s.conn.Close()
@@ -242,14 +239,12 @@ func (p *probe) open(t target, serverName, bindDN, passwordFile string, timed bo
 	deadline, _ := p.ctx.Deadline()
 
 	start := time.Now()
-	var d net.Dialer
-	tcp, err := d.DialContext(p.ctx, "tcp", t.hostPort)
+	tcp, err := sdk.Dial(p.ctx, "tcp", t.hostPort)
 	phase(PhaseConnect, start)
 	if err != nil {
 		return nil, p.classify(PhaseConnect, t.url, err), nil
 	}
-	_ = tcp.SetDeadline(deadline)
-	s := &session{tcp: tcp, stop: context.AfterFunc(p.ctx, func() { tcp.Close() })}
+	s := &session{tcp: tcp}
 
 	var conn net.Conn = tcp
 	if t.ldaps {
@@ -258,7 +253,6 @@ func (p *probe) open(t target, serverName, bindDN, passwordFile string, timed bo
 		err := tc.HandshakeContext(p.ctx)
 		phase(PhaseTLS, start)
 		if err != nil {
-			s.stop()
 			tcp.Close()
 			return nil, p.classify(PhaseTLS, t.url, err), nil
 		}
@@ -321,13 +315,15 @@ func (p *probe) expired() bool {
 
 func (p *probe) classify(phase, what string, err error) *failure {
 	f := &failure{msg: fmt.Sprintf("%s %s: %v", phase, what, err)}
-	var netErr net.Error
 	var ldapErr *goldap.Error
+	reason, _ := sdk.NetReason(p.ctx, err)
 	switch {
-	case p.expired() || errors.As(err, &netErr) && netErr.Timeout():
+	case reason == sdk.ReasonCanceled:
+		f.reason = reason
+	case p.expired() || reason == sdk.ReasonTimeout:
 		f.reason = sdk.ReasonTimeout
 		f.msg = fmt.Sprintf("%s %s: no answer within the check's deadline: %v", phase, what, err)
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case reason == sdk.ReasonRefused && !errors.As(err, &ldapErr):
 		f.reason = sdk.ReasonRefused
 	case phase == PhaseTLS:
 		f.reason = sdk.ReasonTLSInvalid

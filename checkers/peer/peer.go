@@ -11,15 +11,11 @@ package peer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/plugins/sdk"
@@ -81,8 +77,14 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 		return nil, fmt.Errorf("checkers/peer: target %w", err)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/status"
-	start := time.Now()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var t sdk.Timer
+	return t.Done(probe(ctx, u.String(), c, t.Start("request")))
+}
+
+// probe asks the peer for its status within span, the request phase.
+func probe(ctx context.Context, status string, c Config, span sdk.Span) (*sdk.Result, error) {
+	defer span.End()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, status, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +93,7 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	resp, err := client.Do(hreq)
 	if err != nil {
-		return classify(err).AddPhase("request", time.Since(start)), nil
+		return sdk.NetFailure(ctx, err, "peer's ripcord"), nil
 	}
 	defer resp.Body.Close()
 	var rep report
@@ -101,9 +103,9 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 	} else if err == nil {
 		err = fmt.Errorf("status %s", resp.Status)
 	}
-	took := time.Since(start)
+	span.End()
 	if err != nil {
-		return sdk.Failed(sdk.ReasonUnexpectedResponse, "peer status: %v", err).AddPhase("request", took), nil
+		return sdk.Failed(sdk.ReasonUnexpectedResponse, "peer status: %v", err), nil
 	}
 	for _, s := range rep.Services {
 		if s.Name != c.Service {
@@ -137,9 +139,9 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 		if ok {
 			r.Observe("peer_metric", float64(m))
 		}
-		return r.AddPhase("request", took), nil
+		return r, nil
 	}
-	return sdk.Failed(ReasonNoService, "%s has no service %q", rep.Node, c.Service).AddPhase("request", took), nil
+	return sdk.Failed(ReasonNoService, "%s has no service %q", rep.Node, c.Service), nil
 }
 
 // ValidateTarget implements sdk.TargetValidator: the http:// URL of the
@@ -155,15 +157,4 @@ func parseTarget(target string) (*url.URL, error) {
 		return nil, fmt.Errorf("%q is not an http:// URL of the peer's control.metrics_listen", target)
 	}
 	return u, nil
-}
-
-func classify(err error) *sdk.Result {
-	var ne net.Error
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return sdk.Failed(sdk.ReasonRefused, "peer's ripcord refused the connection: %v", err)
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return sdk.Failed(sdk.ReasonTimeout, "peer's ripcord did not answer in time")
-	}
-	return sdk.Failed(sdk.ReasonRefused, "peer's ripcord unreachable: %v", err)
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"syscall"
 	"time"
@@ -123,28 +122,29 @@ func check(ctx context.Context, target string, c Config) (*sdk.Result, error) {
 
 	start := time.Now()
 	rep, sent, err := exchange(ctx, target, packet, secret, *c.Retransmit)
-	res := classify(target, c, rep, err)
+	res := classify(ctx, target, c, rep, err)
 	res.AddPhase("request", time.Since(start))
 	res.Observe("retransmissions", float64(max(sent-1, 0)))
 	return res, nil
 }
 
 // classify turns the outcome of the exchange into a result.
-func classify(target string, c Config, rep *reply, err error) *sdk.Result {
+func classify(ctx context.Context, target string, c Config, rep *reply, err error) *sdk.Result {
 	var authErr *authenticatorError
+	reason, _ := sdk.NetReason(ctx, err)
 	switch {
 	case err == nil:
 	case errors.As(err, &authErr):
 		return sdk.Failed(ReasonBadAuthenticator, "%s from %s: %v", codeName(authErr.code), target, authErr.err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return sdk.Failed(sdk.ReasonRefused, "nothing listens on %s (ICMP port unreachable)", target)
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case reason == sdk.ReasonTimeout:
 		// Hung, wrong secret, missing Message-Authenticator and loss all look
 		// alike on the wire: the server stays silent.
 		return sdk.Failed(sdk.ReasonTimeout, "no reply from %s within the deadline (server down or hung, packet loss, or a shared secret the server rejects)", target)
 	default:
 		// Unreachable network, unknown host: nobody answers us there either.
-		return sdk.Failed(sdk.ReasonRefused, "%v", err)
+		return sdk.NetFailure(ctx, err, "radius exchange with %s", target)
 	}
 	msg := codeName(rep.Code)
 	if rep.ReplyMessage != "" {
@@ -176,15 +176,11 @@ func (e *authenticatorError) Error() string { return e.err.Error() }
 // retransmissions; each resend is the same packet (same ID and
 // authenticator, RFC 5080 §2.2.1). It returns how many times it sent.
 func exchange(ctx context.Context, target string, packet, secret []byte, retransmit int) (*reply, int, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", target)
+	conn, err := sdk.Dial(ctx, "udp", target) // a cancel ends a blocked read
 	if err != nil {
 		return nil, 0, err
 	}
 	defer conn.Close()
-	// Cancellation without a deadline still ends a blocked read.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 
 	buf := make([]byte, maxPacket+1)
 	attempts := retransmit + 1

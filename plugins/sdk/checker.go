@@ -137,7 +137,10 @@ const (
 	// status still says whether the service works; the message says what
 	// to fix.
 	ReasonMisconfigured = "misconfigured"
-	ReasonCheckerError  = "checker_error" // set by the daemon, never by a checker
+	// ReasonCanceled: the check was canceled before it could tell (the
+	// daemon stopping, a check run again); no verdict on the service.
+	ReasonCanceled     = "canceled"
+	ReasonCheckerError = "checker_error" // set by the daemon, never by a checker
 )
 
 // IsMisconfiguration reports whether a result says that the check itself is

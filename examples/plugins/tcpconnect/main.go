@@ -12,26 +12,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
-	"syscall"
-	"time"
+	"strconv"
+	"strings"
 
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
-const version = "0.1.0"
+const version = "0.2.0"
 
-// maxRead bounds how much of the response is searched for Expect.
-const maxRead = 4096
+// maxMaxRead bounds max_read: a banner is short.
+const maxMaxRead = 1 << 20
 
 func main() { sdk.Serve(checker{}) }
 
-// settings are the check's settings (YAML `settings:` of the check).
+// settings are the check's settings (YAML `settings:` of the check). The SDK
+// has filled in the defaults of the schema (Describe) before they get here.
 type settings struct {
-	Send   string `json:"send"`   // written once connected
-	Expect string `json:"expect"` // must appear in the first maxRead bytes received
+	Send    string `json:"send"`     // written once connected
+	Expect  string `json:"expect"`   // must appear in the first MaxRead bytes received
+	MaxRead int    `json:"max_read"` // bytes searched for Expect
 }
 
 type checker struct{}
@@ -43,116 +43,106 @@ func (checker) Describe() sdk.Description {
 		Summary: "connects to host:port over TCP, optionally sends a string and expects a reply",
 		Settings: []sdk.Field{
 			{Name: "send", Type: "string", Help: "sent once connected (YAML escapes such as \\r\\n work in double quotes)"},
-			{Name: "expect", Type: "string", Help: fmt.Sprintf("must appear within the first %d bytes received", maxRead)},
+			{Name: "expect", Type: "string", Help: "must appear within the first max_read bytes received"},
+			{Name: "max_read", Type: "int", Default: "4096", Help: "bytes read while looking for expect"},
 		},
 	}
 }
 
+// ValidateTarget lets `ripcord validate` refuse a target that is not
+// host:port, at its line in the config.
+func (checker) ValidateTarget(target string) error {
+	_, port, err := net.SplitHostPort(target)
+	if err != nil || strings.Contains(target, "/") {
+		return fmt.Errorf("%q: want host:port", target)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 1 to 65535", target, port)
+	}
+	return nil
+}
+
+// Configure checks what the schema cannot: the SDK has already refused
+// unknown keys and values of the wrong type.
 func (checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, error) {
 	var cfg settings
 	if errs := s.DecodeFields(&cfg); errs != nil {
-		return errs, nil // e.g. {Field: "expetc", Message: "unknown setting"}
+		return errs, nil
 	}
-	if len(cfg.Expect) > maxRead {
-		return []sdk.FieldError{{Field: "expect", Message: fmt.Sprintf("longer than %d bytes", maxRead)}}, nil
+	var errs []sdk.FieldError
+	if cfg.MaxRead < 1 || cfg.MaxRead > maxMaxRead {
+		errs = append(errs, sdk.FieldError{Field: "max_read", Message: fmt.Sprintf("must be from 1 to %d", maxMaxRead)})
 	}
-	return nil, nil
+	if len(cfg.Expect) > cfg.MaxRead {
+		errs = append(errs, sdk.FieldError{Field: "expect", Message: fmt.Sprintf("longer than max_read (%d bytes)", cfg.MaxRead)})
+	}
+	return errs, nil
 }
 
-func (checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+func (c checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	var cfg settings
 	if err := req.Settings.Decode(&cfg); err != nil {
 		return nil, fmt.Errorf("settings: %w", err) // Configure should have caught it
 	}
-	if _, _, err := net.SplitHostPort(req.Target); err != nil {
-		return nil, fmt.Errorf("target %q: want host:port", req.Target)
+	if err := c.ValidateTarget(req.Target); err != nil {
+		return nil, err
 	}
+	var t sdk.Timer
+	return t.Done(probe(ctx, req.Target, cfg, &t)) // the phases, however probe returns
+}
 
-	// The deadline of ctx is the check's timeout: the dial honours it, and
-	// the connection gets it too.
-	start := time.Now()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", req.Target)
+// probe runs the check, timing each phase with t.
+func probe(ctx context.Context, target string, cfg settings, t *sdk.Timer) (*sdk.Result, error) {
+	// sdk.Dial gives the connection the check's deadline and unblocks it
+	// when the check is canceled.
+	connect := t.Start("connect")
+	conn, err := sdk.Dial(ctx, "tcp", target)
+	connect.End()
 	if err != nil {
-		return failure(err, "connect to %s", req.Target).AddPhase("connect", time.Since(start)), nil
+		return sdk.NetFailure(ctx, err, "connect to %s", target), nil
 	}
 	defer conn.Close()
-	connected := time.Now()
-	phases := []sdk.Phase{{Name: "connect", Duration: connected.Sub(start)}}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) }) // canceled: unblock
-	defer stop()
-
 	if cfg.Send != "" {
-		t := time.Now()
+		send := t.Start("send")
 		_, err := conn.Write([]byte(cfg.Send))
-		phases = append(phases, sdk.Phase{Name: "send", Duration: time.Since(t)})
+		send.End()
 		if err != nil {
-			return withPhases(failure(err, "send to %s", req.Target), phases), nil
+			return sdk.NetFailure(ctx, err, "send to %s", target), nil
 		}
 	}
 	if cfg.Expect != "" {
-		t := time.Now()
-		got, err := readUntil(conn, []byte(cfg.Expect))
-		phases = append(phases, sdk.Phase{Name: "expect", Duration: time.Since(t)})
+		defer t.Start("expect").End()
+		got, err := readUntil(conn, []byte(cfg.Expect), cfg.MaxRead)
 		switch {
-		case err == nil:
-		case isTimeout(err):
-			return withPhases(sdk.Failed(sdk.ReasonTimeout, "no %q from %s before the deadline (got %s)",
-				cfg.Expect, req.Target, excerpt(got)), phases), nil
-		default:
-			return withPhases(sdk.Failed(sdk.ReasonUnexpectedResponse, "no %q from %s: %v (got %s)",
-				cfg.Expect, req.Target, err, excerpt(got)), phases), nil
+		case errors.Is(err, errNotFound):
+			return sdk.Failed(sdk.ReasonUnexpectedResponse, "no %q from %s in the first %d bytes (got %s)",
+				cfg.Expect, target, cfg.MaxRead, excerpt(got)), nil
+		case err != nil:
+			return sdk.NetFailure(ctx, err, "no %q from %s (got %s)", cfg.Expect, target, excerpt(got)), nil
 		}
 	}
-	return withPhases(sdk.OK(fmt.Sprintf("connected to %s", conn.RemoteAddr())), phases), nil
+	return sdk.OK(fmt.Sprintf("connected to %s", conn.RemoteAddr())), nil
 }
 
-var errTooLong = fmt.Errorf("not within the first %d bytes", maxRead)
+var errNotFound = errors.New("not found")
 
 // readUntil reads from conn until want has been received, the connection
-// ends, or maxRead bytes came without it. It returns what it read.
-func readUntil(conn net.Conn, want []byte) ([]byte, error) {
+// ends (io.EOF), or limit bytes came without it (errNotFound). It returns
+// what it read.
+func readUntil(conn net.Conn, want []byte, limit int) ([]byte, error) {
 	var buf []byte
 	chunk := make([]byte, 512)
-	for len(buf) < maxRead {
-		n, err := conn.Read(chunk[:min(len(chunk), maxRead-len(buf))])
+	for len(buf) < limit {
+		n, err := conn.Read(chunk[:min(len(chunk), limit-len(buf))])
 		buf = append(buf, chunk[:n]...)
 		switch {
 		case bytes.Contains(buf, want):
 			return buf, nil
-		case errors.Is(err, io.EOF):
-			return buf, errors.New("connection closed")
 		case err != nil:
 			return buf, err
 		}
 	}
-	return buf, errTooLong
-}
-
-// failure maps a network error to a result with the right reason.
-func failure(err error, format string, args ...any) *sdk.Result {
-	what := fmt.Sprintf(format, args...)
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return sdk.Failed(sdk.ReasonRefused, "%s: connection refused", what)
-	case isTimeout(err):
-		return sdk.Failed(sdk.ReasonTimeout, "%s: no answer before the deadline", what)
-	}
-	return sdk.Failed(sdk.ReasonUnavailable, "%s: %v", what, err)
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
-}
-
-func withPhases(r *sdk.Result, phases []sdk.Phase) *sdk.Result {
-	r.Phases = phases
-	return r
+	return buf, errNotFound
 }
 
 // excerpt quotes the start of what was received, for messages.
@@ -165,3 +155,6 @@ func excerpt(b []byte) string {
 	}
 	return fmt.Sprintf("%q", b)
 }
+
+// The checker can tell a bad target at config time.
+var _ sdk.TargetValidator = checker{}

@@ -1,17 +1,22 @@
-// Package sdktest helps checker authors test a checker directly, in
-// process, against a real server: run one check with a deadline and assert
-// its status and reason.
+// Package sdktest helps checker authors test a checker against real
+// servers: in process (Check, Want, ConfigureFields), and built as a plugin
+// and run through ripcord's own plugin host (Build), as the daemon runs it.
 package sdktest
 
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ripcord/ripcord/plugins"
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
@@ -123,4 +128,98 @@ func ConfigureFields(t testing.TB, c sdk.Checker, settings string) ([]string, []
 	}
 	slices.Sort(fields)
 	return fields, errs
+}
+
+// Plugin is a checker plugin built from source and run through ripcord's
+// own plugin host, exactly as the daemon runs it: its own process, gRPC,
+// the sha256 pin, the schema, the deadline.
+type Plugin struct {
+	Name   string // the checker's name
+	Path   string // the executable, ripcord-checker-NAME in a temporary plugin directory
+	SHA256 string // its pin, as plugins.sha256 holds it
+	Host   *plugins.Host
+}
+
+// Build builds the Go package in directory pkg ("." for the package under
+// test) as the plugin of checker name, pins it and starts a plugin host for
+// it; the host is closed when the test ends. It fails the test if the build
+// fails.
+func Build(t testing.TB, name, pkg string) *Plugin {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	dir := t.TempDir()
+	p := &Plugin{Name: name, Path: filepath.Join(dir, plugins.FilePrefix+name)}
+	build := exec.Command(gobin, "build", "-o", p.Path, ".")
+	build.Dir = pkg
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	if p.SHA256, err = plugins.FileSHA256(p.Path); err != nil {
+		t.Fatal(err)
+	}
+	p.Host = plugins.NewHost(plugins.Options{Dir: dir, SHA256: map[string]string{name: p.SHA256}})
+	t.Cleanup(p.Host.Close)
+	return p
+}
+
+// Check runs one check through the plugin with the given timeout as its
+// deadline. A checker that broke gives reason checker_error, as in the
+// daemon.
+func (p *Plugin) Check(t testing.TB, timeout time.Duration, target string, s sdk.Settings) *sdk.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return p.Host.Check(ctx, p.Name, &sdk.Request{Target: target, Settings: s})
+}
+
+// Configure validates a check's target and settings through the plugin, as
+// `ripcord validate` does: why the target is wrong ("" if it is not) and
+// the settings' field errors. A plugin that breaks fails the test.
+func (p *Plugin) Configure(t testing.TB, target string, s sdk.Settings) (string, []sdk.FieldError) {
+	t.Helper()
+	targetErr, fes, err := p.Host.Configure(context.Background(), p.Name, &sdk.Request{Target: target, Settings: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return targetErr, fes
+}
+
+// Serve listens on 127.0.0.1:0 until the test ends, runs handle for each
+// connection (closing it after), and returns the address: a real server
+// for a test, in a few lines.
+func Serve(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// ClosedPort returns a 127.0.0.1 address nothing listens on: a connection
+// to it is refused.
+func ClosedPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
