@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -14,10 +18,11 @@ import (
 )
 
 func cmdCheck(args []string) error {
-	fs := newFlags("check", "-c FILE [-service NAME]",
+	fs := newFlags("check", "-c FILE [-service NAME] [-v]",
 		"Run every check once, through the same plugins the daemon uses, and print a table.\nExits 1 if any check failed.")
 	cfgPath := fs.String("c", defaultConfig, "config file")
 	only := fs.String("service", "", "only this service")
+	verbose := fs.Bool("v", false, "also print each check's phases (how long each step took) and observations")
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
@@ -43,11 +48,38 @@ func cmdCheck(args []string) error {
 			r.took.Round(100*time.Microsecond), r.res.Message)
 	}
 	tw.Flush()
+	if *verbose {
+		for _, r := range rows {
+			printDetails(os.Stdout, r)
+		}
+	}
 	if failed > 0 {
 		fmt.Fprintf(os.Stderr, "%d check(s) failed\n", failed)
 		return exitError(1)
 	}
 	return nil
+}
+
+// printDetails prints what a check's table row leaves out: its phases and
+// observations, one line each.
+func printDetails(w io.Writer, r *checkRow) {
+	var phases, obs []string
+	for _, p := range r.res.Phases {
+		phases = append(phases, fmt.Sprintf("%s %s", p.Name, p.Duration.Round(10*time.Microsecond)))
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.res.Observations)) {
+		obs = append(obs, fmt.Sprintf("%s=%g", k, r.res.Observations[k]))
+	}
+	fmt.Fprintf(w, "\n%s %s:\n", r.svc, r.name())
+	if len(phases) > 0 {
+		fmt.Fprintf(w, "  phases: %s\n", strings.Join(phases, ", "))
+	}
+	if len(obs) > 0 {
+		fmt.Fprintf(w, "  observations: %s\n", strings.Join(obs, ", "))
+	}
+	if len(phases)+len(obs) == 0 {
+		fmt.Fprintln(w, "  no phases, no observations")
+	}
 }
 
 // checkRow is one check run once.

@@ -17,13 +17,13 @@ traffic away when it breaks, and back when it has been healthy long enough.
 
 Usage:
   ripcord run      -c FILE          run the daemon (SIGTERM withdraws routes and exits)
-  ripcord check    -c FILE          run every check once and print a table
+  ripcord check    -c FILE [-v]     run every check once and print a table (-v: phases, observations)
   ripcord validate -c FILE          check a config file and exit
   ripcord status   [-s SOCKET]      show each service's state and announced metrics
   ripcord drain    SERVICE          move traffic away from a service (persists across restarts)
   ripcord undrain  SERVICE          bring a drained service back
   ripcord reload   [-s SOCKET]      read the config file again and apply the difference (also SIGHUP)
-  ripcord checkers                  list the built-in checkers and their settings
+  ripcord checkers [-c FILE]        list the built-in checkers and plugins.dir's plugins, with their settings
   ripcord lab      [flags]          the demo: two sites, real routers and services, failover and failback
   ripcord version                   print the version
 
