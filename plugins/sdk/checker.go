@@ -6,7 +6,16 @@
 //
 // The ripcord daemon starts the executable, talks to it over gRPC through
 // hashicorp/go-plugin and calls Check on the daemon's schedule. Plugin authors
-// never see the wire format.
+// never see the wire format. Serve holds every check's settings to the
+// schema of Describe (ApplySchema) before Configure and Check see them, and
+// asks a checker that implements TargetValidator about each check's target
+// when the daemon loads its config.
+//
+// What every checker needs is here too: Dial (a connection bound to the
+// check's ctx), NetFailure and NetReason (network errors as the shared
+// reasons), Timer (phases that survive early returns), ReadSecretFile.
+// Package sdktest tests a checker in process and through the daemon's own
+// plugin host. docs/writing-a-checker.md walks through a whole plugin.
 package sdk
 
 import (
@@ -45,7 +54,7 @@ type TargetValidator interface {
 type Description struct {
 	Name     string  // checker name as used in config ("ldap")
 	Version  string  // checker version
-	Summary  string  // one line for `ripcord checkers`
+	Summary  string  // one line for `ripcord checkers` and for a human running the plugin by hand
 	Settings []Field // the settings schema
 }
 
