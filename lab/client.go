@@ -49,7 +49,7 @@ func truncate(s string, n int) string {
 func (l *Lab) Probe(ctx context.Context, c *Client, service string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
-	vip := VIP(service).Addr()
+	service, vip := probeTarget(service)
 	var answer string
 	var err error
 	switch service {
@@ -174,7 +174,7 @@ func (l *Lab) Record(ctx context.Context, onChange func(s Sample, prev string)) 
 	ctx, cancel := context.WithCancel(ctx)
 	rec := &Recorder{lab: l, last: map[Key]string{}, onChange: onChange, cancel: cancel}
 	for _, c := range l.Clients() {
-		for _, svc := range Services {
+		for _, svc := range l.Probed() {
 			rec.wg.Add(1)
 			go rec.loop(ctx, c, svc)
 		}

@@ -430,11 +430,14 @@ func (w *routeWatch) stop() map[string]routeChanges {
 
 // TestBIRDRouters runs the load-balancing shape with BIRD 2 as the routers
 // and one fault: the lab's router variant must behave like FRR.
+// TestBIRDRouters runs the load-balancing shape with BIRD routers,
+// dual-stack: RADIUS is asked over IPv4 (RIPv2) and IPv6 (RIPng, BIRD's
+// "rip ng") and must fail over and back on both.
 func TestBIRDRouters(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
 	ctx := labContext(t, 2*time.Minute)
-	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance, Routers: "bird"})
+	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance, Routers: "bird", IPv6: true})
 	if kind := l.RA.Router.Kind(); kind != "bird" {
 		t.Fatalf("router kind %q, want bird", kind)
 	}
@@ -443,7 +446,10 @@ func TestBIRDRouters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range Analyze(l.rec.Samples(), tr, []string{"ca", "cb"}) {
+	tr6 := tr
+	tr6.Service = Over6(ServiceRADIUS)
+	samples := l.rec.Samples()
+	for _, r := range append(Analyze(samples, tr, []string{"ca", "cb"}), Analyze(samples, tr6, []string{"ca", "cb"})...) {
 		t.Logf("%s/%s: home %s, during %s, failover %vs, failback %vs, %d of %d requests failed", r.Client, r.Service, r.Home, r.During, deref(r.FailoverSeconds), deref(r.FailbackSeconds), r.FailedRequests, r.Requests)
 		switch r.Client {
 		case "ca":
@@ -562,4 +568,53 @@ func httpGetIn(t *testing.T, r *Replica, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return string(b)
+}
+
+// TestDualStack runs the failover shape dual-stack with FRR routers (ripd
+// and ripngd): every client asks each service at its IPv4 and its IPv6
+// address. Killing slapd on sa moves LDAP on both addresses to sb and back
+// after the repair (one state for both); stopping sa's ripcord (SIGTERM:
+// RIPv2 and RIPng poison) moves everything to sb, and it comes back when
+// ripcord starts again. About 1.5 minutes, in parallel with the other labs.
+func TestDualStack(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	ctx := labContext(t, 4*time.Minute)
+	l := buildLab(t, ctx, Options{Shape: ShapeFailover, IPv6: true})
+	all := l.Probed()
+	l.expect(t, ctx, everyone("sa", all...), 10*time.Second)
+
+	tr, _, err := l.RunTrial(ctx, l.rec, TrialOptions{Service: ServiceLDAP, Replica: l.SA, Fault: FaultKill,
+		FailoverTimeout: failoverBound, FailbackTimeout: failbackBound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := l.rec.Samples()
+	for _, svc := range []string{ServiceLDAP, Over6(ServiceLDAP)} {
+		tr.Service = svc
+		for _, r := range Analyze(samples, tr, []string{"ca", "cb"}) {
+			t.Logf("%s/%s: home %s, during %s, failover %vs, failback %vs, %d of %d requests failed", r.Client, r.Service, r.Home, r.During, deref(r.FailoverSeconds), deref(r.FailbackSeconds), r.FailedRequests, r.Requests)
+			if r.Home != "sa" || r.During != "sb" || r.FailoverSeconds == nil || r.FailbackSeconds == nil {
+				t.Errorf("%s/%s: home %s, during %s; want sa, then sb, then back", r.Client, svc, r.Home, r.During)
+			}
+		}
+	}
+	for _, svc := range []string{ServiceRADIUS, Over6(ServiceRADIUS)} {
+		for _, c := range []string{"ca", "cb"} {
+			if n := answeredBy(samples, c, svc, "sb", tr.Fault); n > 0 {
+				t.Errorf("%s/%s answered %d times by sb although only LDAP broke", c, svc, n)
+			}
+		}
+	}
+
+	doing(t, "stopping ripcord on sa (SIGTERM)")
+	if err := l.SA.StopRipcord(); err != nil {
+		t.Fatal(err)
+	}
+	l.expect(t, ctx, everyone("sb", all...), failoverBound)
+	doing(t, "starting ripcord on sa again")
+	if err := l.SA.StartRipcord(); err != nil {
+		t.Fatal(err)
+	}
+	l.expect(t, ctx, everyone("sa", all...), failbackBound)
 }

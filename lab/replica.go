@@ -51,9 +51,11 @@ type Replica struct {
 	NS      *netns.NS
 	Addr    netip.Addr // the replica's own address (peers check it)
 	Gateway netip.Addr // its router
-	Dir     string
-	Config  string // ripcord config file
-	Socket  string // ripcord control socket
+	// Gateway6 is its router's IPv6 address in a dual-stack lab.
+	Gateway6 netip.Addr
+	Dir      string
+	Config   string // ripcord config file
+	Socket   string // ripcord control socket
 
 	lab     *Lab
 	peer    *Replica
@@ -109,6 +111,9 @@ func (r *Replica) startSlapd(ctx context.Context) error {
 		Listen: netip.AddrPortFrom(netip.IPv4Unspecified(), portLDAP),
 		Marker: Marker(r.Name),
 	}
+	if r.lab.Opts.IPv6 {
+		opts.Listen6 = netip.AddrPortFrom(netip.IPv6Unspecified(), portLDAP)
+	}
 	if r.Name == "sb" {
 		opts.Provider = fmt.Sprintf("ldap://%s:%d", r.peer.Addr, portLDAP)
 		opts.ServerID = 2
@@ -124,14 +129,19 @@ func (r *Replica) startSlapd(ctx context.Context) error {
 }
 
 func (r *Replica) startRADIUS(ctx context.Context) error {
-	f, err := services.StartFreeRADIUS(ctx, services.RadiusOptions{
+	opts := services.RadiusOptions{
 		Dir:     filepath.Join(r.Dir, "radius"),
 		Netns:   r.NS.Name,
 		Listen:  netip.AddrPortFrom(netip.IPv4Unspecified(), portRADIUS),
 		Secret:  radiusSecret,
 		Clients: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), labNet},
 		Marker:  Marker(r.Name),
-	})
+	}
+	if r.lab.Opts.IPv6 {
+		opts.Listen6 = netip.AddrPortFrom(netip.IPv6Unspecified(), portRADIUS)
+		opts.Clients = append(opts.Clients, labNet6)
+	}
+	f, err := services.StartFreeRADIUS(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -140,12 +150,16 @@ func (r *Replica) startRADIUS(ctx context.Context) error {
 }
 
 func (r *Replica) startNginx(ctx context.Context) error {
-	n, err := services.StartNginx(ctx, services.NginxOptions{
+	opts := services.NginxOptions{
 		Dir:    filepath.Join(r.Dir, "nginx"),
 		Netns:  r.NS.Name,
 		Listen: netip.AddrPortFrom(netip.IPv4Unspecified(), portHTTP),
 		Marker: Marker(r.Name),
-	})
+	}
+	if r.lab.Opts.IPv6 {
+		opts.Listen6 = netip.AddrPortFrom(netip.IPv6Unspecified(), portHTTP)
+	}
+	n, err := services.StartNginx(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -159,7 +173,7 @@ func (r *Replica) restartSlapd(ctx context.Context) error {
 	dir := filepath.Join(r.Dir, "slapd")
 	r.slapdN++
 	p, err := r.NS.Start(filepath.Join(dir, "slapd-"+strconv.Itoa(r.slapdN)+".log"), "slapd", "-d", "0",
-		"-f", filepath.Join(dir, "slapd.conf"), "-h", fmt.Sprintf("ldap://0.0.0.0:%d/", portLDAP))
+		"-f", filepath.Join(dir, "slapd.conf"), "-h", r.slapdURLs())
 	if err != nil {
 		return err
 	}
@@ -178,6 +192,15 @@ func (r *Replica) restartSlapd(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// slapdURLs are the listeners slapd is started with.
+func (r *Replica) slapdURLs() string {
+	urls := fmt.Sprintf("ldap://0.0.0.0:%d/", portLDAP)
+	if r.lab.Opts.IPv6 {
+		urls += fmt.Sprintf(" ldap://[::]:%d/", portLDAP)
+	}
+	return urls
 }
 
 // nsProc adapts a netns.Process to proc.
@@ -275,8 +298,15 @@ func (r *Replica) LinkUp() error {
 	if err := r.NS.LinkUp("eth0"); err != nil {
 		return err
 	}
-	_, err := r.NS.IP("route", "replace", "default", "via", r.Gateway.String())
-	return err
+	if _, err := r.NS.IP("route", "replace", "default", "via", r.Gateway.String()); err != nil {
+		return err
+	}
+	if r.Gateway6.IsValid() {
+		if _, err := r.NS.IP("-6", "route", "replace", "default", "via", r.Gateway6.String()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // StartRipcord starts `ripcord run` inside the replica's namespace.
@@ -488,8 +518,12 @@ control:
 		// peer's own ripcord (checker peer): it fails once the peer has sent
 		// its poison, so this replica's metric change always reaches the
 		// routers after they dropped the peer's route.
+		vip6 := ""
+		if o.IPv6 {
+			vip6 = "\n    vip6: " + VIP6(svc).String()
+		}
 		fmt.Fprintf(&b, `  - name: %s
-    vip: %s
+    vip: %s%s
     metric: %d
     drain_metric: %d
     failback_delay: %s
@@ -501,7 +535,7 @@ control:
         rise: 1
         fall: %d
         %s
-`, svc, VIP(svc), r.metric(), drainMetric, o.FailbackDelay, svc, o.CheckInterval, o.FastInterval, o.CheckTimeout, o.Fall, own[svc])
+`, svc, VIP(svc), vip6, r.metric(), drainMetric, o.FailbackDelay, svc, o.CheckInterval, o.FastInterval, o.CheckTimeout, o.Fall, own[svc])
 		if !o.NoAssist {
 			fmt.Fprintf(&b, `    assist:
       metric: 2
@@ -535,12 +569,18 @@ func (r *Replica) routingSection() string {
 	if r.lab.Opts.Protocol == "bgp" {
 		return r.bgpSection()
 	}
-	return fmt.Sprintf(`rip:
+	s := fmt.Sprintf(`rip:
   readvertise_on_poison: %v
   interfaces:
     - name: eth0
   auth: {mode: md5, key_id: 1, key_file: %s}
 `, !r.lab.Opts.NoReadvertise, filepath.Join(r.Dir, "rip.key"))
+	if r.lab.Opts.IPv6 {
+		// RIPng has no authentication: the routers accept only the vip6s
+		// from this link (routers.Config.Accept).
+		s += fmt.Sprintf("ripng:\n  readvertise_on_poison: %v\n  interfaces:\n    - name: eth0\n", !r.lab.Opts.NoReadvertise)
+	}
+	return s
 }
 
 func indent(s string, n int) string {

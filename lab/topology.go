@@ -70,6 +70,59 @@ var (
 // VIP is the anycast address of a service.
 func VIP(service string) netip.Prefix { return vips[service] }
 
+// The IPv6 side of a dual-stack lab (Options.IPv6): every link also has an
+// IPv6 /64 (fd77:N::/64 beside 10.77.N.0/24, the router end ::1) and every
+// service a vip6, announced with RIPng.
+var (
+	vips6 = map[string]netip.Prefix{
+		ServiceLDAP:    netip.MustParsePrefix("fd77:100::1/128"),
+		ServiceRADIUS:  netip.MustParsePrefix("fd77:100::2/128"),
+		ServiceWebAuth: netip.MustParsePrefix("fd77:100::3/128"),
+	}
+	labNet6 = netip.MustParsePrefix("fd77::/16")
+)
+
+// VIP6 is the IPv6 anycast address of a service.
+func VIP6(service string) netip.Prefix { return vips6[service] }
+
+// Over6 names a service as probed over IPv6 ("ldap6"): the clients of a
+// dual-stack lab ask both addresses, and keep the answers apart.
+func Over6(service string) string { return service + "6" }
+
+// probeTarget is the base service and the VIP a probed name stands for.
+func probeTarget(name string) (string, netip.Addr) {
+	if base, ok := strings.CutSuffix(name, "6"); ok && vips6[base].IsValid() {
+		return base, VIP6(base).Addr()
+	}
+	return name, VIP(name).Addr()
+}
+
+// Probed lists what the clients ask: every service, and with IPv6 every
+// service again over its vip6.
+func (l *Lab) Probed() []string {
+	if !l.Opts.IPv6 {
+		return Services
+	}
+	out := slices.Clone(Services)
+	for _, s := range Services {
+		out = append(out, Over6(s))
+	}
+	return out
+}
+
+// link6 is the IPv6 /64 beside a link's IPv4 /24: 10.77.N.0/24 -> fd77:N::/64.
+func link6(p netip.Prefix) netip.Prefix {
+	a := p.Addr().As4()
+	return netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0x77, 0, a[2]}), 64)
+}
+
+// host6 is host n of a link's IPv6 /64.
+func host6(p netip.Prefix, n byte) netip.Prefix {
+	a := link6(p).Addr().As16()
+	a[15] = n
+	return netip.PrefixFrom(netip.AddrFrom16(a), 64)
+}
+
 // ripKey authenticates RIP on every link of the lab (keyed MD5, which FRR and
 // BIRD both speak), as the router-side config in advertisers/rip/README.md
 // recommends.
@@ -114,6 +167,11 @@ type Options struct {
 	// only after the peer sent its poison; this is the routers' slack to
 	// process it before this replica's change arrives.
 	AssistDelay time.Duration
+	// IPv6 makes the lab dual-stack: every link and service also has an
+	// IPv6 address, the routers run RIPng beside RIPv2 (FRR ripngd, BIRD
+	// rip ng), ripcord announces each vip6 with RIPng, and the clients ask
+	// both addresses (Probed). RIP only.
+	IPv6 bool
 	// Relay configures make-before-break on both replicas: each service's
 	// port relayed to the peer while it is broken (needs assistance).
 	Relay bool
@@ -172,6 +230,9 @@ func (o *Options) defaults() error {
 	if o.AssistDelay <= 0 {
 		o.AssistDelay = 100 * time.Millisecond
 	}
+	if o.IPv6 && o.Protocol != "rip" {
+		return errors.New("lab: IPv6 needs protocol rip (RIPng beside RIPv2)")
+	}
 	if o.Relay && o.NoAssist {
 		return errors.New("lab: Relay needs peer assistance (its peer checks say which peer is up)")
 	}
@@ -204,6 +265,15 @@ type Client struct {
 	Name string // "ca" or "cb"
 	NS   *netns.NS
 	Addr netip.Addr
+}
+
+// linkEnd is one end of a lab link, with its IPv6 address in a dual-stack lab.
+func (l *Lab) linkEnd(ns *netns.NS, dev string, p netip.Prefix, n byte) netns.End {
+	e := netns.End{NS: ns, Dev: dev, Addr: host(p, n)}
+	if l.Opts.IPv6 {
+		e.Addr6 = host6(p, n)
+	}
+	return e
 }
 
 // Lab is a running lab.
@@ -330,25 +400,33 @@ func (l *Lab) build(ctx context.Context) error {
 	l.SA = &Replica{Name: "sa", NS: roles["sa"], Addr: host(netSARA, 2).Addr(), Gateway: host(netSARA, 1).Addr(), lab: l}
 	l.SB = &Replica{Name: "sb", NS: roles["sb"], Addr: host(netSBRB, 2).Addr(), Gateway: host(netSBRB, 1).Addr(), lab: l}
 	l.SA.peer, l.SB.peer = l.SB, l.SA
+	if o.IPv6 {
+		l.SA.Gateway6, l.SB.Gateway6 = host6(netSARA, 1).Addr(), host6(netSBRB, 1).Addr()
+	}
 
 	links := []struct {
 		a, b       netns.End
-		hostGW     netip.Addr // default route of the non-router end
+		net        netip.Prefix // the host end's default route goes via the router end (.1)
 		hostNSRole string
 	}{
-		{a: netns.End{NS: roles["ra"], Dev: "ra-rb", Addr: host(netRARB, 1)}, b: netns.End{NS: roles["rb"], Dev: "rb-ra", Addr: host(netRARB, 2)}},
-		{a: netns.End{NS: roles["ra"], Dev: "ra-ca", Addr: host(netCARA, 1)}, b: netns.End{NS: roles["ca"], Dev: "eth0", Addr: host(netCARA, 2)}, hostGW: host(netCARA, 1).Addr(), hostNSRole: "ca"},
-		{a: netns.End{NS: roles["ra"], Dev: "ra-sa", Addr: host(netSARA, 1)}, b: netns.End{NS: roles["sa"], Dev: "eth0", Addr: host(netSARA, 2)}, hostGW: host(netSARA, 1).Addr(), hostNSRole: "sa"},
-		{a: netns.End{NS: roles["rb"], Dev: "rb-sb", Addr: host(netSBRB, 1)}, b: netns.End{NS: roles["sb"], Dev: "eth0", Addr: host(netSBRB, 2)}, hostGW: host(netSBRB, 1).Addr(), hostNSRole: "sb"},
-		{a: netns.End{NS: roles["rb"], Dev: "rb-cb", Addr: host(netCBRB, 1)}, b: netns.End{NS: roles["cb"], Dev: "eth0", Addr: host(netCBRB, 2)}, hostGW: host(netCBRB, 1).Addr(), hostNSRole: "cb"},
+		{a: l.linkEnd(roles["ra"], "ra-rb", netRARB, 1), b: l.linkEnd(roles["rb"], "rb-ra", netRARB, 2)},
+		{a: l.linkEnd(roles["ra"], "ra-ca", netCARA, 1), b: l.linkEnd(roles["ca"], "eth0", netCARA, 2), net: netCARA, hostNSRole: "ca"},
+		{a: l.linkEnd(roles["ra"], "ra-sa", netSARA, 1), b: l.linkEnd(roles["sa"], "eth0", netSARA, 2), net: netSARA, hostNSRole: "sa"},
+		{a: l.linkEnd(roles["rb"], "rb-sb", netSBRB, 1), b: l.linkEnd(roles["sb"], "eth0", netSBRB, 2), net: netSBRB, hostNSRole: "sb"},
+		{a: l.linkEnd(roles["rb"], "rb-cb", netCBRB, 1), b: l.linkEnd(roles["cb"], "eth0", netCBRB, 2), net: netCBRB, hostNSRole: "cb"},
 	}
 	for _, ln := range links {
 		if err := netns.Veth(ln.a, ln.b); err != nil {
 			return err
 		}
-		if ln.hostGW.IsValid() {
-			if _, err := roles[ln.hostNSRole].IP("route", "add", "default", "via", ln.hostGW.String()); err != nil {
+		if ln.net.IsValid() {
+			if _, err := roles[ln.hostNSRole].IP("route", "add", "default", "via", host(ln.net, 1).Addr().String()); err != nil {
 				return err
+			}
+			if o.IPv6 {
+				if _, err := roles[ln.hostNSRole].IP("-6", "route", "add", "default", "via", host6(ln.net, 1).Addr().String()); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -362,6 +440,11 @@ func (l *Lab) build(ctx context.Context) error {
 		if _, err := r.NS.Exec(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
 			return err
 		}
+		if o.IPv6 {
+			if _, err := r.NS.Exec(ctx, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"); err != nil {
+				return err
+			}
+		}
 	}
 
 	o.Logf("lab: starting %s routers speaking %s (default timers)", o.Routers, o.Protocol)
@@ -374,6 +457,9 @@ func (l *Lab) build(ctx context.Context) error {
 			if ifname, ok := r.Links[rep]; ok {
 				for _, svc := range Services {
 					accept[ifname] = append(accept[ifname], VIP(svc))
+					if o.IPv6 {
+						accept[ifname] = append(accept[ifname], VIP6(svc))
+					}
 				}
 				accept[ifname] = append(accept[ifname], SpareVIP)
 			}
@@ -381,7 +467,7 @@ func (l *Lab) build(ctx context.Context) error {
 		// The replicas' links are authenticated; the links between routers
 		// are not (see routers.Auth.Only: FRR would not answer the startup
 		// Request of a router that starts second).
-		cfg := routers.Config{NS: r.NS, Interfaces: ifaces, BaseDir: l.Dir, AnnounceConnected: true, Accept: accept,
+		cfg := routers.Config{NS: r.NS, Interfaces: ifaces, BaseDir: l.Dir, AnnounceConnected: true, Accept: accept, RIPng: o.IPv6,
 			Auth: routers.Auth{Mode: routers.AuthMD5, KeyID: 1, Key: ripKey, Only: slices.Sorted(maps.Keys(accept))}}
 		var err error
 		switch {
@@ -417,6 +503,13 @@ func (l *Lab) build(ctx context.Context) error {
 // both routers, and a lab that starts before that loses it.
 func (l *Lab) waitRouted(ctx context.Context) error {
 	far := map[*Router][]netip.Prefix{l.RA: {netSBRB, netCBRB}, l.RB: {netSARA, netCARA}}
+	if l.Opts.IPv6 {
+		for r, nets := range far {
+			for _, p := range nets {
+				far[r] = append(far[r], link6(p))
+			}
+		}
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for r, nets := range far {
 		for _, p := range nets {
@@ -541,9 +634,15 @@ func (l *Lab) WaitHealthy(ctx context.Context) error {
 				notYet = append(notYet, fmt.Sprintf("%s: %v", r.Name, err))
 				continue
 			}
+			advs := []string{l.Opts.Protocol}
+			if l.Opts.IPv6 {
+				advs = append(advs, "ripng")
+			}
 			for _, s := range rep.Services {
-				if p := l.Opts.Protocol; s.State != "up" || s.Announced[p] != r.metric() {
-					notYet = append(notYet, fmt.Sprintf("%s/%s: %s (%s), %s metric %d", r.Name, s.Name, s.State, s.Reason, p, s.Announced[p]))
+				for _, p := range advs {
+					if s.State != "up" || s.Announced[p] != r.metric() {
+						notYet = append(notYet, fmt.Sprintf("%s/%s: %s (%s), %s metric %d", r.Name, s.Name, s.State, s.Reason, p, s.Announced[p]))
+					}
 				}
 			}
 		}

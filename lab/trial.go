@@ -54,10 +54,16 @@ func (l *Lab) RunTrial(ctx context.Context, rec *Recorder, o TrialOptions) (Tria
 	var events []Event
 	other := o.Replica.peer.Name
 	homes, during := map[Key]string{}, map[Key]string{}
+	probed := []string{o.Service}
+	if l.Opts.IPv6 {
+		probed = append(probed, Over6(o.Service)) // one service, both addresses
+	}
 	for _, c := range l.Clients() {
-		k := Key{c.Name, o.Service}
-		homes[k] = l.Home(c.Name)
-		during[k] = other
+		for _, svc := range probed {
+			k := Key{c.Name, svc}
+			homes[k] = l.Home(c.Name)
+			during[k] = other
+		}
 	}
 
 	what := map[Fault][2]string{
@@ -129,7 +135,7 @@ func (l *Lab) RunTrial(ctx context.Context, rec *Recorder, o TrialOptions) (Tria
 func (l *Lab) HomeState() map[Key]string {
 	want := map[Key]string{}
 	for _, c := range l.Clients() {
-		for _, svc := range Services {
+		for _, svc := range l.Probed() {
 			want[Key{c.Name, svc}] = l.Home(c.Name)
 		}
 	}

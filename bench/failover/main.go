@@ -67,6 +67,10 @@ var (
 	relayFault   = lab.FaultKill
 )
 
+// overIPv6 is -ipv6: a dual-stack lab, and the clients' requests to the
+// vip6 (RIPng) are measured.
+var overIPv6 bool
+
 // protocol and holdTime are -protocol and -hold-time: what the replicas
 // speak to the routers.
 var (
@@ -77,7 +81,7 @@ var (
 
 // labOptions are the lab options every measurement shares.
 func labOptions(sh lab.Shape, routerKind, ripcord string) lab.Options {
-	return lab.Options{Shape: sh, Routers: routerKind, Protocol: protocol, BGPHoldTime: holdTime, CheckInterval: checkInterval, Ripcord: ripcord}
+	return lab.Options{Shape: sh, Routers: routerKind, Protocol: protocol, IPv6: overIPv6, BGPHoldTime: holdTime, CheckInterval: checkInterval, Ripcord: ripcord}
 }
 
 // trialResult is one trial as measured by lab.Analyze.
@@ -114,6 +118,7 @@ func main() {
 		relayFault = lab.Fault(v)
 		return nil
 	})
+	flag.BoolVar(&overIPv6, "ipv6", false, "a dual-stack lab (ripcord lab --ipv6): measure the clients' requests to the services' IPv6 addresses, announced with RIPng; the table goes to \"## Failover over RIPng\"")
 	flag.BoolVar(&noReadvertise, "no-readvertise", false, "turn off the RIP speaker's re-advertisement on heard poison (rip.readvertise_on_poison: false), to measure that lever")
 	sigkill := flag.Bool("sigkill", false, "instead: measure once what SIGKILL of ripcord on sa does (no poison; failover shape)")
 	var loss lossOptions
@@ -250,6 +255,9 @@ func runScenario(ctx context.Context, sc scenario, trials int, routerKind string
 		}
 		tr, _, err := l.RunTrial(ctx, rec, lab.TrialOptions{Service: sc.Service, Replica: l.SA, Fault: sc.Fault})
 		held.Stop()
+		if overIPv6 {
+			tr.Service = lab.Over6(tr.Service) // the same fault, seen at the vip6
+		}
 		res := trialResult{Scenario: sc.String(), Trial: i + 1, Wait: wait.Seconds(),
 			Clients: lab.Analyze(rec.Samples(), tr, []string{"ca", "cb"}), Lost: map[string][2]int{}}
 		for _, loss := range held.Losses() {
@@ -381,6 +389,11 @@ Access-Request to the VIP every %v.
 	if protocol == "bgp" {
 		renderBGPIntro(&b)
 	}
+	if overIPv6 {
+		b.WriteString("The lab dual-stack (`ripcord lab --ipv6`): every service also has a vip6, announced by each replica's RIPng\n" +
+			"speaker to routers running RIPng beside RIPv2, and the clients also send every request to the vip6. The table\n" +
+			"measures those IPv6 requests (\"Failover\" below has the IPv4 ones of an IPv4-only lab); the rest is as there.\n\n")
+	}
 	fmt.Fprintf(&b, `What clients see when LDAP breaks on sa and comes back, in the lab (`+"`ripcord lab`"+`'s topology: routers ra, rb
 running %s with default %s timers; replicas sa, sb with slapd, FreeRADIUS, nginx and ripcord; clients ca, cb sending
 a real LDAP search to the VIP every %v, each with a %v timeout). One trial: a random wait of 1–%v (so the
@@ -511,6 +524,9 @@ func sectionHead(routerKind string) string {
 	}
 	if withRelay {
 		return "## Failover with the relay\n"
+	}
+	if overIPv6 {
+		return fmt.Sprintf("## Failover over RIPng (%s)\n", map[string]string{"frr": "FRR ripngd", "bird": "BIRD 2 rip ng"}[routerKind])
 	}
 	return "## Failover\n"
 }

@@ -24,6 +24,7 @@ is torn down at the end, also on Ctrl-C.`)
 	shape := fs.String("shape", "failover", "failover (sa metric 1, sb 3) or loadbalance (both 1)")
 	routerKind := fs.String("routers", "frr", "frr or bird")
 	protocol := fs.String("protocol", "rip", "what replicas and routers speak: rip, or bgp (eBGP from each replica to its router, the routers iBGP peers)")
+	ipv6 := fs.Bool("ipv6", false, "dual-stack: every link and service also has an IPv6 address, the replicas announce each vip6 with RIPng and the routers run RIPng beside RIPv2 (rip only); the clients ask both addresses")
 	noAssist := fs.Bool("no-assist", false, "turn peer assistance off (the baseline: only the failing replica's poison; implies -no-relay)")
 	noRelay := fs.Bool("no-relay", false, "turn the relay off: clients lose their requests while the routes move")
 	keep := fs.Bool("keep", false, "keep the lab up after the demo until Ctrl-C, for exploring")
@@ -51,7 +52,7 @@ is torn down at the end, also on Ctrl-C.`)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	_, err = lab.RunDemo(ctx, lab.DemoOptions{
-		Lab: lab.Options{Shape: lab.Shape(*shape), Routers: *routerKind, Protocol: *protocol, NoAssist: *noAssist, Relay: !*noRelay && !*noAssist,
+		Lab: lab.Options{Shape: lab.Shape(*shape), Routers: *routerKind, Protocol: *protocol, IPv6: *ipv6, NoAssist: *noAssist, Relay: !*noRelay && !*noAssist,
 			FailbackDelay: *failback, Ripcord: self, KeepFiles: *keepFiles},
 		Keep: *keep, JSON: *asJSON, SVG: *svg, Out: os.Stdout,
 	})

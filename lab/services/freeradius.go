@@ -35,6 +35,9 @@ type RadiusOptions struct {
 	// the host (only meaningful without Netns); the zero value means
 	// 127.0.0.1 with a free port.
 	Listen netip.AddrPort
+	// Listen6, when valid, adds a second authentication listener, for IPv6
+	// beside an IPv4 Listen (a dual-stack replica). Its port must be set.
+	Listen6 netip.AddrPort
 	// StatusListen, when valid, adds a dedicated Status-Server listener
 	// (RFC 5997, "type = status"). Port 0 picks a free port.
 	StatusListen netip.AddrPort
@@ -152,6 +155,13 @@ server default {
 		ipaddr = {{.Listen.Addr}}
 		port = {{.Listen.Port}}
 	}
+{{- if .Listen6.IsValid}}
+	listen {
+		type = auth
+		ipaddr = {{.Listen6.Addr}}
+		port = {{.Listen6.Port}}
+	}
+{{- end}}
 	authorize {
 		files
 		pap

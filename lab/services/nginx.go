@@ -48,7 +48,10 @@ type NginxOptions struct {
 	// host; the zero value means 127.0.0.1 with a free port. Set NoHTTP to
 	// serve TLS only.
 	Listen netip.AddrPort
-	NoHTTP bool
+	// Listen6, when valid, adds a second plain HTTP listener, for IPv6
+	// beside an IPv4 Listen (a dual-stack replica). Its port must be set.
+	Listen6 netip.AddrPort
+	NoHTTP  bool
 	// TLS lists HTTPS listeners, each with its own certificate.
 	TLS []NginxTLS
 	// Marker appears in every page so that replicas can be told apart.
@@ -353,6 +356,9 @@ func nginxTryStart(ctx context.Context, opts NginxOptions, bin string) (*Nginx, 
 			return nil, err
 		}
 		listeners = append(listeners, nginxListener{Addr: n.Addr})
+		if opts.Listen6.IsValid() {
+			listeners = append(listeners, nginxListener{Addr: opts.Listen6})
+		}
 	}
 	for i, t := range opts.TLS {
 		if t.Cert == nil {

@@ -51,6 +51,9 @@ type SlapdOptions struct {
 	// Listen is the ldap:// listener. The zero value means 127.0.0.1 with a
 	// free port; port 0 picks a free port (only meaningful without Netns).
 	Listen netip.AddrPort
+	// Listen6, when valid, adds a second ldap:// listener, for IPv6 beside
+	// an IPv4 Listen (a dual-stack replica). Its port must be set.
+	Listen6 netip.AddrPort
 	// LDAPSListen, when valid, adds an ldaps:// listener (needs TLSCertFile).
 	// Port 0 picks a free port.
 	LDAPSListen netip.AddrPort
@@ -349,6 +352,9 @@ func slapdTryStart(ctx context.Context, opts SlapdOptions, conf string) (*Slapd,
 	}
 
 	urls := "ldap://" + s.Addr.String() + "/"
+	if opts.Listen6.IsValid() {
+		urls += " ldap://" + opts.Listen6.String() + "/"
+	}
 	if s.LDAPSAddr.IsValid() {
 		urls += " ldaps://" + s.LDAPSAddr.String() + "/"
 	}
