@@ -163,3 +163,29 @@ func FuzzApplySchema(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkApplySchema is what the schema costs each check: the http
+// checker's schema and a typical page check's settings.
+func BenchmarkApplySchema(b *testing.B) {
+	fields := []Field{
+		{Name: "method", Type: "string", Default: "GET"},
+		{Name: "host", Type: "string"},
+		{Name: "server_name", Type: "string"},
+		{Name: "expect_status", Type: "int or []int", Default: "200"},
+		{Name: "body_contains", Type: "string"},
+		{Name: "body_regex", Type: "string"},
+		{Name: "ca_file", Type: "string"},
+		{Name: "follow_redirects", Type: "bool", Default: "false"},
+		{Name: "cert_warn_days", Type: "float", Default: "14"},
+		{Name: "max_body", Type: "int", Default: "1048576"},
+		{Name: "headers", Type: "map[string]string"},
+		{Name: "login", Type: "object"},
+	}
+	s := Settings(`{"body_contains":"name=\"password\"","expect_status":[200,302],"headers":{"X-Probe":"ripcord"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, fes, err := ApplySchema(fields, s); fes != nil || err != nil {
+			b.Fatal(fes, err)
+		}
+	}
+}
