@@ -113,7 +113,7 @@ func (c *Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, err
 		defer cancel()
 	}
 	p := &probe{ctx: ctx, cfg: cfg, res: &sdk.Result{}}
-	return p.run(c, target)
+	return p.timer.Done(p.run(c, target))
 }
 
 func fieldErrors(errs []sdk.FieldError) []error {
@@ -170,9 +170,10 @@ type failure struct {
 
 // probe is one run of Check.
 type probe struct {
-	ctx context.Context
-	cfg Config
-	res *sdk.Result
+	ctx   context.Context
+	cfg   Config
+	res   *sdk.Result
+	timer sdk.Timer // the phases of res
 }
 
 func (p *probe) run(c *Checker, t target) (*sdk.Result, error) {
@@ -185,9 +186,9 @@ func (p *probe) run(c *Checker, t target) (*sdk.Result, error) {
 	}
 	defer s.close()
 
-	start := time.Now()
+	search := p.timer.Start(PhaseSearch)
 	n, f := p.search(s)
-	p.res.AddPhase(PhaseSearch, time.Since(start))
+	search.End()
 	if f != nil {
 		return p.fail(f), nil
 	}
@@ -196,9 +197,9 @@ func (p *probe) run(c *Checker, t target) (*sdk.Result, error) {
 	p.res.Message = fmt.Sprintf("%d entries for %s under %q", n, p.cfg.Filter, p.cfg.Base)
 
 	if p.cfg.Reference != "" {
-		start := time.Now()
+		reference := p.timer.Start(PhaseReference)
 		err := p.freshness(c, t, s)
-		p.res.AddPhase(PhaseReference, time.Since(start))
+		reference.End()
 		if err != nil {
 			return nil, err
 		}
@@ -227,10 +228,9 @@ func (s *session) close() {
 // one deadline of the check is enforced on the socket itself: a read/write
 // deadline, and closing it when ctx ends early.
 func (p *probe) open(t target, serverName, bindDN, passwordFile string, timed bool) (*session, *failure, error) {
-	phase := func(name string, start time.Time) {
-		if timed {
-			p.res.AddPhase(name, time.Since(start))
-		}
+	timer := &p.timer
+	if !timed {
+		timer = &sdk.Timer{} // the reference's steps count as one phase, PhaseReference
 	}
 	tlsConfig, err := p.tlsConfig(t, serverName)
 	if err != nil {
@@ -238,9 +238,9 @@ func (p *probe) open(t target, serverName, bindDN, passwordFile string, timed bo
 	}
 	deadline, _ := p.ctx.Deadline()
 
-	start := time.Now()
+	connect := timer.Start(PhaseConnect)
 	tcp, err := sdk.Dial(p.ctx, "tcp", t.hostPort)
-	phase(PhaseConnect, start)
+	connect.End()
 	if err != nil {
 		return nil, p.classify(PhaseConnect, t.url, err), nil
 	}
@@ -248,10 +248,10 @@ func (p *probe) open(t target, serverName, bindDN, passwordFile string, timed bo
 
 	var conn net.Conn = tcp
 	if t.ldaps {
-		start := time.Now()
+		handshake := timer.Start(PhaseTLS)
 		tc := tls.Client(tcp, tlsConfig)
 		err := tc.HandshakeContext(p.ctx)
-		phase(PhaseTLS, start)
+		handshake.End()
 		if err != nil {
 			tcp.Close()
 			return nil, p.classify(PhaseTLS, t.url, err), nil
@@ -263,9 +263,9 @@ func (p *probe) open(t target, serverName, bindDN, passwordFile string, timed bo
 	s.conn.SetTimeout(time.Until(deadline))
 
 	if p.cfg.StartTLS && !t.ldaps {
-		start := time.Now()
+		handshake := timer.Start(PhaseTLS)
 		err := s.conn.StartTLS(tlsConfig)
-		phase(PhaseTLS, start)
+		handshake.End()
 		if err != nil {
 			s.close()
 			return nil, p.classify(PhaseTLS, t.url, err), nil
@@ -277,9 +277,9 @@ func (p *probe) open(t target, serverName, bindDN, passwordFile string, timed bo
 			s.close()
 			return nil, nil, fmt.Errorf("checkers/ldap: password: %w", err)
 		}
-		start := time.Now()
+		bind := timer.Start(PhaseBind)
 		err = s.conn.Bind(bindDN, password)
-		phase(PhaseBind, start)
+		bind.End()
 		if err != nil {
 			s.close()
 			return nil, p.classify(PhaseBind, t.url, err), nil
