@@ -11,10 +11,10 @@ import (
 	"github.com/ripcord/ripcord/checkers/ldap"
 	"github.com/ripcord/ripcord/checkers/peer"
 	"github.com/ripcord/ripcord/checkers/radius"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
-var builtin = map[string]func() sdk.Checker{
+var builtin = map[string]func() checkapi.Checker{
 	"http":   http.New,
 	"ldap":   ldap.New,
 	"peer":   peer.New,
@@ -22,7 +22,7 @@ var builtin = map[string]func() sdk.Checker{
 }
 
 // Get returns a new instance of the built-in checker name.
-func Get(name string) (sdk.Checker, bool) {
+func Get(name string) (checkapi.Checker, bool) {
 	f, ok := builtin[name]
 	if !ok {
 		return nil, false

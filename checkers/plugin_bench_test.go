@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ripcord/ripcord/internal/checkpipe"
 	"github.com/ripcord/ripcord/lab/services"
 	"github.com/ripcord/ripcord/plugins"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // TestMain lets the test binary serve a built-in checker when the plugin
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) {
 		if !ok {
 			os.Exit(2)
 		}
-		sdk.Serve(c)
+		checkpipe.Serve(c)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -47,7 +48,7 @@ func TestRegistry(t *testing.T) {
 
 type benchCase struct {
 	checker string
-	req     *sdk.Request
+	req     *checkapi.Request
 }
 
 // realServers starts slapd, FreeRADIUS and nginx on loopback and returns one
@@ -78,17 +79,17 @@ func realServers(b *testing.B) []benchCase {
 		}
 		return p
 	}
-	js := func(v map[string]any) sdk.Settings {
+	js := func(v map[string]any) checkapi.Settings {
 		out, _ := json.Marshal(v)
 		return out
 	}
 	return []benchCase{
-		{"ldap", &sdk.Request{Target: slapd.URL(), Settings: js(map[string]any{
+		{"ldap", &checkapi.Request{Target: slapd.URL(), Settings: js(map[string]any{
 			"bind_dn": services.SlapdServiceDN, "password_file": file("ldap.pw", services.SlapdServicePassword),
 			"base": services.SlapdSuffix, "filter": "(uid=alice)"})}},
-		{"radius", &sdk.Request{Target: rad.Addr.String(), Settings: js(map[string]any{
+		{"radius", &checkapi.Request{Target: rad.Addr.String(), Settings: js(map[string]any{
 			"secret_file": file("secret", "testing123"), "user": "alice", "password_file": file("alice.pw", "alice-pw")})}},
-		{"http", &sdk.Request{Target: "http://" + ngx.Addr.String() + "/login", Settings: js(map[string]any{
+		{"http", &checkapi.Request{Target: "http://" + ngx.Addr.String() + "/login", Settings: js(map[string]any{
 			"body_contains": `name="password"`})}},
 	}
 }
@@ -104,25 +105,25 @@ func BenchmarkPluginOverhead(b *testing.B) {
 	for _, bc := range realServers(b) {
 		b.Run(bc.checker, func(b *testing.B) {
 			direct, _ := Get(bc.checker)
-			run := func(f func(ctx context.Context) *sdk.Result) time.Duration {
+			run := func(f func(ctx context.Context) *checkapi.Result) time.Duration {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				defer cancel()
 				start := time.Now()
 				r := f(ctx)
 				d := time.Since(start)
-				if r.Status != sdk.StatusOK {
+				if r.Status != checkapi.StatusOK {
 					b.Fatalf("%s: %s %s: %s", bc.checker, r.Status, r.Reason, r.Message)
 				}
 				return d
 			}
-			viaDirect := func(ctx context.Context) *sdk.Result {
+			viaDirect := func(ctx context.Context) *checkapi.Result {
 				r, err := direct.Check(ctx, bc.req)
 				if err != nil {
 					b.Fatal(err)
 				}
 				return r
 			}
-			viaPlugin := func(ctx context.Context) *sdk.Result { return host.Check(ctx, bc.checker, bc.req) }
+			viaPlugin := func(ctx context.Context) *checkapi.Result { return host.Check(ctx, bc.checker, bc.req) }
 			run(viaPlugin) // start the plugin outside the measurement
 			var d, p []time.Duration
 			b.ResetTimer()

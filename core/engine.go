@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/advertisers"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/relay"
 )
 
 // Runner runs one check; the plugin host implements it. It never fails: a
 // broken checker is a failed result with reason checker_error.
 type Runner interface {
-	Check(ctx context.Context, checker string, req *sdk.Request) *sdk.Result
+	Check(ctx context.Context, checker string, req *checkapi.Request) *checkapi.Result
 }
 
 // Job is one scheduled check of a service (or of a peer, for assistance).
@@ -27,7 +27,7 @@ type Job struct {
 	Peer     bool
 	Checker  string
 	Target   string
-	Settings sdk.Settings
+	Settings checkapi.Settings
 	Interval time.Duration
 	// FastInterval replaces Interval while the check is rising or falling
 	// (0: Interval).
@@ -49,7 +49,7 @@ type Options struct {
 	// Off included) whenever one changes, and once at start; optional.
 	Relay func([]relay.Want)
 	// OnResult is called after every check (for metrics); optional.
-	OnResult func(j Job, r *sdk.Result, took time.Duration)
+	OnResult func(j Job, r *checkapi.Result, took time.Duration)
 	// OnLate is called as each scheduled check starts, with how much later
 	// than planned it starts (scheduling delay; not for check-now runs). It
 	// is called from many goroutines at once; optional.
@@ -110,7 +110,7 @@ type runningJob struct {
 type jobResult struct {
 	gen  uint64
 	job  Job
-	res  *sdk.Result
+	res  *checkapi.Result
 	at   time.Time
 	took time.Duration
 	fast chan<- bool // told whether the check is now rising or falling
@@ -214,7 +214,7 @@ func (e *Engine) schedule(ctx context.Context, j Job, gen uint64, trig <-chan st
 		}
 		cctx, cancel := context.WithTimeout(ctx, j.Timeout)
 		start := time.Now()
-		res := e.o.Runner.Check(cctx, j.Checker, &sdk.Request{Target: j.Target, Settings: j.Settings})
+		res := e.o.Runner.Check(cctx, j.Checker, &checkapi.Request{Target: j.Target, Settings: j.Settings})
 		took := time.Since(start)
 		cancel()
 		if ctx.Err() != nil {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/advertisers"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/relay"
 )
 
@@ -21,15 +21,15 @@ type scriptRunner struct {
 	deadline atomic.Int64 // last ctx deadline minus call time, ns
 }
 
-func (r *scriptRunner) Check(ctx context.Context, _ string, _ *sdk.Request) *sdk.Result {
+func (r *scriptRunner) Check(ctx context.Context, _ string, _ *checkapi.Request) *checkapi.Result {
 	r.calls.Add(1)
 	if d, ok := ctx.Deadline(); ok {
 		r.deadline.Store(int64(time.Until(d)))
 	}
-	if sdk.Status(r.status.Load()) == sdk.StatusOK {
-		return sdk.OK("fine")
+	if checkapi.Status(r.status.Load()) == checkapi.StatusOK {
+		return checkapi.OK("fine")
 	}
-	return sdk.Failed(sdk.ReasonRefused, "connection refused")
+	return checkapi.Failed(checkapi.ReasonRefused, "connection refused")
 }
 
 type recorder struct {
@@ -81,7 +81,7 @@ func (r *recorder) waitMetricWithin(t *testing.T, m int, d time.Duration) {
 func TestEngineSchedulesAndPublishes(t *testing.T) {
 	vip := netip.MustParsePrefix("192.0.2.10/32")
 	run := &scriptRunner{}
-	run.status.Store(int32(sdk.StatusOK))
+	run.status.Store(int32(checkapi.StatusOK))
 	rec := &recorder{ch: make(chan struct{}, 1)}
 	e := New(Options{
 		Services: []ServiceSpec{{Name: "ldap", VIP: vip, Metric: 1, DegradedPenalty: 2, DownMetric: 16, DrainMetric: 15,
@@ -100,9 +100,9 @@ func TestEngineSchedulesAndPublishes(t *testing.T) {
 	if d := time.Duration(run.deadline.Load()); d <= 0 || d > 15*time.Millisecond {
 		t.Errorf("runner saw deadline %s away, want within the 15ms timeout", d)
 	}
-	run.status.Store(int32(sdk.StatusFailed))
+	run.status.Store(int32(checkapi.StatusFailed))
 	rec.waitMetric(t, 16)
-	run.status.Store(int32(sdk.StatusOK))
+	run.status.Store(int32(checkapi.StatusOK))
 	rec.waitMetric(t, 1) // after the 100ms hold-down
 	if err := e.SetDrained("ldap", true); err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestEngineSchedulesAndPublishes(t *testing.T) {
 // announces as a last-resort route).
 func TestEngineMarksDownAnnouncements(t *testing.T) {
 	run := &scriptRunner{}
-	run.status.Store(int32(sdk.StatusOK))
+	run.status.Store(int32(checkapi.StatusOK))
 	rec := &recorder{ch: make(chan struct{}, 1)}
 	e := New(Options{
 		Services: []ServiceSpec{{Name: "ldap", VIP: netip.MustParsePrefix("192.0.2.10/32"), Metric: 1, DegradedPenalty: 2,
@@ -145,7 +145,7 @@ func TestEngineMarksDownAnnouncements(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- e.Run(ctx) }()
 	rec.waitMetric(t, 1)
-	run.status.Store(int32(sdk.StatusFailed))
+	run.status.Store(int32(checkapi.StatusFailed))
 	rec.waitMetric(t, 14)
 	cancel()
 	if err := <-done; err != nil {
@@ -168,7 +168,7 @@ func TestEngineMarksDownAnnouncements(t *testing.T) {
 
 func TestEngineCheckNow(t *testing.T) {
 	run := &scriptRunner{}
-	run.status.Store(int32(sdk.StatusOK))
+	run.status.Store(int32(checkapi.StatusOK))
 	e := New(Options{
 		Services: []ServiceSpec{{Name: "s", VIP: netip.MustParsePrefix("192.0.2.1/32"), Metric: 1, DownMetric: 16,
 			Checks: []CheckSpec{{Name: "a", Rise: 1, Fall: 1}, {Name: "b", Rise: 1, Fall: 1}}}},
@@ -203,11 +203,11 @@ func TestEngineCheckNow(t *testing.T) {
 // byChecker fails every check of the named checker and passes the others.
 type byChecker struct{ failing string }
 
-func (r byChecker) Check(_ context.Context, checker string, _ *sdk.Request) *sdk.Result {
+func (r byChecker) Check(_ context.Context, checker string, _ *checkapi.Request) *checkapi.Result {
 	if checker == r.failing {
-		return sdk.Failed(sdk.ReasonRefused, "connection refused")
+		return checkapi.Failed(checkapi.ReasonRefused, "connection refused")
 	}
-	return sdk.OK("fine")
+	return checkapi.OK("fine")
 }
 
 // The assist metric takes effect when assist.delay has passed, a moment no
@@ -238,7 +238,7 @@ func TestEnginePublishesAssistAfterDelay(t *testing.T) {
 // says drained. Each round races SetDrained against check results and then
 // compares the last published set with the engine's own.
 func TestEnginePublishesNewestSetLast(t *testing.T) {
-	ok, degraded := sdk.OK("fine"), sdk.Degraded(sdk.ReasonTimeout, "slow")
+	ok, degraded := checkapi.OK("fine"), checkapi.Degraded(checkapi.ReasonTimeout, "slow")
 	for round := range 5000 {
 		var mu sync.Mutex
 		var last []advertisers.Announcement
@@ -286,7 +286,7 @@ func TestEnginePublishesNewestSetLast(t *testing.T) {
 // stops it.
 func TestEngineHeartbeatStopsWhenTheLoopStalls(t *testing.T) {
 	run := &scriptRunner{}
-	run.status.Store(int32(sdk.StatusOK))
+	run.status.Store(int32(checkapi.StatusOK))
 	var beats atomic.Int32
 	stall := make(chan struct{})
 	var stalled atomic.Bool
@@ -344,7 +344,7 @@ func TestEngineHeartbeatWhileRunning(t *testing.T) {
 // failures take milliseconds, not fall intervals.
 func TestEngineFastInterval(t *testing.T) {
 	run := &scriptRunner{}
-	run.status.Store(int32(sdk.StatusOK))
+	run.status.Store(int32(checkapi.StatusOK))
 	rec := &recorder{ch: make(chan struct{}, 1)}
 	e := New(Options{
 		Services: []ServiceSpec{{Name: "ldap", VIP: netip.MustParsePrefix("192.0.2.10/32"), Metric: 1, DownMetric: 16,
@@ -361,7 +361,7 @@ func TestEngineFastInterval(t *testing.T) {
 	// hour away, so CheckNow starts the fall.
 	waitFor(t, "first check", func() bool { e.CheckNow("ldap"); return run.calls.Load() > 0 })
 	rec.waitMetric(t, 1)
-	run.status.Store(int32(sdk.StatusFailed))
+	run.status.Store(int32(checkapi.StatusFailed))
 	if err := e.CheckNow("ldap"); err != nil {
 		t.Fatal(err)
 	}
@@ -383,13 +383,13 @@ func (r *switchRunner) fail(checker string) {
 	r.failing[checker] = true
 }
 
-func (r *switchRunner) Check(_ context.Context, checker string, _ *sdk.Request) *sdk.Result {
+func (r *switchRunner) Check(_ context.Context, checker string, _ *checkapi.Request) *checkapi.Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failing[checker] {
-		return sdk.Failed(sdk.ReasonRefused, "connection refused")
+		return checkapi.Failed(checkapi.ReasonRefused, "connection refused")
 	}
-	return sdk.OK("fine")
+	return checkapi.OK("fine")
 }
 
 type relayRecorder struct {
@@ -478,7 +478,7 @@ func TestEngineReportsLateness(t *testing.T) {
 		{interval: time.Hour, checkNow: true, want: false},
 	} {
 		run := &scriptRunner{}
-		run.status.Store(int32(sdk.StatusOK))
+		run.status.Store(int32(checkapi.StatusOK))
 		var lates atomic.Int32
 		var bad atomic.Int64
 		e := New(Options{
@@ -522,15 +522,15 @@ func TestEngineDualStackSharesTheState(t *testing.T) {
 	e := New(Options{Services: []ServiceSpec{{Name: "s", VIP: v4, VIP6: v6, Metric: 1, DegradedPenalty: 2,
 		DownMetric: 16, DrainMetric: 10, Checks: []CheckSpec{{Name: "c", Rise: 1, Fall: 1}}}}})
 	for _, step := range []struct {
-		res    *sdk.Result
+		res    *checkapi.Result
 		drain  bool
 		metric int
 	}{
 		{nil, false, 16}, // starting
-		{sdk.OK("fine"), false, 1},
-		{sdk.Degraded(sdk.ReasonTimeout, "slow"), false, 3},
-		{sdk.OK("fine"), true, 10},
-		{sdk.Failed(sdk.ReasonRefused, "refused"), false, 16},
+		{checkapi.OK("fine"), false, 1},
+		{checkapi.Degraded(checkapi.ReasonTimeout, "slow"), false, 3},
+		{checkapi.OK("fine"), true, 10},
+		{checkapi.Failed(checkapi.ReasonRefused, "refused"), false, 16},
 	} {
 		if step.res != nil {
 			e.byName["s"].Observe(time.Now(), "c", step.res)

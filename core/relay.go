@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/relay"
 )
 
@@ -230,7 +230,7 @@ func (s *Service) wantRelay() relay.Want {
 // in its latest result.
 func (s *Service) timingOut() bool {
 	for _, c := range s.checks {
-		if c.decided && c.passing && c.failRun > 0 && c.last != nil && c.last.Reason == sdk.ReasonTimeout {
+		if c.decided && c.passing && c.failRun > 0 && c.last != nil && c.last.Reason == checkapi.ReasonTimeout {
 			return true
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/relay"
 )
 
@@ -145,11 +145,11 @@ func TestRelaySequence(t *testing.T) {
 				now := t0.Add(st.at)
 				switch st.event {
 				case "ok", "fail":
-					svc.Observe(now, "a", &sdk.Result{Status: map[bool]sdk.Status{true: sdk.StatusOK, false: sdk.StatusFailed}[st.event == "ok"], Reason: "x"})
+					svc.Observe(now, "a", &checkapi.Result{Status: map[bool]checkapi.Status{true: checkapi.StatusOK, false: checkapi.StatusFailed}[st.event == "ok"], Reason: "x"})
 				case "timeout":
-					svc.Observe(now, "a", &sdk.Result{Status: sdk.StatusFailed, Reason: sdk.ReasonTimeout})
+					svc.Observe(now, "a", &checkapi.Result{Status: checkapi.StatusFailed, Reason: checkapi.ReasonTimeout})
 				case "peer-ok", "peer-fail":
-					svc.ObservePeer(now, "sb", &sdk.Result{Status: map[bool]sdk.Status{true: sdk.StatusOK, false: sdk.StatusFailed}[st.event == "peer-ok"], Reason: "x"})
+					svc.ObservePeer(now, "sb", &checkapi.Result{Status: map[bool]checkapi.Status{true: checkapi.StatusOK, false: checkapi.StatusFailed}[st.event == "peer-ok"], Reason: "x"})
 				case "stats":
 					svc.ObserveRelay(now, st.stats)
 				case "drain", "undrain":
@@ -175,9 +175,9 @@ func TestRelaySequence(t *testing.T) {
 func TestRelayWakeAndStatus(t *testing.T) {
 	ms := time.Millisecond
 	svc := NewService(relaySpec(func(sp *ServiceSpec) { sp.FailbackDelay = time.Second }), t0)
-	svc.Observe(t0, "a", sdk.OK(""))
-	svc.ObservePeer(t0, "sb", sdk.OK(""))
-	svc.Observe(t0.Add(time.Second), "a", sdk.Failed("refused", ""))
+	svc.Observe(t0, "a", checkapi.OK(""))
+	svc.ObservePeer(t0, "sb", checkapi.OK(""))
+	svc.Observe(t0.Add(time.Second), "a", checkapi.Failed("refused", ""))
 	if w, want := svc.NextWake(t0.Add(time.Second)), t0.Add(11*time.Second); !w.Equal(want) {
 		t.Fatalf("NextWake before the kernel reports = %v, want %v (max)", w, want)
 	}
@@ -185,7 +185,7 @@ func TestRelayWakeAndStatus(t *testing.T) {
 	if w, want := svc.NextWake(t0.Add(1600*ms)), t0.Add(2500*ms); !w.Equal(want) {
 		t.Fatalf("NextWake = %v, want %v (quiet after the last flow)", w, want)
 	}
-	svc.Observe(t0.Add(1700*ms), "a", sdk.OK(""))
+	svc.Observe(t0.Add(1700*ms), "a", checkapi.OK(""))
 	now := t0.Add(2200 * ms) // hold-down over, relay still moving
 	svc.Advance(now)
 	st := svc.Status(now)
@@ -208,9 +208,9 @@ func TestChanging(t *testing.T) {
 		ok       bool
 		changing bool
 	}{{true, true}, {true, false}, {false, true}, {false, false}, {true, true}, {false, false}} {
-		r := sdk.OK("")
+		r := checkapi.OK("")
 		if !c.ok {
-			r = sdk.Failed("refused", "")
+			r = checkapi.Failed("refused", "")
 		}
 		svc.Observe(t0.Add(time.Duration(i)*time.Second), "a", r)
 		if got := svc.Changing("a", false); got != c.changing {
@@ -224,14 +224,14 @@ func TestChanging(t *testing.T) {
 func TestChangingDegraded(t *testing.T) {
 	svc := NewService(spec(nil), t0) // rise 2, fall 2
 	for i, c := range []struct {
-		status   sdk.Status
+		status   checkapi.Status
 		changing bool
 	}{
-		{sdk.StatusOK, true}, {sdk.StatusOK, false}, // up
-		{sdk.StatusDegraded, true}, {sdk.StatusDegraded, false}, // degraded
-		{sdk.StatusOK, true}, {sdk.StatusOK, false}, // clean again (hold-down follows)
+		{checkapi.StatusOK, true}, {checkapi.StatusOK, false}, // up
+		{checkapi.StatusDegraded, true}, {checkapi.StatusDegraded, false}, // degraded
+		{checkapi.StatusOK, true}, {checkapi.StatusOK, false}, // clean again (hold-down follows)
 	} {
-		svc.Observe(t0.Add(time.Duration(i)*time.Second), "a", &sdk.Result{Status: c.status, Reason: "r"})
+		svc.Observe(t0.Add(time.Duration(i)*time.Second), "a", &checkapi.Result{Status: c.status, Reason: "r"})
 		if got := svc.Changing("a", false); got != c.changing {
 			t.Fatalf("result %d (%s): changing %v, want %v", i, c.status, got, c.changing)
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // State is a service's health as the routers should see it.
@@ -72,7 +72,7 @@ type checkState struct {
 	passing   bool
 	okRun     int
 	failRun   int
-	last      *sdk.Result
+	last      *checkapi.Result
 	lastAt    time.Time
 	changedAt time.Time
 
@@ -84,7 +84,7 @@ type checkState struct {
 	cleanRun, warnRun int
 }
 
-func (c *checkState) observe(now time.Time, r *sdk.Result) {
+func (c *checkState) observe(now time.Time, r *checkapi.Result) {
 	c.last, c.lastAt = r, now
 	pass := passes(r)
 	if pass {
@@ -94,7 +94,7 @@ func (c *checkState) observe(now time.Time, r *sdk.Result) {
 		c.failRun++
 		c.okRun = 0
 	}
-	if r.Status == sdk.StatusOK {
+	if r.Status == checkapi.StatusOK {
 		c.cleanRun++
 		c.warnRun = 0
 	} else {
@@ -105,7 +105,7 @@ func (c *checkState) observe(now time.Time, r *sdk.Result) {
 	switch {
 	case pass && (!c.decided || !c.passing) && c.okRun >= c.spec.Rise:
 		c.decided, c.passing, c.changedAt = true, true, now
-		c.warning = r.Status != sdk.StatusOK // rise already counted these results
+		c.warning = r.Status != checkapi.StatusOK // rise already counted these results
 	case !pass && (!c.decided || c.passing) && c.failRun >= c.spec.Fall:
 		c.decided, c.passing, c.changedAt = true, false, now
 	case !c.warning && c.warnRun >= c.spec.Fall:
@@ -116,7 +116,9 @@ func (c *checkState) observe(now time.Time, r *sdk.Result) {
 }
 
 // passes reports whether a result counts towards rise (degraded passes).
-func passes(r *sdk.Result) bool { return r.Status == sdk.StatusOK || r.Status == sdk.StatusDegraded }
+func passes(r *checkapi.Result) bool {
+	return r.Status == checkapi.StatusOK || r.Status == checkapi.StatusDegraded
+}
 
 func (c *checkState) degraded() bool { return c.passing && c.warning }
 
@@ -166,7 +168,7 @@ func NewService(spec ServiceSpec, now time.Time) *Service {
 
 // Observe records one result of the named check and re-evaluates.
 // It reports whether the state or the announced metric changed.
-func (s *Service) Observe(now time.Time, check string, r *sdk.Result) bool {
+func (s *Service) Observe(now time.Time, check string, r *checkapi.Result) bool {
 	for _, c := range s.checks {
 		if c.spec.Name == check {
 			c.observe(now, r)
@@ -177,7 +179,7 @@ func (s *Service) Observe(now time.Time, check string, r *sdk.Result) bool {
 }
 
 // ObservePeer records one result of a peer check and re-evaluates.
-func (s *Service) ObservePeer(now time.Time, check string, r *sdk.Result) bool {
+func (s *Service) ObservePeer(now time.Time, check string, r *checkapi.Result) bool {
 	for _, c := range s.peers {
 		if c.spec.Name == check {
 			c.observe(now, r)
@@ -439,7 +441,7 @@ func (s *Service) Changing(check string, peer bool) bool {
 	for _, c := range cs {
 		if c.spec.Name == check && c.last != nil {
 			return !c.decided || passes(c.last) != c.passing ||
-				c.passing && (c.last.Status != sdk.StatusOK) != c.warning
+				c.passing && (c.last.Status != checkapi.StatusOK) != c.warning
 		}
 	}
 	return false

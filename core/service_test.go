@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -14,10 +14,10 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // step is one event at a time offset, followed by what must hold after it.
 type step struct {
 	at     time.Duration
-	check  string     // check name; "" = just Advance; "drain"/"undrain"
-	peer   bool       // result of a peer check
-	status sdk.Status // result status
-	reason string     // result reason
+	check  string          // check name; "" = just Advance; "drain"/"undrain"
+	peer   bool            // result of a peer check
+	status checkapi.Status // result status
+	reason string          // result reason
 
 	state  State
 	metric int
@@ -25,13 +25,13 @@ type step struct {
 }
 
 func ok(at time.Duration, check string, st State, m int) step {
-	return step{at: at, check: check, status: sdk.StatusOK, reason: "ok", state: st, metric: m}
+	return step{at: at, check: check, status: checkapi.StatusOK, reason: "ok", state: st, metric: m}
 }
 func fail(at time.Duration, check string, st State, m int) step {
-	return step{at: at, check: check, status: sdk.StatusFailed, reason: "refused", state: st, metric: m}
+	return step{at: at, check: check, status: checkapi.StatusFailed, reason: "refused", state: st, metric: m}
 }
 func deg(at time.Duration, check string, st State, m int) step {
-	return step{at: at, check: check, status: sdk.StatusDegraded, reason: "stale_replica", state: st, metric: m}
+	return step{at: at, check: check, status: checkapi.StatusDegraded, reason: "stale_replica", state: st, metric: m}
 }
 func tick(at time.Duration, st State, m int) step { return step{at: at, state: st, metric: m} }
 
@@ -78,7 +78,7 @@ func TestServiceTransitions(t *testing.T) {
 			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
 			fail(3*s, "a", Up, 1), fail(4*s, "a", Down, 16),
 			ok(5*s, "a", Down, 16),
-			{at: 6 * s, check: "a", status: sdk.StatusOK, reason: "ok", state: Down, metric: 16, why: "failback hold-down"},
+			{at: 6 * s, check: "a", status: checkapi.StatusOK, reason: "ok", state: Down, metric: 16, why: "failback hold-down"},
 			tick(15*s, Down, 16),
 			tick(16*s, Up, 1), // healthy since 6 s (rise 2) + 10 s
 		}},
@@ -104,13 +104,13 @@ func TestServiceTransitions(t *testing.T) {
 			deg(3*s, "a", Up, 1),
 			ok(4*s, "a", Up, 1), // an ok result resets the run
 			deg(5*s, "a", Up, 1),
-			{at: 6 * s, check: "a", status: sdk.StatusDegraded, reason: "stale_replica", state: Degraded, metric: 3, why: "a: stale_replica"},
+			{at: 6 * s, check: "a", status: checkapi.StatusDegraded, reason: "stale_replica", state: Degraded, metric: 3, why: "a: stale_replica"},
 		}},
 		{"degraded recovers after rise ok results and the hold-down", spec(nil), []step{
 			ok(1*s, "a", Starting, 16), ok(2*s, "a", Up, 1),
 			deg(3*s, "a", Up, 1), deg(4*s, "a", Degraded, 3),
 			ok(5*s, "a", Degraded, 3),
-			{at: 6 * s, check: "a", status: sdk.StatusOK, reason: "ok", state: Degraded, metric: 3, why: "degraded hold-down, 10s left"},
+			{at: 6 * s, check: "a", status: checkapi.StatusOK, reason: "ok", state: Degraded, metric: 3, why: "degraded hold-down, 10s left"},
 			tick(15*s, Degraded, 3),
 			tick(16*s, Up, 1), // clean since 6 s (rise 2) + 10 s
 		}},
@@ -175,18 +175,18 @@ func TestServiceTransitions(t *testing.T) {
 			sp.Assist = &AssistSpec{Metric: 2, Delay: 200 * time.Millisecond, Peers: []CheckSpec{{Name: "sa", Rise: 1, Fall: 1}}}
 		}), []step{
 			ok(0, "a", Starting, 16), ok(1*s, "a", Up, 3),
-			{at: 2 * s, check: "sa", peer: true, status: sdk.StatusOK, state: Up, metric: 3},
-			{at: 3 * s, check: "sa", peer: true, status: sdk.StatusFailed, reason: "timeout", state: Up, metric: 3},
+			{at: 2 * s, check: "sa", peer: true, status: checkapi.StatusOK, state: Up, metric: 3},
+			{at: 3 * s, check: "sa", peer: true, status: checkapi.StatusFailed, reason: "timeout", state: Up, metric: 3},
 			tick(3*s+199*time.Millisecond, Up, 3),
 			tick(3*s+200*time.Millisecond, Up, 2),
-			{at: 4 * s, check: "sa", peer: true, status: sdk.StatusOK, state: Up, metric: 3},
+			{at: 4 * s, check: "sa", peer: true, status: checkapi.StatusOK, state: Up, metric: 3},
 		}},
 		{"never assist while own checks fail", spec(func(sp *ServiceSpec) {
 			sp.Checks[0].Fall = 1
 			sp.Assist = &AssistSpec{Metric: 2, Peers: []CheckSpec{{Name: "sa", Rise: 1, Fall: 1}}}
 		}), []step{
 			ok(0, "a", Starting, 16), ok(1*s, "a", Up, 1),
-			{at: 2 * s, check: "sa", peer: true, status: sdk.StatusFailed, reason: "timeout", state: Up, metric: 2},
+			{at: 2 * s, check: "sa", peer: true, status: checkapi.StatusFailed, reason: "timeout", state: Up, metric: 2},
 			fail(3*s, "a", Down, 16),
 		}},
 	}
@@ -201,9 +201,9 @@ func TestServiceTransitions(t *testing.T) {
 				case st.check == "drain" || st.check == "undrain":
 					svc.SetDrained(now, st.check == "drain")
 				case st.peer:
-					svc.ObservePeer(now, st.check, &sdk.Result{Status: st.status, Reason: st.reason})
+					svc.ObservePeer(now, st.check, &checkapi.Result{Status: st.status, Reason: st.reason})
 				default:
-					svc.Observe(now, st.check, &sdk.Result{Status: st.status, Reason: st.reason})
+					svc.Observe(now, st.check, &checkapi.Result{Status: st.status, Reason: st.reason})
 				}
 				if got := svc.State(); got != st.state {
 					t.Fatalf("step %d (%s %s at %s): state %s, want %s (reason %q)", i, st.check, st.status, st.at, got, st.state, svc.reason)
@@ -221,15 +221,15 @@ func TestServiceTransitions(t *testing.T) {
 
 func TestNextWake(t *testing.T) {
 	svc := NewService(spec(func(sp *ServiceSpec) { sp.Checks[0].Rise, sp.Checks[0].Fall = 1, 1 }), t0)
-	svc.Observe(t0, "a", sdk.OK(""))
-	svc.Observe(t0.Add(time.Second), "a", sdk.Failed("refused", ""))
+	svc.Observe(t0, "a", checkapi.OK(""))
+	svc.Observe(t0.Add(time.Second), "a", checkapi.Failed("refused", ""))
 	if w := svc.NextWake(t0.Add(time.Second)); !w.IsZero() {
 		t.Fatalf("down and unhealthy: NextWake = %v, want zero", w)
 	}
 	if svc.Status(t0.Add(time.Second)).Recovering {
 		t.Fatal("failing service reported as recovering")
 	}
-	svc.Observe(t0.Add(2*time.Second), "a", sdk.OK(""))
+	svc.Observe(t0.Add(2*time.Second), "a", checkapi.OK(""))
 	if w, want := svc.NextWake(t0.Add(2*time.Second)), t0.Add(12*time.Second); !w.Equal(want) {
 		t.Fatalf("NextWake = %v, want %v (hold-down end)", w, want)
 	}
@@ -241,8 +241,8 @@ func TestNextWake(t *testing.T) {
 		t.Fatalf("after hold-down: %+v", st)
 	}
 	// The hold-down of a degraded service ends at a wake too.
-	svc.Observe(t0.Add(13*time.Second), "a", sdk.Degraded("stale_replica", ""))
-	svc.Observe(t0.Add(14*time.Second), "a", sdk.OK(""))
+	svc.Observe(t0.Add(13*time.Second), "a", checkapi.Degraded("stale_replica", ""))
+	svc.Observe(t0.Add(14*time.Second), "a", checkapi.OK(""))
 	if w, want := svc.NextWake(t0.Add(14*time.Second)), t0.Add(24*time.Second); svc.State() != Degraded || !w.Equal(want) {
 		t.Fatalf("degraded hold-down: state %s, NextWake = %v, want %v", svc.State(), w, want)
 	}
@@ -253,7 +253,7 @@ func TestNextWake(t *testing.T) {
 
 func TestStatusSnapshot(t *testing.T) {
 	svc := NewService(spec(func(sp *ServiceSpec) { sp.Checks[0].Rise = 1 }), t0)
-	r := sdk.OK("bound").AddPhase("bind", 2*time.Millisecond).Observe("replication_lag_seconds", 0.5)
+	r := checkapi.OK("bound").AddPhase("bind", 2*time.Millisecond).Observe("replication_lag_seconds", 0.5)
 	svc.Observe(t0, "a", r)
 	st := svc.Status(t0)
 	if st.State != "up" || st.Metric != 1 || st.Transitions != 1 || len(st.Checks) != 1 {
@@ -272,8 +272,8 @@ func TestAdvanceReportsTimeDrivenChanges(t *testing.T) {
 		sp.Checks[0].Rise = 1
 		sp.Assist = &AssistSpec{Metric: 2, Delay: time.Second, Peers: []CheckSpec{{Name: "p", Rise: 1, Fall: 1}}}
 	}), t0)
-	svc.Observe(t0, "a", sdk.OK(""))
-	svc.ObservePeer(t0, "p", sdk.Failed("refused", ""))
+	svc.Observe(t0, "a", checkapi.OK(""))
+	svc.ObservePeer(t0, "p", checkapi.Failed("refused", ""))
 	if svc.Advance(t0.Add(500 * time.Millisecond)) {
 		t.Fatal("Advance before the delay reported a change")
 	}

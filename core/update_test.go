@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/advertisers"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 func TestEngineUpdate(t *testing.T) {
@@ -20,7 +20,7 @@ func TestEngineUpdate(t *testing.T) {
 		return Job{Service: svc, Name: "bind", Checker: "x", Target: "t", Interval: interval, Timeout: 5 * time.Millisecond}
 	}
 	run := &scriptRunner{}
-	run.status.Store(int32(sdk.StatusOK))
+	run.status.Store(int32(checkapi.StatusOK))
 	rec := &recorder{ch: make(chan struct{}, 1)}
 	specs := []ServiceSpec{spec("a", "192.0.2.1/32"), spec("b", "192.0.2.2/32")}
 	jobs := []Job{job("a", 10*time.Millisecond), job("b", 10*time.Millisecond)}
@@ -87,7 +87,7 @@ func TestEngineUpdate(t *testing.T) {
 	// b removed, c added, a's check runs at a new interval: a keeps its
 	// state and announcement; b leaves the set; c starts.
 	upAt := e.Status()[0].Since
-	run.status.Store(int32(sdk.StatusFailed)) // c must not come up, a must not be re-evaluated into down
+	run.status.Store(int32(checkapi.StatusFailed)) // c must not come up, a must not be re-evaluated into down
 	c, err = e.Update(ctx, []ServiceSpec{spec("a", "192.0.2.1/32"), spec("c", "192.0.2.3/32")},
 		[]Job{job("a", time.Hour), job("c", time.Hour)}, []string{"c"})
 	if err != nil {

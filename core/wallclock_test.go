@@ -9,7 +9,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // A wall-clock step (NTP, `date -s`) changes the time of day time.Now
@@ -102,8 +102,8 @@ func TestServiceIgnoresWallClockSteps(t *testing.T) {
 		var wrong []string
 		for _, e := range scenario(step) {
 			now := clock(e)
-			res := map[string]*sdk.Result{"ok": sdk.OK("fine"), "fail": sdk.Failed(sdk.ReasonRefused, "refused"),
-				"peer-ok": sdk.OK("fine"), "peer-fail": sdk.Failed(sdk.ReasonRefused, "refused")}[e.do]
+			res := map[string]*checkapi.Result{"ok": checkapi.OK("fine"), "fail": checkapi.Failed(checkapi.ReasonRefused, "refused"),
+				"peer-ok": checkapi.OK("fine"), "peer-fail": checkapi.Failed(checkapi.ReasonRefused, "refused")}[e.do]
 			switch e.do {
 			case "ok", "fail":
 				svc.Observe(now, "a", res)
@@ -142,7 +142,7 @@ func TestEngineIgnoresWallClockSteps(t *testing.T) {
 	const holdDown = 400 * time.Millisecond
 	var wall atomic.Int64 // current step, ns
 	run := &scriptRunner{}
-	run.status.Store(int32(sdk.StatusOK))
+	run.status.Store(int32(checkapi.StatusOK))
 	rec := &recorder{ch: make(chan struct{}, 1)}
 	e := New(Options{
 		Services: []ServiceSpec{{Name: "ldap", VIP: netip.MustParsePrefix("192.0.2.10/32"), Metric: 1, DownMetric: 16,
@@ -159,9 +159,9 @@ func TestEngineIgnoresWallClockSteps(t *testing.T) {
 	go func() { done <- e.Run(ctx) }()
 	rec.waitMetric(t, 1)
 	for _, step := range []time.Duration{time.Hour, -time.Hour} {
-		run.status.Store(int32(sdk.StatusFailed))
+		run.status.Store(int32(checkapi.StatusFailed))
 		rec.waitMetric(t, 16)
-		run.status.Store(int32(sdk.StatusOK))
+		run.status.Store(int32(checkapi.StatusOK))
 		for deadline := time.Now().Add(5 * time.Second); !e.Status()[0].Recovering; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the recovery never started its hold-down")

@@ -12,7 +12,7 @@ import (
 	"github.com/ripcord/ripcord/advertisers/rip"
 	"github.com/ripcord/ripcord/advertisers/ripng"
 	"github.com/ripcord/ripcord/core/config"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // buildAdvertisers starts the advertisers the config enables.
@@ -67,7 +67,7 @@ func ripConfig(r *config.RIP, log *slog.Logger) (rip.Config, error) {
 		NoReadvertise: !r.ReadvertiseOnPoison,
 		Auth:          rip.Auth{Type: mode, KeyID: uint8(r.Auth.KeyID)}}
 	if r.Auth.KeyFile != "" {
-		key, err := sdk.ReadSecretFile(r.Auth.KeyFile)
+		key, err := checkapi.ReadSecretFile(r.Auth.KeyFile)
 		if err != nil {
 			return rip.Config{}, fmt.Errorf("rip.auth.key_file: %w", err)
 		}
@@ -100,7 +100,7 @@ func bgpConfig(b *config.BGP, log *slog.Logger) (bgp.Config, error) {
 	for _, p := range b.Peers {
 		peer := bgp.Peer{Address: p.Address, ASN: p.ASN, Port: uint16(p.Port)}
 		if p.PasswordFile != "" {
-			pw, err := sdk.ReadSecretFile(p.PasswordFile)
+			pw, err := checkapi.ReadSecretFile(p.PasswordFile)
 			if err != nil {
 				return bgp.Config{}, fmt.Errorf("bgp.peers: %w", err)
 			}

@@ -27,7 +27,7 @@ import (
 	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/plugins"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/relay"
 )
 
@@ -354,19 +354,19 @@ func Run(ctx context.Context, o Options) error {
 	return err
 }
 
-func (d *Daemon) observe(j core.Job, r *sdk.Result, took time.Duration) {
+func (d *Daemon) observe(j core.Job, r *checkapi.Result, took time.Duration) {
 	svc, check := j.Service, j.Name
 	if j.Peer {
 		check = "peer:" + check
 	}
 	d.series.replace(d.metrics, svc, check, r)
 	misconfig := 0.0
-	if sdk.IsMisconfiguration(r.Reason) {
+	if checkapi.IsMisconfiguration(r.Reason) {
 		misconfig = 1
 	}
 	d.metrics.CheckMisconfig.WithLabelValues(svc, check).Set(misconfig)
 	d.metrics.CheckDuration.WithLabelValues(svc, check).Observe(took.Seconds())
-	if r.Status != sdk.StatusOK {
+	if r.Status != checkapi.StatusOK {
 		d.log.Debug("check", "service", svc, "check", check, "status", r.Status.String(), "reason", r.Reason, "message", r.Message)
 	}
 }

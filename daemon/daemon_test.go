@@ -22,8 +22,8 @@ import (
 	"github.com/ripcord/ripcord/checkers"
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/internal/checkpipe"
 	"github.com/ripcord/ripcord/plugins"
-	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
 // TestMain lets the test binary act as `ripcord checker NAME` when the host
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "no such checker")
 			os.Exit(2)
 		}
-		sdk.Serve(c)
+		checkpipe.Serve(c)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 var (
@@ -64,7 +64,7 @@ type lastSeries struct {
 }
 
 // replace sets check's success, phase and observation series from r.
-func (cs *checkSeries) replace(m *control.Metrics, svc, check string, r *sdk.Result) {
+func (cs *checkSeries) replace(m *control.Metrics, svc, check string, r *checkapi.Result) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.last == nil {
@@ -81,7 +81,7 @@ func (cs *checkSeries) replace(m *control.Metrics, svc, check string, r *sdk.Res
 	}
 	last.reason = r.Reason
 	ok := 0.0
-	if r.Status != sdk.StatusFailed {
+	if r.Status != checkapi.StatusFailed {
 		ok = 1
 	}
 	m.CheckSuccess.WithLabelValues(svc, check, r.Reason).Set(ok)

@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ripcord/ripcord/control"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // TestDaemonMetricsKeepCausesApart: a check that fails because it is
@@ -136,13 +136,13 @@ func TestCheckSeriesReplaced(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	other := &sdk.Result{Status: sdk.StatusOK, Reason: sdk.ReasonOK}
+	other := &checkapi.Result{Status: checkapi.StatusOK, Reason: checkapi.ReasonOK}
 	other.AddPhase("connect", time.Millisecond).Observe("lag", 1)
 	cs.replace(m, "s", "other", other)
-	first := &sdk.Result{Status: sdk.StatusOK, Reason: sdk.ReasonOK}
+	first := &checkapi.Result{Status: checkapi.StatusOK, Reason: checkapi.ReasonOK}
 	first.AddPhase("connect", time.Millisecond).AddPhase("bind", time.Millisecond).Observe("lag", 2).Observe("days", 30)
 	cs.replace(m, "s", "c", first)
-	cs.replace(m, "s", "c", sdk.Failed(sdk.ReasonRefused, "down").AddPhase("connect", time.Millisecond))
+	cs.replace(m, "s", "c", checkapi.Failed(checkapi.ReasonRefused, "down").AddPhase("connect", time.Millisecond))
 	want := []string{
 		"ripcord_check_observation{other,lag,s}",
 		"ripcord_check_phase_seconds{c,connect,s}",

@@ -6,18 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // The cost of running a check out of process: the same trivial check called
 // directly and through a plugin (this test binary re-executed), one at a time.
 // Recorded in docs/benchmarks.md.
 
-var benchReq = &sdk.Request{Target: "ok", Settings: sdk.Settings(`{"port": 389}`)}
+var benchReq = &checkapi.Request{Target: "ok", Settings: checkapi.Settings(`{"port": 389}`)}
 
 func BenchmarkCheckDirect(b *testing.B) {
 	c := testChecker{name: "direct"}
-	benchChecks(b, func(ctx context.Context) *sdk.Result {
+	benchChecks(b, func(ctx context.Context) *checkapi.Result {
 		res, err := c.Check(ctx, benchReq)
 		if err != nil {
 			b.Fatal(err)
@@ -27,16 +27,16 @@ func BenchmarkCheckDirect(b *testing.B) {
 }
 
 func BenchmarkCheckPlugin(b *testing.B) {
-	h, _ := newTestHost(b, Options{})
-	if res := check(h, "test-bench", "ok", 10*time.Second); res.Status != sdk.StatusOK {
+	h, _ := newTestHost(b, builtin, Options{})
+	if res := check(h, "test-bench", "ok", 10*time.Second); res.Status != checkapi.StatusOK {
 		b.Fatalf("warm-up: %+v", res)
 	}
-	benchChecks(b, func(ctx context.Context) *sdk.Result { return h.Check(ctx, "test-bench", benchReq) })
+	benchChecks(b, func(ctx context.Context) *checkapi.Result { return h.Check(ctx, "test-bench", benchReq) })
 }
 
 // benchChecks times each call of check, with a fresh 5s deadline as the
 // daemon gives, and reports the median and 99th percentile.
-func benchChecks(b *testing.B, check func(ctx context.Context) *sdk.Result) {
+func benchChecks(b *testing.B, check func(ctx context.Context) *checkapi.Result) {
 	var durs []time.Duration
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -44,7 +44,7 @@ func benchChecks(b *testing.B, check func(ctx context.Context) *sdk.Result) {
 		res := check(ctx)
 		durs = append(durs, time.Since(t0))
 		cancel()
-		if res.Status != sdk.StatusOK {
+		if res.Status != checkapi.StatusOK {
 			b.Fatalf("check: %+v", res)
 		}
 	}

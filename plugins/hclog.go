@@ -105,9 +105,18 @@ func (a *hclogAdapter) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writ
 // lineLogger logs each line written to it: it receives what a plugin prints
 // on its stdout or stderr after the handshake.
 type lineLogger struct {
-	l   *slog.Logger
-	mu  sync.Mutex
-	buf []byte
+	l *slog.Logger
+	// records, if set, gets the lines that are a checker's JSON log
+	// records (checkpipe), each under its own level and attributes.
+	records *slog.Logger
+	mu      sync.Mutex
+	buf     []byte
+}
+
+func (w *lineLogger) line(b []byte) {
+	if w.records == nil || !logRecord(w.records, b) {
+		w.l.Info(string(b))
+	}
 }
 
 const maxLine = 64 << 10
@@ -121,11 +130,11 @@ func (w *lineLogger) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		w.l.Info(string(w.buf[:i]))
+		w.line(w.buf[:i])
 		w.buf = w.buf[i+1:]
 	}
 	if len(w.buf) > maxLine {
-		w.l.Info(string(w.buf))
+		w.line(w.buf)
 		w.buf = nil
 	}
 	return len(p), nil

@@ -14,17 +14,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ripcord/ripcord/internal/checkpipe"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
-// helperArg makes the test binary a plugin, as `ripcord checker` does for
-// the real binary: `plugins.test ripcord-test-plugin NAME` serves testChecker.
-// A copy or link of the test binary named ripcord-checker-NAME does the same.
+// helperArg makes the test binary a built-in checker, as `ripcord checker`
+// does for the real binary: `plugins.test ripcord-test-plugin NAME` serves
+// testChecker over checkpipe. A link to the test binary named
+// ripcord-checker-NAME serves it as a third-party plugin, over go-plugin.
 const helperArg = "ripcord-test-plugin"
 
 func TestMain(m *testing.M) {
 	if len(os.Args) == 3 && os.Args[1] == helperArg {
-		sdk.Serve(testChecker{name: os.Args[2]})
+		checkpipe.Serve(testChecker{name: os.Args[2]})
 	}
 	if name, ok := strings.CutPrefix(filepath.Base(os.Args[0]), FilePrefix); ok {
 		if name == "impostor" {
@@ -52,10 +55,10 @@ func TestMain(m *testing.M) {
 //	ldap://…  returns an error quoting the target
 type testChecker struct{ name string }
 
-func (c testChecker) Describe() sdk.Description {
-	return sdk.Description{
+func (c testChecker) Describe() checkapi.Description {
+	return checkapi.Description{
 		Name: c.name, Version: "1.2.3", Summary: "test checker",
-		Settings: []sdk.Field{
+		Settings: []checkapi.Field{
 			{Name: "port", Type: "int", Help: "port to probe"},
 			{Name: "broken", Type: "bool", Default: "false", Help: "make Configure fail"},
 		},
@@ -67,16 +70,16 @@ type testSettings struct {
 	Broken bool `json:"broken"`
 }
 
-func (testChecker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, error) {
+func (testChecker) Configure(_ context.Context, s checkapi.Settings) ([]checkapi.FieldError, error) {
 	var ts testSettings
 	if err := s.Decode(&ts); err != nil {
-		return []sdk.FieldError{{Field: "settings", Message: err.Error()}}, nil
+		return []checkapi.FieldError{{Field: "settings", Message: err.Error()}}, nil
 	}
 	if ts.Broken {
 		return nil, errors.New("configure broke")
 	}
 	if ts.Port <= 0 {
-		return []sdk.FieldError{{Field: "port", Message: "must be positive"}}, nil
+		return []checkapi.FieldError{{Field: "port", Message: "must be positive"}}, nil
 	}
 	return nil, nil
 }
@@ -89,15 +92,15 @@ func (testChecker) ValidateTarget(target string) error {
 	return nil
 }
 
-func (testChecker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+func (testChecker) Check(ctx context.Context, req *checkapi.Request) (*checkapi.Result, error) {
 	switch req.Target {
 	case "ok":
-		return sdk.OK("fine").Observe("pid", float64(os.Getpid())).AddPhase("work", 1500*time.Microsecond), nil
+		return checkapi.OK("fine").Observe("pid", float64(os.Getpid())).AddPhase("work", 1500*time.Microsecond), nil
 	case "deadline":
 		if d, ok := ctx.Deadline(); ok {
-			return sdk.OK(strconv.FormatInt(d.UnixNano(), 10)), nil
+			return checkapi.OK(strconv.FormatInt(d.UnixNano(), 10)), nil
 		}
-		return sdk.OK("none"), nil
+		return checkapi.OK("none"), nil
 	case "exit":
 		os.Exit(3)
 	case "gopanic":
@@ -108,9 +111,9 @@ func (testChecker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, er
 	case "hang":
 		time.Sleep(time.Hour)
 	case "garbage":
-		return &sdk.Result{Status: sdk.Status(7), Reason: sdk.ReasonOK}, nil
+		return &checkapi.Result{Status: checkapi.Status(7), Reason: checkapi.ReasonOK}, nil
 	case "noreason":
-		return &sdk.Result{Status: sdk.StatusFailed, Message: "no reason given"}, nil
+		return &checkapi.Result{Status: checkapi.StatusFailed, Message: "no reason given"}, nil
 	case "error":
 		return nil, errors.New("broken on purpose")
 	case "spawn":
@@ -119,31 +122,64 @@ func (testChecker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, er
 			return nil, err
 		}
 		go child.Wait()
-		return sdk.OK("spawned").Observe("pid", float64(child.Process.Pid)), nil
+		return checkapi.OK("spawned").Observe("pid", float64(child.Process.Pid)), nil
 	case "log":
 		slog.Info("hello from plugin", "k", "v")
 		fmt.Fprintln(os.Stderr, "plain stderr line")
-		return sdk.OK("logged"), nil
+		return checkapi.OK("logged"), nil
 	}
 	switch {
 	case strings.HasPrefix(req.Target, "http://"):
-		return sdk.Failed(sdk.ReasonRefused, "no answer from %s", req.Target), nil
+		return checkapi.Failed(checkapi.ReasonRefused, "no answer from %s", req.Target), nil
 	case strings.HasPrefix(req.Target, "ldap://"):
 		return nil, fmt.Errorf("cannot reach %s", req.Target)
 	}
 	return nil, fmt.Errorf("unknown test target %q", req.Target)
 }
 
-// newTestHost returns a Host whose built-in checkers are the testChecker
-// served by this test binary, with short backoffs, closed at the end of t.
-func newTestHost(t testing.TB, o Options) (*Host, *recorder) {
+// transport is how the host talks to the test checker: as a built-in
+// checker (checkpipe) or as a third-party plugin (go-plugin's gRPC).
+type transport struct {
+	name       string
+	thirdParty bool
+}
+
+var (
+	builtin    = transport{name: "builtin"}
+	thirdParty = transport{name: "thirdparty", thirdParty: true}
+)
+
+// forTransports runs test once per transport: a plugin's crash, hang or
+// nonsense is a failed check whichever way the host talks to it.
+func forTransports(t *testing.T, test func(t *testing.T, tr transport)) {
+	for _, tr := range []transport{builtin, thirdParty} {
+		t.Run(tr.name, func(t *testing.T) { test(t, tr) })
+	}
+}
+
+// testNames are the checkers the tests use; as third-party plugins each is
+// a link to the test binary.
+var testNames = []string{"test-ok", "test-redact", "test-deadline", "test-crash-exit", "test-crash-gopanic",
+	"test-panic", "test-error", "test-hang", "test-other", "test-garbage", "test-noreason", "test-cancel",
+	"test-reset", "test-storm", "test-a", "test-b", "test-c", "test-log", "test-desc", "test-frozen", "test-bench"}
+
+// newTestHost returns a Host that serves the testChecker of this test
+// binary over tr, with short backoffs, closed at the end of t.
+func newTestHost(t testing.TB, tr transport, o Options) (*Host, *recorder) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	if o.Builtin == nil {
+	switch {
+	case tr.thirdParty:
+		o.Builtin = func(string) bool { return false }
+		o.Dir = t.TempDir()
+		for _, name := range testNames {
+			installSelf(t, o.Dir, name)
+		}
+	case o.Builtin == nil:
 		o.Builtin = func(name string) bool { return strings.HasPrefix(name, "test") }
 	}
 	o.Self = []string{self, helperArg}
@@ -163,16 +199,16 @@ func newTestHost(t testing.TB, o Options) (*Host, *recorder) {
 }
 
 // check runs one check with a timeout.
-func check(h *Host, checker, target string, timeout time.Duration) *sdk.Result {
+func check(h *Host, checker, target string, timeout time.Duration) *checkapi.Result {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return h.Check(ctx, checker, &sdk.Request{Target: target})
+	return h.Check(ctx, checker, &checkapi.Request{Target: target})
 }
 
 // pidOf returns the pid an "ok" check reports.
-func pidOf(t *testing.T, res *sdk.Result) int {
+func pidOf(t *testing.T, res *checkapi.Result) int {
 	t.Helper()
-	if res.Status != sdk.StatusOK {
+	if res.Status != checkapi.StatusOK {
 		t.Fatalf("check: got %s %s %q, want ok", res.Status, res.Reason, res.Message)
 	}
 	return int(res.Observations["pid"])

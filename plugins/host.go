@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -34,7 +35,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ripcord/ripcord/internal/checkerpb"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/internal/checkpipe"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // FilePrefix starts the file name of every third-party checker plugin:
@@ -72,7 +74,7 @@ type Options struct {
 	// before it counts as hung and is killed (default 500ms).
 	Grace time.Duration
 	// StateDir, when set, gives each checker the directory StateDir/NAME
-	// for state that must survive a restart (sdk.EnvStateDir).
+	// for state that must survive a restart (checkapi.EnvStateDir).
 	StateDir string
 }
 
@@ -99,11 +101,21 @@ type slot struct {
 
 // instance is one plugin process.
 type instance struct {
-	client  *plugin.Client
-	cmd     *exec.Cmd // started, in a process group of its own
-	sockDir string    // private directory of the plugin's socket
-	rpc     remote
-	gone    string // why it was stopped, empty while it is in use; guarded by Host.mu
+	cmd  *exec.Cmd // started, in a process group of its own
+	rpc  conn
+	proc process
+	gone string // why it was stopped, empty while it is in use; guarded by Host.mu
+}
+
+// process watches and ends one plugin process: a third-party plugin through
+// go-plugin, a built-in checker through its pipe.
+type process interface {
+	exited() bool
+	// quit asks the process to exit and waits until it has; the caller
+	// kills it if that takes too long.
+	quit()
+	// cleanup removes what the process leaves behind (its socket).
+	cleanup()
 }
 
 func (i *instance) pid() int {
@@ -113,11 +125,11 @@ func (i *instance) pid() int {
 	return i.cmd.Process.Pid
 }
 
-// stop ends the plugin. A graceful stop lets go-plugin ask the plugin to exit
-// and kills it only if it has not within stopTimeout; otherwise the plugin,
-// being broken, is killed at once. Either way its whole process group goes,
-// so nothing the plugin started outlives it, and so does its socket, which a
-// killed plugin cannot remove.
+// stop ends the plugin. A graceful stop asks the plugin to exit and kills it
+// only if it has not within stopTimeout; otherwise the plugin, being broken,
+// is killed at once. Either way its whole process group goes, so nothing the
+// plugin started outlives it, and so does its socket, which a killed plugin
+// cannot remove.
 func (i *instance) stop(graceful bool) {
 	if !graceful {
 		i.kill()
@@ -125,7 +137,7 @@ func (i *instance) stop(graceful bool) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		i.client.Kill() // reaps the process, collects its last output
+		i.proc.quit() // reaps the process, collects its last output
 	}()
 	select {
 	case <-done:
@@ -134,7 +146,7 @@ func (i *instance) stop(graceful bool) {
 		<-done
 	}
 	i.kill()
-	_ = os.RemoveAll(i.sockDir)
+	i.proc.cleanup()
 }
 
 func (i *instance) kill() {
@@ -162,9 +174,9 @@ func NewHost(o Options) *Host {
 // to 30s, reset by a good answer). During the backoff Check fails at once.
 // Without a deadline in ctx the plugin gets none either, and only canceling
 // ctx ends a check that hangs.
-func (h *Host) Check(ctx context.Context, checker string, req *sdk.Request) *sdk.Result {
-	var res *sdk.Result
-	err := h.call(ctx, checker, "the check", 0, func(ctx context.Context, deadline time.Time, r remote) (err error) {
+func (h *Host) Check(ctx context.Context, checker string, req *checkapi.Request) *checkapi.Result {
+	var res *checkapi.Result
+	err := h.call(ctx, checker, "the check", 0, func(ctx context.Context, deadline time.Time, r conn) (err error) {
 		res, err = r.check(ctx, req, deadline)
 		return err
 	})
@@ -173,14 +185,14 @@ func (h *Host) Check(ctx context.Context, checker string, req *sdk.Request) *sdk
 	}
 	// The message goes to status, logs and metrics: checkers often quote
 	// their target, which must not bring its password along.
-	res.Message = sdk.RedactTarget(res.Message, req.Target)
+	res.Message = checkapi.RedactTarget(res.Message, req.Target)
 	return res
 }
 
 // Describe asks the checker for its name, version and settings schema.
-func (h *Host) Describe(ctx context.Context, checker string) (sdk.Description, error) {
-	var d sdk.Description
-	err := h.call(ctx, checker, "Describe", callTimeout, func(ctx context.Context, _ time.Time, r remote) (err error) {
+func (h *Host) Describe(ctx context.Context, checker string) (checkapi.Description, error) {
+	var d checkapi.Description
+	err := h.call(ctx, checker, "Describe", callTimeout, func(ctx context.Context, _ time.Time, r conn) (err error) {
 		d, err = r.describe(ctx)
 		return err
 	})
@@ -188,15 +200,15 @@ func (h *Host) Describe(ctx context.Context, checker string) (sdk.Description, e
 }
 
 // Configure asks the checker to validate one check's settings and, if the
-// checker can (sdk.TargetValidator), its target: targetErr says why the
+// checker can (checkapi.TargetValidator), its target: targetErr says why the
 // target is invalid ("" if it is not, or cannot be told), fieldErrs has one
 // FieldError per bad setting. An error means the checker or its plugin broke.
-func (h *Host) Configure(ctx context.Context, checker string, req *sdk.Request) (targetErr string, fieldErrs []sdk.FieldError, err error) {
-	err = h.call(ctx, checker, "Configure", callTimeout, func(ctx context.Context, _ time.Time, r remote) (err error) {
+func (h *Host) Configure(ctx context.Context, checker string, req *checkapi.Request) (targetErr string, fieldErrs []checkapi.FieldError, err error) {
+	err = h.call(ctx, checker, "Configure", callTimeout, func(ctx context.Context, _ time.Time, r conn) (err error) {
 		targetErr, fieldErrs, err = r.configure(ctx, req)
 		return err
 	})
-	return sdk.RedactTarget(targetErr, req.Target), fieldErrs, err
+	return checkapi.RedactTarget(targetErr, req.Target), fieldErrs, err
 }
 
 // Close stops all plugins and waits for them: each is asked to exit, and
@@ -304,7 +316,7 @@ func FileSHA256(path string) (string, error) {
 // that ends Grace after the caller's deadline (or defaultTimeout from now if
 // the caller has none and defaultTimeout is set), and the deadline itself.
 func (h *Host) call(ctx context.Context, checker, what string, defaultTimeout time.Duration,
-	f func(ctx context.Context, deadline time.Time, r remote) error) error {
+	f func(ctx context.Context, deadline time.Time, r conn) error) error {
 	inst, err := h.get(ctx, checker)
 	if err != nil {
 		return err
@@ -314,7 +326,9 @@ func (h *Host) call(ctx context.Context, checker, what string, defaultTimeout ti
 	err = f(callCtx, deadline, inst.rpc)
 	var fault *checkerFault
 	var inv *invalidError
+	var dropped *checkpipe.ConnError
 	var why string
+	st, isStatus := status.FromError(err)
 	switch {
 	case err == nil:
 		h.answered(checker, inst)
@@ -324,10 +338,12 @@ func (h *Host) call(ctx context.Context, checker, what string, defaultTimeout ti
 	case errors.As(err, &fault):
 		h.answered(checker, inst)
 		return fmt.Errorf("plugins: checker %s: %s: %w", checker, what, err)
-	case status.Code(err) == codes.Unknown && !errors.As(err, &inv):
-		// The plugin's handler returned an error of its own: it answered.
+	case isStatus && st.Code() == codes.Unknown && !errors.As(err, &inv):
+		// The plugin's gRPC handler returned an error of its own: it answered.
 		h.answered(checker, inst)
-		return fmt.Errorf("plugins: checker %s: %s: checker error: %s", checker, what, status.Convert(err).Message())
+		return fmt.Errorf("plugins: checker %s: %s: checker error: %s", checker, what, st.Message())
+	case errors.As(err, &dropped):
+		why = fmt.Sprintf("plugin exited or dropped its connection during %s (%s)", what, dropped.Err)
 	case errors.As(err, &inv):
 		why = fmt.Sprintf("invalid answer to %s: %s", what, inv.msg)
 	case errors.Is(callCtx.Err(), context.DeadlineExceeded), status.Code(err) == codes.DeadlineExceeded:
@@ -378,7 +394,7 @@ func (h *Host) get(ctx context.Context, checker string) (*instance, error) {
 			h.slots[checker] = s
 		}
 		if inst := s.inst; inst != nil {
-			if !inst.client.Exited() {
+			if !inst.proc.exited() {
 				h.mu.Unlock()
 				return inst, nil
 			}
@@ -443,39 +459,23 @@ func (h *Host) launch(checker string) (*instance, error) {
 	// with it instead of leaving them orphaned.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	log := h.o.Logger.With("checker", checker)
-	sockDir, err := os.MkdirTemp("", "ripcord-"+checker+"-")
-	if err != nil {
-		return nil, err
-	}
 	cmd.Env = []string{
-		sdk.EnvLogLevel + "=" + minLevel(log).String(),
-		plugin.EnvUnixSocketDir + "=" + sockDir,
+		checkapi.EnvLogLevel + "=" + minLevel(log).String(),
 		// One P per checker process: checks wait on the network, and a single
-		// P answers each gRPC call sooner (docs/benchmarks.md). The daemon's
-		// own environment may override it.
+		// P answers each call sooner (docs/benchmarks.md). The daemon's own
+		// environment may override it.
 		"GOMAXPROCS=1",
 	}
 	if h.o.StateDir != "" {
-		cmd.Env = append(cmd.Env, sdk.EnvStateDir+"="+filepath.Join(h.o.StateDir, checker))
+		cmd.Env = append(cmd.Env, checkapi.EnvStateDir+"="+filepath.Join(h.o.StateDir, checker))
 	}
-	cfg := &plugin.ClientConfig{
-		HandshakeConfig:  checkerpb.Handshake,
-		Plugins:          plugin.PluginSet{checkerpb.PluginName: goPlugin{}},
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		StartTimeout:     startTimeout,
-		Logger:           newHCLog(log),
-		SyncStdout:       &lineLogger{l: log.With("stream", "stdout")},
-		SyncStderr:       &lineLogger{l: log.With("stream", "stderr")},
+	var inst *instance
+	if builtin {
+		inst, err = launchPipe(cmd, log)
+	} else {
+		inst, err = h.launchGoPlugin(checker, cmd, log)
 	}
-	if pin, ok := h.o.SHA256[checker]; ok && !builtin {
-		sum, _ := hex.DecodeString(pin) // lookup checked it
-		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
-	}
-	inst := &instance{client: plugin.NewClient(cfg), cmd: cmd, sockDir: sockDir}
-	if inst.rpc, err = dispense(inst.client); err != nil {
-		inst.stop(false)
+	if err != nil {
 		return nil, fmt.Errorf("cannot start %s: %w", strings.Join(cmd.Args, " "), err)
 	}
 	if err := inst.answersAs(checker); err != nil {
@@ -502,6 +502,75 @@ func (i *instance) answersAs(checker string) error {
 			d.Name, checker, FilePrefix, d.Name, checker)
 	}
 	return nil
+}
+
+// launchGoPlugin starts a third-party plugin through go-plugin (gRPC).
+func (h *Host) launchGoPlugin(checker string, cmd *exec.Cmd, log *slog.Logger) (*instance, error) {
+	sockDir, err := os.MkdirTemp("", "ripcord-"+checker+"-")
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env = append(cmd.Env, plugin.EnvUnixSocketDir+"="+sockDir)
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig:  checkerpb.Handshake,
+		Plugins:          plugin.PluginSet{checkerpb.PluginName: goPlugin{}},
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     startTimeout,
+		Logger:           newHCLog(log),
+		SyncStdout:       &lineLogger{l: log.With("stream", "stdout")},
+		SyncStderr:       &lineLogger{l: log.With("stream", "stderr")},
+	}
+	if pin, ok := h.o.SHA256[checker]; ok {
+		sum, _ := hex.DecodeString(pin) // lookup checked it
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	gp := &goPluginProcess{client: plugin.NewClient(cfg), sockDir: sockDir, gone: make(chan struct{})}
+	inst := &instance{cmd: cmd, proc: gp}
+	err = onOwnThread(cmd, func() error { _, err := gp.client.Start(); return err }, gp.gone)
+	if err == nil {
+		inst.rpc, err = dispense(gp.client)
+	}
+	if err != nil {
+		inst.stop(false)
+		return nil, err
+	}
+	return inst, nil
+}
+
+// goPluginProcess is a plugin process that go-plugin started.
+type goPluginProcess struct {
+	client  *plugin.Client
+	sockDir string        // private directory of the plugin's socket
+	gone    chan struct{} // closed once it is stopped
+	once    sync.Once
+}
+
+func (p *goPluginProcess) exited() bool { return p.client.Exited() }
+func (p *goPluginProcess) quit()        { p.client.Kill() }
+
+func (p *goPluginProcess) cleanup() {
+	_ = os.RemoveAll(p.sockDir)
+	p.once.Do(func() { close(p.gone) })
+}
+
+// onOwnThread calls start, which starts cmd, on an OS thread that no other
+// goroutine uses until gone is closed. Pdeathsig fires when the thread that
+// forked a child ends, not the process, and the runtime ends a thread whose
+// goroutine locked it and returned (the relay does, to leave a network
+// namespace behind): a plugin forked from such a thread would be killed.
+func onOwnThread(cmd *exec.Cmd, start func() error, gone <-chan struct{}) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		errc <- start()
+		if cmd.Process != nil {
+			<-gone
+		}
+	}()
+	return <-errc
 }
 
 func dispense(client *plugin.Client) (remote, error) {

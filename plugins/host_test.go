@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // procState returns the state letter of process pid (R, S, T, Z...), or ""
@@ -50,9 +50,9 @@ func freeze(t *testing.T, pid int) {
 
 // wantCheckerError fails t unless res is a checker_error whose message
 // contains every one of parts.
-func wantCheckerError(t *testing.T, res *sdk.Result, parts ...string) {
+func wantCheckerError(t *testing.T, res *checkapi.Result, parts ...string) {
 	t.Helper()
-	if res.Status != sdk.StatusFailed || res.Reason != sdk.ReasonCheckerError {
+	if res.Status != checkapi.StatusFailed || res.Reason != checkapi.ReasonCheckerError {
 		t.Fatalf("got %s %s %q, want failed checker_error", res.Status, res.Reason, res.Message)
 	}
 	for _, p := range parts {
@@ -62,13 +62,15 @@ func wantCheckerError(t *testing.T, res *sdk.Result, parts ...string) {
 	}
 }
 
-func TestCheckOK(t *testing.T) {
-	h, _ := newTestHost(t, Options{})
+func TestCheckOK(t *testing.T) { forTransports(t, testCheckOK) }
+
+func testCheckOK(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{})
 	res := check(h, "test-ok", "ok", 10*time.Second)
 	pid := pidOf(t, res)
-	want := &sdk.Result{
-		Status: sdk.StatusOK, Reason: "ok", Message: "fine",
-		Phases:       []sdk.Phase{{Name: "work", Duration: 1500 * time.Microsecond}},
+	want := &checkapi.Result{
+		Status: checkapi.StatusOK, Reason: "ok", Message: "fine",
+		Phases:       []checkapi.Phase{{Name: "work", Duration: 1500 * time.Microsecond}},
 		Observations: map[string]float64{"pid": float64(pid)},
 	}
 	if diff := cmp.Diff(want, res); diff != "" {
@@ -85,11 +87,13 @@ func TestCheckOK(t *testing.T) {
 
 // A password in the target never comes back in a message, whether the
 // checker quotes the target in a result or in an error.
-func TestCheckRedactsTargetPassword(t *testing.T) {
-	h, _ := newTestHost(t, Options{})
+func TestCheckRedactsTargetPassword(t *testing.T) { forTransports(t, testCheckRedactsTargetPassword) }
+
+func testCheckRedactsTargetPassword(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{})
 	for _, target := range []string{"http://admin:hunter2@portal/login", "ldap://cn=admin:hunter2@ldap1"} {
 		res := check(h, "test-redact", target, 10*time.Second)
-		if res.Status != sdk.StatusFailed || strings.Contains(res.Message, "hunter2") ||
+		if res.Status != checkapi.StatusFailed || strings.Contains(res.Message, "hunter2") ||
 			!strings.Contains(res.Message, ":xxxxx@") {
 			t.Errorf("%s: got %s %s %q, want failed with the password redacted", target, res.Status, res.Reason, res.Message)
 		}
@@ -97,27 +101,31 @@ func TestCheckRedactsTargetPassword(t *testing.T) {
 }
 
 // The plugin's ctx carries exactly the check's deadline, not the host's grace.
-func TestCheckDeadline(t *testing.T) {
-	h, _ := newTestHost(t, Options{})
+func TestCheckDeadline(t *testing.T) { forTransports(t, testCheckDeadline) }
+
+func testCheckDeadline(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{})
 	check(h, "test-deadline", "ok", 10*time.Second) // start it
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	want, _ := ctx.Deadline()
-	res := h.Check(ctx, "test-deadline", &sdk.Request{Target: "deadline"})
+	res := h.Check(ctx, "test-deadline", &checkapi.Request{Target: "deadline"})
 	if res.Message != strconv.FormatInt(want.UnixNano(), 10) {
 		t.Errorf("plugin saw deadline %s, want %d", res.Message, want.UnixNano())
 	}
-	if res := h.Check(context.Background(), "test-deadline", &sdk.Request{Target: "deadline"}); res.Message != "none" {
+	if res := h.Check(context.Background(), "test-deadline", &checkapi.Request{Target: "deadline"}); res.Message != "none" {
 		t.Errorf("without a deadline the plugin saw %q, want none", res.Message)
 	}
 }
 
 // A crash mid-check gives checker_error, a fast failure during the backoff,
 // and a fresh process after it.
-func TestCheckCrash(t *testing.T) {
+func TestCheckCrash(t *testing.T) { forTransports(t, testCheckCrash) }
+
+func testCheckCrash(t *testing.T, tr transport) {
 	for _, target := range []string{"exit", "gopanic"} {
 		t.Run(target, func(t *testing.T) {
-			h, rec := newTestHost(t, Options{})
+			h, rec := newTestHost(t, tr, Options{})
 			h.minBackoff, h.maxBackoff = time.Second, 2*time.Second // a window wide enough to hit on a loaded machine
 			name := "test-crash-" + target
 			pid := pidOf(t, check(h, name, "ok", 10*time.Second))
@@ -151,8 +159,10 @@ func TestCheckCrash(t *testing.T) {
 }
 
 // A panic inside Check is recovered by the SDK: checker_error, same process.
-func TestCheckPanicRecovered(t *testing.T) {
-	h, rec := newTestHost(t, Options{})
+func TestCheckPanicRecovered(t *testing.T) { forTransports(t, testCheckPanicRecovered) }
+
+func testCheckPanicRecovered(t *testing.T, tr transport) {
+	h, rec := newTestHost(t, tr, Options{})
 	pid := pidOf(t, check(h, "test-panic", "ok", 10*time.Second))
 	wantCheckerError(t, check(h, "test-panic", "panic", 5*time.Second), "Check panicked: boom")
 	if again := pidOf(t, check(h, "test-panic", "ok", 5*time.Second)); again != pid {
@@ -165,8 +175,10 @@ func TestCheckPanicRecovered(t *testing.T) {
 }
 
 // A checker that returns an error is broken, its plugin is not.
-func TestCheckError(t *testing.T) {
-	h, _ := newTestHost(t, Options{})
+func TestCheckError(t *testing.T) { forTransports(t, testCheckError) }
+
+func testCheckError(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{})
 	pid := pidOf(t, check(h, "test-error", "ok", 10*time.Second))
 	res := check(h, "test-error", "error", 5*time.Second)
 	if diff := cmp.Diff(checkerError("broken on purpose"), res); diff != "" {
@@ -178,12 +190,14 @@ func TestCheckError(t *testing.T) {
 }
 
 // A hung plugin is killed at deadline + grace; other checkers carry on.
-func TestCheckHang(t *testing.T) {
-	h, _ := newTestHost(t, Options{Grace: 300 * time.Millisecond})
+func TestCheckHang(t *testing.T) { forTransports(t, testCheckHang) }
+
+func testCheckHang(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{Grace: 300 * time.Millisecond})
 	pid := pidOf(t, check(h, "test-hang", "ok", 10*time.Second))
 	other := pidOf(t, check(h, "test-other", "ok", 10*time.Second))
 
-	done := make(chan *sdk.Result)
+	done := make(chan *checkapi.Result)
 	start := time.Now()
 	go func() { done <- check(h, "test-hang", "hang", 400*time.Millisecond) }()
 	var others int
@@ -220,13 +234,15 @@ func TestCheckHang(t *testing.T) {
 }
 
 // An answer that breaks the contract is a broken plugin: killed, restarted.
-func TestCheckGarbage(t *testing.T) {
+func TestCheckGarbage(t *testing.T) { forTransports(t, testCheckGarbage) }
+
+func testCheckGarbage(t *testing.T, tr transport) {
 	for target, want := range map[string]string{
 		"garbage":  "invalid answer to the check: status 8 is none of ok, degraded, failed",
 		"noreason": "invalid answer to the check: failed result without a reason",
 	} {
 		t.Run(target, func(t *testing.T) {
-			h, _ := newTestHost(t, Options{})
+			h, _ := newTestHost(t, tr, Options{})
 			name := "test-" + target
 			pid := pidOf(t, check(h, name, "ok", 10*time.Second))
 			wantCheckerError(t, check(h, name, target, 5*time.Second), want, "plugin killed")
@@ -238,12 +254,14 @@ func TestCheckGarbage(t *testing.T) {
 }
 
 // The caller canceling a check is not the plugin's fault.
-func TestCheckCanceled(t *testing.T) {
-	h, _ := newTestHost(t, Options{})
+func TestCheckCanceled(t *testing.T) { forTransports(t, testCheckCanceled) }
+
+func testCheckCanceled(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{})
 	pid := pidOf(t, check(h, "test-cancel", "ok", 10*time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	time.AfterFunc(100*time.Millisecond, cancel)
-	wantCheckerError(t, h.Check(ctx, "test-cancel", &sdk.Request{Target: "hang"}), "the check was canceled")
+	wantCheckerError(t, h.Check(ctx, "test-cancel", &checkapi.Request{Target: "hang"}), "the check was canceled")
 	// The hung call goes on in the plugin, but the plugin still serves.
 	if again := pidOf(t, check(h, "test-cancel", "ok", 5*time.Second)); again != pid {
 		t.Errorf("plugin restarted (pid %d -> %d) after a canceled check", pid, again)
@@ -274,8 +292,10 @@ func TestBackoff(t *testing.T) {
 }
 
 // The backoff grows while restarts keep failing, and a good answer resets it.
-func TestBackoffResets(t *testing.T) {
-	h, _ := newTestHost(t, Options{})
+func TestBackoffResets(t *testing.T) { forTransports(t, testBackoffResets) }
+
+func testBackoffResets(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{})
 	pidOf(t, check(h, "test-reset", "ok", 10*time.Second))
 	wantCheckerError(t, check(h, "test-reset", "exit", 5*time.Second), "restarting in 100ms")
 	time.Sleep(120 * time.Millisecond)
@@ -287,8 +307,10 @@ func TestBackoffResets(t *testing.T) {
 
 // Many checks at once while the plugin crashes and restarts: no races (run
 // with -race), every result either ok or checker_error.
-func TestConcurrentRestarts(t *testing.T) {
-	h, _ := newTestHost(t, Options{})
+func TestConcurrentRestarts(t *testing.T) { forTransports(t, testConcurrentRestarts) }
+
+func testConcurrentRestarts(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{})
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
@@ -300,7 +322,7 @@ func TestConcurrentRestarts(t *testing.T) {
 					target = "exit"
 				}
 				res := check(h, "test-storm", target, 5*time.Second)
-				if res.Status != sdk.StatusOK && res.Reason != sdk.ReasonCheckerError {
+				if res.Status != checkapi.StatusOK && res.Reason != checkapi.ReasonCheckerError {
 					t.Errorf("check %s: %s %s %q", target, res.Status, res.Reason, res.Message)
 				}
 				time.Sleep(10 * time.Millisecond)
@@ -314,11 +336,13 @@ func TestConcurrentRestarts(t *testing.T) {
 
 // Close kills every plugin process, and what they started, and leaves no
 // goroutine behind.
-func TestCloseLeaksNothing(t *testing.T) {
+func TestCloseLeaksNothing(t *testing.T) { forTransports(t, testCloseLeaksNothing) }
+
+func testCloseLeaksNothing(t *testing.T, tr transport) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // where the plugins' sockets go
 	before := runtime.NumGoroutine()
-	h, _ := newTestHost(t, Options{})
+	h, _ := newTestHost(t, tr, Options{})
 	var pids []int
 	for _, name := range []string{"test-a", "test-b", "test-c"} {
 		pids = append(pids, pidOf(t, check(h, name, "ok", 10*time.Second)))
@@ -348,9 +372,11 @@ func TestCloseLeaksNothing(t *testing.T) {
 }
 
 // Plugin log records reach the Logger with the checker's name.
-func TestPluginLogs(t *testing.T) {
-	h, rec := newTestHost(t, Options{})
-	if res := check(h, "test-log", "log", 10*time.Second); res.Status != sdk.StatusOK {
+func TestPluginLogs(t *testing.T) { forTransports(t, testPluginLogs) }
+
+func testPluginLogs(t *testing.T, tr transport) {
+	h, rec := newTestHost(t, tr, Options{})
+	if res := check(h, "test-log", "log", 10*time.Second); res.Status != checkapi.StatusOK {
 		t.Fatalf("check: %+v", res)
 	}
 	eventually(t, 2*time.Second, "plugin log lines at the host", func() bool {
@@ -364,8 +390,10 @@ func TestPluginLogs(t *testing.T) {
 	}
 }
 
-func TestDescribeConfigure(t *testing.T) {
-	h, _ := newTestHost(t, Options{})
+func TestDescribeConfigure(t *testing.T) { forTransports(t, testDescribeConfigure) }
+
+func testDescribeConfigure(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{})
 	ctx := context.Background()
 	d, err := h.Describe(ctx, "test-desc")
 	if err != nil {
@@ -374,28 +402,28 @@ func TestDescribeConfigure(t *testing.T) {
 	if diff := cmp.Diff(testChecker{name: "test-desc"}.Describe(), d); diff != "" {
 		t.Errorf("Describe (-want +got):\n%s", diff)
 	}
-	targetErr, errs, err := h.Configure(ctx, "test-desc", &sdk.Request{Target: "ok", Settings: sdk.Settings(`{"port": -1}`)})
+	targetErr, errs, err := h.Configure(ctx, "test-desc", &checkapi.Request{Target: "ok", Settings: checkapi.Settings(`{"port": -1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]sdk.FieldError{{Field: "port", Message: "must be positive"}}, errs); diff != "" || targetErr != "" {
+	if diff := cmp.Diff([]checkapi.FieldError{{Field: "port", Message: "must be positive"}}, errs); diff != "" || targetErr != "" {
 		t.Errorf("Configure: target error %q, field errors (-want +got):\n%s", targetErr, diff)
 	}
-	targetErr, errs, err = h.Configure(ctx, "test-desc", &sdk.Request{Target: "bad:x", Settings: sdk.Settings(`{"port": 1}`)})
+	targetErr, errs, err = h.Configure(ctx, "test-desc", &checkapi.Request{Target: "bad:x", Settings: checkapi.Settings(`{"port": 1}`)})
 	if err != nil || errs != nil || targetErr != "want a good target" {
 		t.Errorf("Configure with a bad target: %q, %v, %v", targetErr, errs, err)
 	}
-	_, _, err = h.Configure(ctx, "test-desc", &sdk.Request{Settings: sdk.Settings(`{"broken": true}`)})
+	_, _, err = h.Configure(ctx, "test-desc", &checkapi.Request{Settings: checkapi.Settings(`{"broken": true}`)})
 	if want := "plugins: checker test-desc: Configure: checker error: configure broke"; err == nil || err.Error() != want {
 		t.Errorf("Configure broken: error %v, want %q", err, want)
 	}
-	if _, err := h.Describe(ctx, "nosuch"); err == nil || !strings.Contains(err.Error(), "no plugin directory") {
+	if _, err := h.Describe(ctx, "nosuch"); err == nil || !strings.Contains(err.Error(), "not built in") {
 		t.Errorf("Describe of an unknown checker: error %v", err)
 	}
 }
 
 // installSelf links the test binary into dir as checker name's plugin.
-func installSelf(t *testing.T, dir, name string) string {
+func installSelf(t testing.TB, dir, name string) string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -417,13 +445,13 @@ func TestThirdPartyPinned(t *testing.T) {
 	}
 	wrong := strings.Repeat("ab", 32)
 
-	h, _ := newTestHost(t, Options{Dir: dir, SHA256: map[string]string{"pinned": strings.ToUpper(sum)}})
+	h, _ := newTestHost(t, builtin, Options{Dir: dir, SHA256: map[string]string{"pinned": strings.ToUpper(sum)}})
 	if got, builtin, err := h.Lookup("pinned"); err != nil || builtin || got != path {
 		t.Fatalf("Lookup: %q %v %v", got, builtin, err)
 	}
 	pidOf(t, check(h, "pinned", "ok", 10*time.Second))
 
-	h2, _ := newTestHost(t, Options{Dir: dir, SHA256: map[string]string{"pinned": wrong}})
+	h2, _ := newTestHost(t, builtin, Options{Dir: dir, SHA256: map[string]string{"pinned": wrong}})
 	wantCheckerError(t, check(h2, "pinned", "ok", 10*time.Second),
 		"plugins: checker pinned: sha256 mismatch for "+path+": expected "+wrong+", actual "+sum, "restarting in")
 }
@@ -435,7 +463,7 @@ func TestNotAPlugin(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, FilePrefix+"liar"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := newTestHost(t, Options{Dir: dir})
+	h, _ := newTestHost(t, builtin, Options{Dir: dir})
 	wantCheckerError(t, check(h, "liar", "ok", 10*time.Second),
 		"plugins: checker liar: cannot start "+filepath.Join(dir, FilePrefix+"liar"), "hello", "restarting in 100ms")
 }
@@ -466,8 +494,10 @@ func TestServeByHand(t *testing.T) {
 // A plugin frozen at the OS level (SIGSTOP; think swapped out, or wedged in
 // the kernel) answers nothing, not even go-plugin's graceful shutdown: it is
 // still detected as hung, killed and replaced, and Close does not wait for it.
-func TestFrozenPlugin(t *testing.T) {
-	h, _ := newTestHost(t, Options{Grace: 200 * time.Millisecond})
+func TestFrozenPlugin(t *testing.T) { forTransports(t, testFrozenPlugin) }
+
+func testFrozenPlugin(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{Grace: 200 * time.Millisecond})
 	pid := pidOf(t, check(h, "test-frozen", "ok", 10*time.Second))
 	freeze(t, pid)
 	wantCheckerError(t, check(h, "test-frozen", "ok", 300*time.Millisecond), "no answer to the check 200ms after its deadline")
@@ -502,13 +532,38 @@ func TestNameMismatchRefused(t *testing.T) {
 	path := installSelf(t, dir, "impostor")
 	h := NewHost(Options{Dir: dir})
 	defer h.Close()
-	_, _, err := h.Configure(context.Background(), "impostor", &sdk.Request{Target: "ok"})
+	_, _, err := h.Configure(context.Background(), "impostor", &checkapi.Request{Target: "ok"})
 	want := path + `: the plugin answers as checker "dns", not "impostor": its file must be named ripcord-checker-dns, or its Describe().Name "impostor"`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %v, want it to contain %q", err, want)
 	}
-	res := h.Check(context.Background(), "impostor", &sdk.Request{Target: "ok"})
-	if res.Reason != sdk.ReasonCheckerError || !strings.Contains(res.Message, "restarting in") {
+	res := h.Check(context.Background(), "impostor", &checkapi.Request{Target: "ok"})
+	if res.Reason != checkapi.ReasonCheckerError || !strings.Contains(res.Message, "restarting in") {
 		t.Errorf("check: %s %s %q", res.Status, res.Reason, res.Message)
+	}
+}
+
+// Goroutines that lock their thread and return end that thread (as the
+// relay's namespace switches do). A plugin forked from such a thread would
+// get its Pdeathsig; it must not.
+func TestThreadExitKeepsPlugins(t *testing.T) { forTransports(t, testThreadExitKeepsPlugins) }
+
+func testThreadExitKeepsPlugins(t *testing.T, tr transport) {
+	h, _ := newTestHost(t, tr, Options{})
+	pid := pidOf(t, check(h, "test-ok", "ok", 10*time.Second))
+	for range 50 {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread()
+		}()
+		<-done
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !alive(pid) {
+		t.Fatalf("plugin pid %d died when threads of the host ended", pid)
+	}
+	if again := pidOf(t, check(h, "test-ok", "ok", 10*time.Second)); again != pid {
+		t.Errorf("plugin restarted (pid %d -> %d)", pid, again)
 	}
 }

@@ -12,7 +12,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ripcord/ripcord/internal/checkerpb"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/internal/checkpipe"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // goPlugin is the host side of the go-plugin contract.
@@ -48,24 +49,24 @@ type checkerFault struct{ msg string }
 
 func (e *checkerFault) Error() string { return "checker error: " + e.msg }
 
-func (r remote) describe(ctx context.Context) (sdk.Description, error) {
+func (r remote) describe(ctx context.Context) (checkapi.Description, error) {
 	resp, err := r.c.Describe(ctx, &checkerpb.DescribeRequest{})
 	if err != nil {
-		return sdk.Description{}, err
+		return checkapi.Description{}, err
 	}
-	d := sdk.Description{Name: resp.GetName(), Version: resp.GetVersion(), Summary: resp.GetSummary()}
+	d := checkapi.Description{Name: resp.GetName(), Version: resp.GetVersion(), Summary: resp.GetSummary()}
 	if d.Name == "" {
-		return sdk.Description{}, invalid("Describe returned no name")
+		return checkapi.Description{}, invalid("Describe returned no name")
 	}
 	for _, f := range resp.GetSettings() {
-		d.Settings = append(d.Settings, sdk.Field{
+		d.Settings = append(d.Settings, checkapi.Field{
 			Name: f.GetName(), Type: f.GetType(), Required: f.GetRequired(), Default: f.GetDefault(), Help: f.GetHelp(),
 		})
 	}
 	return d, nil
 }
 
-func (r remote) configure(ctx context.Context, req *sdk.Request) (string, []sdk.FieldError, error) {
+func (r remote) configure(ctx context.Context, req *checkapi.Request) (string, []checkapi.FieldError, error) {
 	resp, err := r.c.Configure(ctx, &checkerpb.ConfigureRequest{Settings: req.Settings, Target: req.Target})
 	if err != nil {
 		return "", nil, err
@@ -73,16 +74,14 @@ func (r remote) configure(ctx context.Context, req *sdk.Request) (string, []sdk.
 	if resp.GetError() != "" {
 		return "", nil, &checkerFault{resp.GetError()}
 	}
-	var errs []sdk.FieldError
+	var errs []checkapi.FieldError
 	for _, fe := range resp.GetFieldErrors() {
-		errs = append(errs, sdk.FieldError{Field: fe.GetField(), Message: fe.GetMessage()})
+		errs = append(errs, checkapi.FieldError{Field: fe.GetField(), Message: fe.GetMessage()})
 	}
 	return resp.GetTargetError(), errs, nil
 }
 
-// check runs one check; deadline is zero when the check has none. A checker
-// error comes back as a checker_error result, not as an error.
-func (r remote) check(ctx context.Context, req *sdk.Request, deadline time.Time) (*sdk.Result, error) {
+func (r remote) check(ctx context.Context, req *checkapi.Request, deadline time.Time) (*checkapi.Result, error) {
 	in := &checkerpb.CheckRequest{Target: req.Target, Settings: req.Settings}
 	if !deadline.IsZero() {
 		in.DeadlineUnixNano = deadline.UnixNano()
@@ -100,50 +99,73 @@ func (r remote) check(ctx context.Context, req *sdk.Request, deadline time.Time)
 // reasonRE is the shape of a reason: a short lower_snake_case word.
 var reasonRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
-func resultFromPB(resp *checkerpb.CheckResponse) (*sdk.Result, error) {
-	res := &sdk.Result{Reason: resp.GetReason(), Message: resp.GetMessage()}
-	switch resp.GetStatus() {
-	case checkerpb.Status_STATUS_OK:
-		res.Status = sdk.StatusOK
+// conn is the host's view of one plugin process's checker: go-plugin's
+// gRPC (remote) or a built-in checker's pipe (pipeConn).
+type conn interface {
+	describe(ctx context.Context) (checkapi.Description, error)
+	// configure validates a check's settings and target: the target's
+	// error ("" if none), one FieldError per bad setting.
+	configure(ctx context.Context, req *checkapi.Request) (string, []checkapi.FieldError, error)
+	// check runs one check; deadline is zero when the check has none. A
+	// checker error comes back as a checker_error result, not as an error.
+	check(ctx context.Context, req *checkapi.Request, deadline time.Time) (*checkapi.Result, error)
+}
+
+func resultFromPB(resp *checkerpb.CheckResponse) (*checkapi.Result, error) {
+	res := checkpipe.Result{Status: int32(resp.GetStatus()), Reason: resp.GetReason(), Message: resp.GetMessage(),
+		Observations: resp.GetObservations()}
+	for _, p := range resp.GetPhases() {
+		res.Phases = append(res.Phases, checkpipe.Phase{Name: p.GetName(), Seconds: p.GetSeconds()})
+	}
+	return judge(res)
+}
+
+// judge turns a check's answer into a Result, or rejects it when it breaks
+// the contract. Status numbers are the wire's (1 failed, 2 ok, 3 degraded).
+func judge(resp checkpipe.Result) (*checkapi.Result, error) {
+	res := &checkapi.Result{Reason: resp.Reason, Message: resp.Message}
+	switch resp.Status {
+	case int32(checkerpb.Status_STATUS_OK):
+		res.Status = checkapi.StatusOK
 		if res.Reason == "" {
-			res.Reason = sdk.ReasonOK
+			res.Reason = checkapi.ReasonOK
 		}
-	case checkerpb.Status_STATUS_DEGRADED:
-		res.Status = sdk.StatusDegraded
-	case checkerpb.Status_STATUS_FAILED:
-		res.Status = sdk.StatusFailed
+	case int32(checkerpb.Status_STATUS_DEGRADED):
+		res.Status = checkapi.StatusDegraded
+	case int32(checkerpb.Status_STATUS_FAILED):
+		res.Status = checkapi.StatusFailed
 	default:
-		return nil, invalid("status %d is none of ok, degraded, failed", int32(resp.GetStatus()))
+		return nil, invalid("status %d is none of ok, degraded, failed", resp.Status)
 	}
 	switch {
 	case res.Reason == "":
 		return nil, invalid("%s result without a reason", res.Status)
 	case !reasonRE.MatchString(res.Reason):
 		return nil, invalid("reason %q is not a short lower_snake_case word", res.Reason)
-	case res.Reason == sdk.ReasonOK && res.Status != sdk.StatusOK:
+	case res.Reason == checkapi.ReasonOK && res.Status != checkapi.StatusOK:
 		return nil, invalid("%s result with reason ok", res.Status)
-	case res.Reason == sdk.ReasonCheckerError:
+	case res.Reason == checkapi.ReasonCheckerError:
 		return nil, invalid("reason checker_error is the daemon's; a checker that breaks returns an error")
 	}
-	for _, p := range resp.GetPhases() {
-		s := p.GetSeconds()
-		if p.GetName() == "" || s < 0 || math.IsNaN(s) || math.IsInf(s, 0) {
-			return nil, invalid("phase %q lasted %v seconds", p.GetName(), s)
+	for _, p := range resp.Phases {
+		s := p.Seconds
+		if p.Name == "" || s < 0 || math.IsNaN(s) || math.IsInf(s, 0) {
+			return nil, invalid("phase %q lasted %v seconds", p.Name, s)
 		}
-		res.Phases = append(res.Phases, sdk.Phase{Name: p.GetName(), Duration: time.Duration(math.Round(s * 1e9))})
+		res.Phases = append(res.Phases, checkapi.Phase{Name: p.Name, Duration: time.Duration(math.Round(s * 1e9))})
 	}
-	for k, v := range resp.GetObservations() {
+	for k, v := range resp.Observations {
 		if k == "" || math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, invalid("observation %q = %v", k, v)
 		}
 	}
-	if len(resp.GetObservations()) > 0 {
-		res.Observations = resp.GetObservations()
+	if len(resp.Observations) > 0 {
+		res.Observations = resp.Observations
 	}
 	return res, nil
 }
 
 // checkerError is the result of a check whose checker broke.
-func checkerError(msg string) *sdk.Result {
-	return &sdk.Result{Status: sdk.StatusFailed, Reason: sdk.ReasonCheckerError, Message: msg}
+func checkerError(msg string) *checkapi.Result {
+	return &checkapi.Result{Status: checkapi.StatusFailed, Reason: checkapi.ReasonCheckerError, Message: msg}
 }

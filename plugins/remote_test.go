@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/ripcord/ripcord/internal/checkpipe"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/plugins/sdk"
 )
 
@@ -19,7 +22,7 @@ import (
 // client (this package's side).
 type bothSides struct {
 	goPlugin
-	c sdk.Checker
+	c checkapi.Checker
 }
 
 func (p bothSides) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
@@ -28,7 +31,7 @@ func (p bothSides) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 }
 
 // inProcess returns the host's view of c over a real gRPC connection.
-func inProcess(t *testing.T, c sdk.Checker) remote {
+func inProcess(t *testing.T, c checkapi.Checker) remote {
 	t.Helper()
 	client, _ := plugin.TestPluginGRPCConn(t, false, plugin.PluginSet{"checker": bothSides{c: c}})
 	// Close stops the server too (go-plugin's controller Shutdown); stopping
@@ -41,19 +44,39 @@ func inProcess(t *testing.T, c sdk.Checker) remote {
 	return raw.(remote)
 }
 
+// inPipe returns the host's view of c served by checkpipe over a socket
+// pair, in process.
+func inPipe(t *testing.T, c checkapi.Checker) conn {
+	t.Helper()
+	ours, theirs := net.Pipe()
+	served := make(chan error, 1)
+	go func() { served <- checkpipe.ServeConn(theirs, c) }()
+	client, err := checkpipe.NewClient(ours, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client.Close()
+		if err := <-served; err != nil {
+			t.Errorf("ServeConn: %v", err)
+		}
+	})
+	return pipeConn{client}
+}
+
 // fixedChecker answers each target with a canned result and records what it got.
 type fixedChecker struct {
 	testChecker
-	results map[string]*sdk.Result
+	results map[string]*checkapi.Result
 	got     chan gotCheck
 }
 
 type gotCheck struct {
-	req      sdk.Request
+	req      checkapi.Request
 	deadline time.Time
 }
 
-func (c fixedChecker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+func (c fixedChecker) Check(ctx context.Context, req *checkapi.Request) (*checkapi.Result, error) {
 	d, _ := ctx.Deadline()
 	c.got <- gotCheck{*req, d}
 	if res, ok := c.results[req.Target]; ok {
@@ -63,34 +86,41 @@ func (c fixedChecker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result,
 }
 
 func TestRoundTrip(t *testing.T) {
-	full := &sdk.Result{
-		Status: sdk.StatusDegraded, Reason: "stale_replica", Message: "lag 12.5s, ünïcode",
-		Phases: []sdk.Phase{
+	full := &checkapi.Result{
+		Status: checkapi.StatusDegraded, Reason: "stale_replica", Message: "lag 12.5s, ünïcode",
+		Phases: []checkapi.Phase{
 			{Name: "connect", Duration: 1234567 * time.Nanosecond},
 			{Name: "bind", Duration: 2 * time.Second},
 			{Name: "search", Duration: 0},
 		},
 		Observations: map[string]float64{"replication_lag_seconds": 12.5, "cert_days_left": -3, "zero": 0},
 	}
-	results := map[string]*sdk.Result{
+	results := map[string]*checkapi.Result{
 		"full":         full,
-		"failed":       sdk.Failed(sdk.ReasonRefused, "connection refused"),
-		"ok-no-reason": {Status: sdk.StatusOK},
-		"status-7":     {Status: sdk.Status(7), Reason: "ok"},
-		"status-minus": {Status: sdk.Status(-1), Reason: "x"},
-		"no-reason":    {Status: sdk.StatusFailed},
-		"bad-reason":   {Status: sdk.StatusFailed, Reason: "Connection Refused"},
-		"ok-reason":    {Status: sdk.StatusDegraded, Reason: sdk.ReasonOK},
-		"reserved":     {Status: sdk.StatusFailed, Reason: sdk.ReasonCheckerError},
-		"neg-phase":    sdk.OK("").AddPhase("connect", -time.Second),
-		"unnamed":      sdk.OK("").AddPhase("", time.Second),
-		"nan":          sdk.OK("").Observe("x", math.NaN()),
-		"inf":          sdk.OK("").Observe("x", math.Inf(1)),
+		"failed":       checkapi.Failed(checkapi.ReasonRefused, "connection refused"),
+		"ok-no-reason": {Status: checkapi.StatusOK},
+		"status-7":     {Status: checkapi.Status(7), Reason: "ok"},
+		"status-minus": {Status: checkapi.Status(-1), Reason: "x"},
+		"no-reason":    {Status: checkapi.StatusFailed},
+		"bad-reason":   {Status: checkapi.StatusFailed, Reason: "Connection Refused"},
+		"ok-reason":    {Status: checkapi.StatusDegraded, Reason: checkapi.ReasonOK},
+		"reserved":     {Status: checkapi.StatusFailed, Reason: checkapi.ReasonCheckerError},
+		"neg-phase":    checkapi.OK("").AddPhase("connect", -time.Second),
+		"unnamed":      checkapi.OK("").AddPhase("", time.Second),
+		"nan":          checkapi.OK("").Observe("x", math.NaN()),
+		"inf":          checkapi.OK("").Observe("x", math.Inf(1)),
 		"nil":          nil,
-		"binary":       sdk.Failed(sdk.ReasonUnexpectedResponse, "got \xff\xfe\x00banner"),
+		"binary":       checkapi.Failed(checkapi.ReasonUnexpectedResponse, "got \xff\xfe\x00banner"),
 	}
 	c := fixedChecker{testChecker: testChecker{name: "fixed"}, results: results, got: make(chan gotCheck, 1)}
-	r := inProcess(t, c)
+	for name, r := range map[string]conn{"grpc": inProcess(t, c), "pipe": inPipe(t, c)} {
+		t.Run(name, func(t *testing.T) { testRoundTrip(t, c, r) })
+	}
+}
+
+func testRoundTrip(t *testing.T, c fixedChecker, r conn) {
+	results := c.results
+	full := results["full"]
 	ctx := context.Background()
 	deadline := time.Now().Add(time.Minute)
 
@@ -107,22 +137,22 @@ func TestRoundTrip(t *testing.T) {
 	t.Run("configure", func(t *testing.T) {
 		for _, tc := range []struct {
 			settings string
-			want     []sdk.FieldError
+			want     []checkapi.FieldError
 			err      string
 		}{
 			{settings: `{"port": 389}`},
-			{settings: `{"port": 0}`, want: []sdk.FieldError{{Field: "port", Message: "must be positive"}}},
+			{settings: `{"port": 0}`, want: []checkapi.FieldError{{Field: "port", Message: "must be positive"}}},
 			// The SDK holds settings to the schema before Configure sees them.
-			{settings: `{"prot": 1, "port": "389", "broken": 1}`, want: []sdk.FieldError{
+			{settings: `{"prot": 1, "port": "389", "broken": 1}`, want: []checkapi.FieldError{
 				{Field: "prot", Message: "unknown setting (known: broken, port)"},
 				{Field: "port", Message: "cannot use a string as int"},
 				{Field: "broken", Message: "cannot use the number 1 as bool"}}},
-			{settings: `{"port": 0, "prot": 1}`, want: []sdk.FieldError{
+			{settings: `{"port": 0, "prot": 1}`, want: []checkapi.FieldError{
 				{Field: "prot", Message: "unknown setting (known: broken, port)"},
 				{Field: "port", Message: "must be positive"}}},
 			{settings: `{"broken": true}`, err: "checker error: configure broke"},
 		} {
-			_, got, err := r.configure(ctx, &sdk.Request{Settings: sdk.Settings(tc.settings)})
+			_, got, err := r.configure(ctx, &checkapi.Request{Settings: checkapi.Settings(tc.settings)})
 			if tc.err != "" {
 				var fault *checkerFault
 				if !errors.As(err, &fault) || err.Error() != tc.err {
@@ -142,18 +172,18 @@ func TestRoundTrip(t *testing.T) {
 	t.Run("check", func(t *testing.T) {
 		for _, tc := range []struct {
 			target   string
-			want     *sdk.Result
+			want     *checkapi.Result
 			deadline time.Time
 		}{
 			{target: "full", want: full, deadline: deadline},
 			{target: "failed", want: results["failed"], deadline: deadline},
-			{target: "ok-no-reason", want: &sdk.Result{Status: sdk.StatusOK, Reason: sdk.ReasonOK}},
-			{target: "binary", want: sdk.Failed(sdk.ReasonUnexpectedResponse, "got \uFFFD\x00banner")},
-			{target: "error", want: &sdk.Result{Status: sdk.StatusFailed, Reason: sdk.ReasonCheckerError, Message: "broken on purpose"}},
-			{target: "panic", want: &sdk.Result{Status: sdk.StatusFailed, Reason: sdk.ReasonCheckerError, Message: "Check panicked: boom"}},
-			{target: "nil", want: &sdk.Result{Status: sdk.StatusFailed, Reason: sdk.ReasonCheckerError, Message: "Check returned neither a result nor an error"}},
+			{target: "ok-no-reason", want: &checkapi.Result{Status: checkapi.StatusOK, Reason: checkapi.ReasonOK}},
+			{target: "binary", want: checkapi.Failed(checkapi.ReasonUnexpectedResponse, "got \uFFFD\x00banner")},
+			{target: "error", want: &checkapi.Result{Status: checkapi.StatusFailed, Reason: checkapi.ReasonCheckerError, Message: "broken on purpose"}},
+			{target: "panic", want: &checkapi.Result{Status: checkapi.StatusFailed, Reason: checkapi.ReasonCheckerError, Message: "Check panicked: boom"}},
+			{target: "nil", want: &checkapi.Result{Status: checkapi.StatusFailed, Reason: checkapi.ReasonCheckerError, Message: "Check returned neither a result nor an error"}},
 		} {
-			req := &sdk.Request{Target: tc.target, Settings: sdk.Settings(`{"port":1}`)}
+			req := &checkapi.Request{Target: tc.target, Settings: checkapi.Settings(`{"port":1}`)}
 			got, err := r.check(ctx, req, tc.deadline)
 			if err != nil {
 				t.Fatalf("check %s: %v", tc.target, err)
@@ -163,7 +193,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 			seen := <-c.got
 			// The checker sees the settings with the schema's defaults.
-			if diff := cmp.Diff(sdk.Request{Target: tc.target, Settings: sdk.Settings(`{"broken":false,"port":1}`)}, seen.req); diff != "" {
+			if diff := cmp.Diff(checkapi.Request{Target: tc.target, Settings: checkapi.Settings(`{"broken":false,"port":1}`)}, seen.req); diff != "" {
 				t.Errorf("check %s: request (-sent +seen):\n%s", tc.target, diff)
 			}
 			if !seen.deadline.Equal(tc.deadline) {
@@ -185,7 +215,7 @@ func TestRoundTrip(t *testing.T) {
 			"nan":          `observation "x" = NaN`,
 			"inf":          `observation "x" = +Inf`,
 		} {
-			_, err := r.check(ctx, &sdk.Request{Target: target}, time.Time{})
+			_, err := r.check(ctx, &checkapi.Request{Target: target}, time.Time{})
 			<-c.got
 			var inv *invalidError
 			if !errors.As(err, &inv) || !strings.Contains(err.Error(), want) {

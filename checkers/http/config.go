@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // Config is the settings mapping of an http check.
@@ -114,7 +114,7 @@ const (
 )
 
 // parseConfig decodes settings strictly and fills in the defaults.
-func parseConfig(s sdk.Settings) (Config, error) {
+func parseConfig(s checkapi.Settings) (Config, error) {
 	var c Config
 	if err := s.Decode(&c); err != nil {
 		return c, fmt.Errorf("checkers/http: settings: %w", err)
@@ -148,10 +148,10 @@ func parseConfig(s sdk.Settings) (Config, error) {
 
 // Validate reports every bad setting and compiles body_regex. Files are not
 // read here: they may be provisioned after the configuration is loaded.
-func (c *Config) Validate() []sdk.FieldError {
-	var errs []sdk.FieldError
+func (c *Config) Validate() []checkapi.FieldError {
+	var errs []checkapi.FieldError
 	add := func(field, format string, args ...any) {
-		errs = append(errs, sdk.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+		errs = append(errs, checkapi.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 	if !validToken(c.Method) {
 		add("method", "%q is not an HTTP method", c.Method)
@@ -237,7 +237,7 @@ func parseTarget(target string) (*url.URL, error) {
 }
 
 func readPasswordFile(name string) (string, error) {
-	pw, err := sdk.ReadSecretFile(name)
+	pw, err := checkapi.ReadSecretFile(name)
 	if err != nil {
 		return "", fmt.Errorf("checkers/http: login.password_file: %w", err)
 	}

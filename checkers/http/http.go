@@ -22,7 +22,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // Version of the checker.
@@ -40,15 +40,15 @@ const (
 type Checker struct{}
 
 // New returns the http checker.
-func New() sdk.Checker { return Checker{} }
+func New() checkapi.Checker { return Checker{} }
 
-// Describe implements sdk.Checker.
-func (Checker) Describe() sdk.Description {
-	return sdk.Description{
+// Describe implements checkapi.Checker.
+func (Checker) Describe() checkapi.Description {
+	return checkapi.Description{
 		Name:    "http",
 		Version: Version,
 		Summary: "HTTP(S) request with status, body, certificate and optional login form checks",
-		Settings: []sdk.Field{
+		Settings: []checkapi.Field{
 			{Name: "method", Type: "string", Default: DefaultMethod, Help: "request method"},
 			{Name: "host", Type: "string", Help: "Host header (the service's name when the target is one replica)"},
 			{Name: "server_name", Type: "string", Help: "TLS SNI and certificate name; default host, else the URL's host"},
@@ -65,8 +65,8 @@ func (Checker) Describe() sdk.Description {
 	}
 }
 
-// Configure implements sdk.Checker.
-func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, error) {
+// Configure implements checkapi.Checker.
+func (Checker) Configure(_ context.Context, s checkapi.Settings) ([]checkapi.FieldError, error) {
 	c, err := parseConfig(s)
 	if err != nil {
 		var raw Config
@@ -75,14 +75,14 @@ func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, e
 	return c.Validate(), nil
 }
 
-// ValidateTarget implements sdk.TargetValidator: an http:// or https:// URL.
+// ValidateTarget implements checkapi.TargetValidator: an http:// or https:// URL.
 func (Checker) ValidateTarget(target string) error {
 	_, err := parseTarget(target)
 	return err
 }
 
-// Check implements sdk.Checker.
-func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+// Check implements checkapi.Checker.
+func (Checker) Check(ctx context.Context, req *checkapi.Request) (*checkapi.Result, error) {
 	c, err := parseConfig(req.Settings)
 	if err != nil {
 		return nil, err
@@ -184,7 +184,7 @@ type tlsError struct{ err error }
 func (e *tlsError) Error() string { return e.err.Error() }
 func (e *tlsError) Unwrap() error { return e.err }
 
-func (p *probe) run(ctx context.Context) *sdk.Result {
+func (p *probe) run(ctx context.Context) *checkapi.Result {
 	res := p.runChecks(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -201,7 +201,7 @@ func (p *probe) run(ctx context.Context) *sdk.Result {
 
 func daysLeft(t time.Time) float64 { return time.Until(t).Hours() / 24 }
 
-func (p *probe) runChecks(ctx context.Context) *sdk.Result {
+func (p *probe) runChecks(ctx context.Context) *checkapi.Result {
 	u := p.target
 	var resp *http.Response
 	var body []byte
@@ -216,27 +216,27 @@ func (p *probe) runChecks(ctx context.Context) *sdk.Result {
 		}
 		loc, err := resp.Location()
 		if err != nil {
-			return sdk.Failed(ReasonRedirect, "%s without a usable Location: %v", resp.Status, err)
+			return checkapi.Failed(ReasonRedirect, "%s without a usable Location: %v", resp.Status, err)
 		}
 		if !p.c.FollowRedirects {
-			return sdk.Failed(ReasonRedirect, "%s to %s (expected %v; redirects are not followed)", resp.Status, loc, []int(p.c.ExpectStatus))
+			return checkapi.Failed(ReasonRedirect, "%s to %s (expected %v; redirects are not followed)", resp.Status, loc, []int(p.c.ExpectStatus))
 		}
 		if !sameOrigin(u, loc) {
-			return sdk.Failed(ReasonRedirect, "%s to another origin: %s", resp.Status, loc)
+			return checkapi.Failed(ReasonRedirect, "%s to another origin: %s", resp.Status, loc)
 		}
 		if hop >= maxRedirects { // hop redirects followed so far
-			return sdk.Failed(ReasonRedirect, "more than %d redirects (last to %s)", maxRedirects, loc)
+			return checkapi.Failed(ReasonRedirect, "more than %d redirects (last to %s)", maxRedirects, loc)
 		}
 		u = loc
 	}
 	if !p.c.ExpectStatus.contains(resp.StatusCode) {
-		return sdk.Failed(ReasonUnexpectedStatus, "%s from %s (expected %v)", resp.Status, u, []int(p.c.ExpectStatus))
+		return checkapi.Failed(ReasonUnexpectedStatus, "%s from %s (expected %v)", resp.Status, u, []int(p.c.ExpectStatus))
 	}
 	if p.c.BodyContains != "" && !bytes.Contains(body, []byte(p.c.BodyContains)) {
-		return sdk.Failed(sdk.ReasonUnexpectedResponse, "body of %s (%d bytes read) does not contain %q", u, len(body), p.c.BodyContains)
+		return checkapi.Failed(checkapi.ReasonUnexpectedResponse, "body of %s (%d bytes read) does not contain %q", u, len(body), p.c.BodyContains)
 	}
 	if re := p.c.bodyRegex; re != nil && !re.Match(body) {
-		return sdk.Failed(sdk.ReasonUnexpectedResponse, "body of %s (%d bytes read) does not match %q", u, len(body), p.c.BodyRegex)
+		return checkapi.Failed(checkapi.ReasonUnexpectedResponse, "body of %s (%d bytes read) does not match %q", u, len(body), p.c.BodyRegex)
 	}
 	msg := fmt.Sprintf("%s, %d bytes", resp.Status, len(body))
 	if p.c.Login != nil {
@@ -249,24 +249,24 @@ func (p *probe) runChecks(ctx context.Context) *sdk.Result {
 		left := daysLeft(p.notAfter)
 		msg += fmt.Sprintf(", certificate valid %.1f more days", left)
 		if warn := *p.c.CertWarnDays; warn > 0 && left < warn {
-			return sdk.Degraded(ReasonCertExpiring, "%s: below the %g-day warning", msg, warn)
+			return checkapi.Degraded(ReasonCertExpiring, "%s: below the %g-day warning", msg, warn)
 		}
 	}
-	return sdk.OK(msg)
+	return checkapi.OK(msg)
 }
 
 // login posts the form and checks the answer; nil means it passed.
-func (p *probe) login(ctx context.Context) *sdk.Result {
+func (p *probe) login(ctx context.Context) *checkapi.Result {
 	l := p.c.Login
 	password, err := readPasswordFile(l.PasswordFile)
 	if err != nil {
-		return sdk.Failed(ReasonLoginFailed, "%v", err)
+		return checkapi.Failed(ReasonLoginFailed, "%v", err)
 	}
 	u := p.target
 	if l.URL != "" {
 		ref, err := url.Parse(l.URL)
 		if err != nil {
-			return sdk.Failed(ReasonLoginFailed, "login.url: %v", err)
+			return checkapi.Failed(ReasonLoginFailed, "login.url: %v", err)
 		}
 		u = p.target.ResolveReference(ref)
 	}
@@ -287,10 +287,10 @@ func (p *probe) login(ctx context.Context) *sdk.Result {
 	}
 	loc := resp.Header.Get("Location")
 	if !l.ExpectStatus.contains(resp.StatusCode) {
-		return sdk.Failed(ReasonLoginFailed, "login POST to %s: %s (expected %v), Location %q", u, resp.Status, []int(l.ExpectStatus), loc)
+		return checkapi.Failed(ReasonLoginFailed, "login POST to %s: %s (expected %v), Location %q", u, resp.Status, []int(l.ExpectStatus), loc)
 	}
 	if l.ExpectLocation != "" && !strings.Contains(loc, l.ExpectLocation) {
-		return sdk.Failed(ReasonLoginFailed, "login POST to %s: Location %q does not contain %q", u, loc, l.ExpectLocation)
+		return checkapi.Failed(ReasonLoginFailed, "login POST to %s: Location %q does not contain %q", u, loc, l.ExpectLocation)
 	}
 	if l.ExpectCookie != "" {
 		found := false
@@ -301,7 +301,7 @@ func (p *probe) login(ctx context.Context) *sdk.Result {
 			}
 		}
 		if !found {
-			return sdk.Failed(ReasonLoginFailed, "login POST to %s: %s set no cookie %q", u, resp.Status, l.ExpectCookie)
+			return checkapi.Failed(ReasonLoginFailed, "login POST to %s: %s set no cookie %q", u, resp.Status, l.ExpectCookie)
 		}
 	}
 	return nil
@@ -379,7 +379,7 @@ func (p *probe) recordCert(cs *tls.ConnectionState) {
 }
 
 // transportFailure classifies an error that left no HTTP response.
-func (p *probe) transportFailure(ctx context.Context, err error) *sdk.Result {
+func (p *probe) transportFailure(ctx context.Context, err error) *checkapi.Result {
 	var tlsErr *tlsError
 	var invalid x509.CertificateInvalidError
 	var unknown x509.UnknownAuthorityError
@@ -389,26 +389,26 @@ func (p *probe) transportFailure(ctx context.Context, err error) *sdk.Result {
 		if invalid.Reason == x509.Expired {
 			p.notAfter = invalid.Cert.NotAfter
 			if time.Now().Before(invalid.Cert.NotBefore) {
-				return sdk.Failed(sdk.ReasonTLSInvalid, "certificate not yet valid (valid from %s)", invalid.Cert.NotBefore.UTC().Format(time.RFC3339))
+				return checkapi.Failed(checkapi.ReasonTLSInvalid, "certificate not yet valid (valid from %s)", invalid.Cert.NotBefore.UTC().Format(time.RFC3339))
 			}
-			return sdk.Failed(sdk.ReasonTLSInvalid, "certificate expired on %s", invalid.Cert.NotAfter.UTC().Format(time.RFC3339))
+			return checkapi.Failed(checkapi.ReasonTLSInvalid, "certificate expired on %s", invalid.Cert.NotAfter.UTC().Format(time.RFC3339))
 		}
-		return sdk.Failed(sdk.ReasonTLSInvalid, "certificate invalid: %v", invalid)
+		return checkapi.Failed(checkapi.ReasonTLSInvalid, "certificate invalid: %v", invalid)
 	case errors.As(err, &unknown):
-		return sdk.Failed(sdk.ReasonTLSInvalid, "certificate untrusted: %v", unknown)
+		return checkapi.Failed(checkapi.ReasonTLSInvalid, "certificate untrusted: %v", unknown)
 	case errors.As(err, &hostErr):
-		return sdk.Failed(sdk.ReasonTLSInvalid, "hostname mismatch: %v", hostErr)
+		return checkapi.Failed(checkapi.ReasonTLSInvalid, "hostname mismatch: %v", hostErr)
 	}
-	reason, known := sdk.NetReason(ctx, err)
+	reason, known := checkapi.NetReason(ctx, err)
 	switch {
-	case reason == sdk.ReasonTimeout, reason == sdk.ReasonCanceled:
+	case reason == checkapi.ReasonTimeout, reason == checkapi.ReasonCanceled:
 	case errors.As(err, &tlsErr):
-		return sdk.Failed(sdk.ReasonTLSInvalid, "handshake failed: %v", tlsErr.err)
+		return checkapi.Failed(checkapi.ReasonTLSInvalid, "handshake failed: %v", tlsErr.err)
 	case !known:
 		// Connected, but the answer was garbage.
-		reason = sdk.ReasonUnexpectedResponse
+		reason = checkapi.ReasonUnexpectedResponse
 	}
-	return sdk.Failed(reason, "%v", trimURLError(err))
+	return checkapi.Failed(reason, "%v", trimURLError(err))
 }
 
 // trimURLError drops the `Get "url": ` prefix net/http adds; the message

@@ -17,17 +17,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
-func settingsJSON(t testing.TB, m map[string]any) sdk.Settings { return sdktest.Settings(t, m) }
+func settingsJSON(t testing.TB, m map[string]any) checkapi.Settings { return sdktest.Settings(t, m) }
 
-func runCheck(t testing.TB, timeout time.Duration, target string, s sdk.Settings) (*sdk.Result, time.Duration) {
+func runCheck(t testing.TB, timeout time.Duration, target string, s checkapi.Settings) (*checkapi.Result, time.Duration) {
 	return sdktest.Check(t, New(), timeout, target, s)
 }
 
-func wantResult(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
+func wantResult(t testing.TB, res *checkapi.Result, status checkapi.Status, reason string) {
 	t.Helper()
 	sdktest.Want(t, res, status, reason)
 }
@@ -113,34 +113,34 @@ func TestBasicOptions(t *testing.T) {
 		name       string
 		path       string
 		settings   map[string]any
-		wantStatus sdk.Status
+		wantStatus checkapi.Status
 		wantReason string
 		wantInMsg  string
 	}{
-		{name: "page with form", path: "/login", settings: map[string]any{"body_contains": `name="password"`}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "regex", path: "/login", settings: map[string]any{"body_regex": `type="password"\s+name="password"`}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "status list", path: "/empty", settings: map[string]any{"expect_status": []int{200, 204}}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "HEAD", path: "/echo", settings: map[string]any{"method": "HEAD"}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "host and headers", path: "/echo", settings: map[string]any{"host": "portal.example.com", "headers": map[string]string{"X-Probe": "yes"}, "body_contains": "method=GET host=portal.example.com x-probe=yes"}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "500", path: "/broken", wantStatus: sdk.StatusFailed, wantReason: ReasonUnexpectedStatus, wantInMsg: "500"},
-		{name: "204 not listed", path: "/empty", wantStatus: sdk.StatusFailed, wantReason: ReasonUnexpectedStatus},
-		{name: "redirect not followed", path: "/", wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "/login"},
-		{name: "redirect expected", path: "/", settings: map[string]any{"expect_status": 302}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "redirects followed", path: "/hop1", settings: map[string]any{"follow_redirects": true, "body_contains": `name="password"`}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "5 redirects followed", path: "/chain/5", settings: map[string]any{"follow_redirects": true, "body_contains": `name="password"`}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "6 redirects", path: "/chain/6", settings: map[string]any{"follow_redirects": true}, wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "more than 5"},
-		{name: "redirect loop", path: "/loop", settings: map[string]any{"follow_redirects": true}, wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "more than 5"},
-		{name: "redirect to another origin", path: "/away", settings: map[string]any{"follow_redirects": true}, wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "idp.invalid"},
-		{name: "redirect without Location", path: "/nolocation", wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "Location"},
-		{name: "body mismatch", path: "/login", settings: map[string]any{"body_contains": "Welcome"}, wantStatus: sdk.StatusFailed, wantReason: sdk.ReasonUnexpectedResponse},
-		{name: "regex mismatch", path: "/login", settings: map[string]any{"body_regex": `^<html`}, wantStatus: sdk.StatusFailed, wantReason: sdk.ReasonUnexpectedResponse},
-		{name: "needle past max_body", path: "/big", settings: map[string]any{"body_contains": "needle", "max_body": 4096}, wantStatus: sdk.StatusFailed, wantReason: sdk.ReasonUnexpectedResponse, wantInMsg: "4096 bytes read"},
-		{name: "needle within max_body", path: "/big", settings: map[string]any{"body_contains": "needle"}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "login", path: "/login", settings: map[string]any{"login": login(pw, nil)}, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK, wantInMsg: "login ok"},
-		{name: "login wrong password", path: "/login", settings: map[string]any{"login": login(badPW, nil)}, wantStatus: sdk.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "/login?failed"},
-		{name: "login without cookie check, wrong Location", path: "/login", settings: map[string]any{"login": login(badPW, map[string]any{"expect_cookie": ""})}, wantStatus: sdk.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "does not contain"},
-		{name: "login wrong status", path: "/login", settings: map[string]any{"login": login(pw, map[string]any{"expect_status": 302})}, wantStatus: sdk.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "303"},
-		{name: "login password file missing", path: "/login", settings: map[string]any{"login": login("/nonexistent", nil)}, wantStatus: sdk.StatusFailed, wantReason: ReasonLoginFailed},
+		{name: "page with form", path: "/login", settings: map[string]any{"body_contains": `name="password"`}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "regex", path: "/login", settings: map[string]any{"body_regex": `type="password"\s+name="password"`}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "status list", path: "/empty", settings: map[string]any{"expect_status": []int{200, 204}}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "HEAD", path: "/echo", settings: map[string]any{"method": "HEAD"}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "host and headers", path: "/echo", settings: map[string]any{"host": "portal.example.com", "headers": map[string]string{"X-Probe": "yes"}, "body_contains": "method=GET host=portal.example.com x-probe=yes"}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "500", path: "/broken", wantStatus: checkapi.StatusFailed, wantReason: ReasonUnexpectedStatus, wantInMsg: "500"},
+		{name: "204 not listed", path: "/empty", wantStatus: checkapi.StatusFailed, wantReason: ReasonUnexpectedStatus},
+		{name: "redirect not followed", path: "/", wantStatus: checkapi.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "/login"},
+		{name: "redirect expected", path: "/", settings: map[string]any{"expect_status": 302}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "redirects followed", path: "/hop1", settings: map[string]any{"follow_redirects": true, "body_contains": `name="password"`}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "5 redirects followed", path: "/chain/5", settings: map[string]any{"follow_redirects": true, "body_contains": `name="password"`}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "6 redirects", path: "/chain/6", settings: map[string]any{"follow_redirects": true}, wantStatus: checkapi.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "more than 5"},
+		{name: "redirect loop", path: "/loop", settings: map[string]any{"follow_redirects": true}, wantStatus: checkapi.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "more than 5"},
+		{name: "redirect to another origin", path: "/away", settings: map[string]any{"follow_redirects": true}, wantStatus: checkapi.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "idp.invalid"},
+		{name: "redirect without Location", path: "/nolocation", wantStatus: checkapi.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "Location"},
+		{name: "body mismatch", path: "/login", settings: map[string]any{"body_contains": "Welcome"}, wantStatus: checkapi.StatusFailed, wantReason: checkapi.ReasonUnexpectedResponse},
+		{name: "regex mismatch", path: "/login", settings: map[string]any{"body_regex": `^<html`}, wantStatus: checkapi.StatusFailed, wantReason: checkapi.ReasonUnexpectedResponse},
+		{name: "needle past max_body", path: "/big", settings: map[string]any{"body_contains": "needle", "max_body": 4096}, wantStatus: checkapi.StatusFailed, wantReason: checkapi.ReasonUnexpectedResponse, wantInMsg: "4096 bytes read"},
+		{name: "needle within max_body", path: "/big", settings: map[string]any{"body_contains": "needle"}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "login", path: "/login", settings: map[string]any{"login": login(pw, nil)}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK, wantInMsg: "login ok"},
+		{name: "login wrong password", path: "/login", settings: map[string]any{"login": login(badPW, nil)}, wantStatus: checkapi.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "/login?failed"},
+		{name: "login without cookie check, wrong Location", path: "/login", settings: map[string]any{"login": login(badPW, map[string]any{"expect_cookie": ""})}, wantStatus: checkapi.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "does not contain"},
+		{name: "login wrong status", path: "/login", settings: map[string]any{"login": login(pw, map[string]any{"expect_status": 302})}, wantStatus: checkapi.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "303"},
+		{name: "login password file missing", path: "/login", settings: map[string]any{"login": login("/nonexistent", nil)}, wantStatus: checkapi.StatusFailed, wantReason: ReasonLoginFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,7 +168,7 @@ func TestRefused(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	res, took := runCheck(t, 2*time.Second, "http://"+addr+"/", nil)
-	wantResult(t, res, sdk.StatusFailed, sdk.ReasonRefused)
+	wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonRefused)
 	if took > time.Second {
 		t.Fatalf("refused after %v, want at once", took)
 	}
@@ -179,7 +179,7 @@ func TestTimeoutIsTheContextDeadline(t *testing.T) {
 	defer srv.Close()
 	const deadline = 300 * time.Millisecond
 	res, took := runCheck(t, deadline, srv.URL+"/slow", nil)
-	wantResult(t, res, sdk.StatusFailed, sdk.ReasonTimeout)
+	wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonTimeout)
 	if took < deadline/2 || took > deadline+time.Second {
 		t.Fatalf("timeout after %v, want about %v", took, deadline)
 	}
@@ -197,7 +197,7 @@ func TestTLSWithHTTPTest(t *testing.T) {
 	caFile := writeFile(t, "ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
 
 	res, _ := runCheck(t, 2*time.Second, srv.URL+"/login", settingsJSON(t, map[string]any{"ca_file": caFile, "body_contains": "password"}))
-	wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	days, ok := res.Observations["cert_days_left"]
 	wantDays := time.Until(srv.Certificate().NotAfter).Hours() / 24
 	if !ok || days < wantDays-1 || days > wantDays+1 {
@@ -208,21 +208,21 @@ func TestTLSWithHTTPTest(t *testing.T) {
 	}
 	// httptest's certificate names example.com: the override verifies it.
 	res, _ = runCheck(t, 2*time.Second, srv.URL+"/login", settingsJSON(t, map[string]any{"ca_file": caFile, "server_name": "example.com"}))
-	wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	res, _ = runCheck(t, 2*time.Second, srv.URL+"/login", settingsJSON(t, map[string]any{"ca_file": caFile, "server_name": "portal.example.org"}))
-	wantResult(t, res, sdk.StatusFailed, sdk.ReasonTLSInvalid)
+	wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonTLSInvalid)
 	if !strings.Contains(res.Message, "hostname") {
 		t.Fatalf("message %q should say hostname", res.Message)
 	}
 	// Without the CA the system roots do not know it.
 	res, _ = runCheck(t, 2*time.Second, srv.URL+"/login", nil)
-	wantResult(t, res, sdk.StatusFailed, sdk.ReasonTLSInvalid)
+	wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonTLSInvalid)
 	if !strings.Contains(res.Message, "untrusted") {
 		t.Fatalf("message %q should say untrusted", res.Message)
 	}
 	// Plain HTTP to a TLS port is an answer we cannot use.
 	res, _ = runCheck(t, 2*time.Second, strings.Replace(srv.URL, "https:", "http:", 1)+"/login", nil)
-	wantResult(t, res, sdk.StatusFailed, ReasonUnexpectedStatus)
+	wantResult(t, res, checkapi.StatusFailed, ReasonUnexpectedStatus)
 }
 
 func TestConfigure(t *testing.T) {
@@ -256,7 +256,7 @@ func TestCheckerErrors(t *testing.T) {
 		{"https://127.0.0.1/", `{"ca_file":"/nonexistent"}`, "checkers/http: ca_file"},
 		{"https://127.0.0.1/", `{"bogus":1}`, "checkers/http: settings"},
 	} {
-		_, err := New().Check(context.Background(), &sdk.Request{Target: tt.target, Settings: sdk.Settings(tt.settings)})
+		_, err := New().Check(context.Background(), &checkapi.Request{Target: tt.target, Settings: checkapi.Settings(tt.settings)})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s %s: err = %v, want %q", tt.target, tt.settings, err, tt.want)
 		}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/lab/services"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
@@ -106,28 +106,28 @@ func TestAgainstNginx(t *testing.T) {
 		name       string
 		url        string
 		settings   map[string]any
-		wantStatus sdk.Status
+		wantStatus checkapi.Status
 		wantReason string
 		wantInMsg  string
 		wantDays   float64 // approximate cert_days_left; 0: not checked
 	}{
-		{name: "healthy login page over http", url: p.plain + "/login", settings: page, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "healthy login page over https", url: p.valid + "/login", settings: page, wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK, wantDays: 90},
-		{name: "service name via host and server_name", url: p.valid + "/login", settings: with(map[string]any{"host": "localhost", "server_name": "localhost"}), wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "deep login", url: p.valid + "/login", settings: with(map[string]any{"login": login(pw)}), wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK, wantInMsg: "login ok"},
-		{name: "deep login with the wrong password", url: p.valid + "/login", settings: with(map[string]any{"login": login(badPW)}), wantStatus: sdk.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "/login?error=1"},
-		{name: "500", url: p.plain + "/err500", wantStatus: sdk.StatusFailed, wantReason: ReasonUnexpectedStatus, wantInMsg: "500"},
-		{name: "502 from a dead upstream", url: p.plain + "/err502", wantStatus: sdk.StatusFailed, wantReason: ReasonUnexpectedStatus, wantInMsg: "502"},
-		{name: "unexpected redirect", url: p.plain + "/", settings: page, wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "/login"},
-		{name: "redirect followed within the origin", url: p.valid + "/", settings: with(map[string]any{"follow_redirects": true}), wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK},
-		{name: "redirect to another origin", url: p.plain + "/elsewhere", settings: map[string]any{"follow_redirects": true}, wantStatus: sdk.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "portal.invalid"},
-		{name: "body mismatch", url: p.plain + "/maintenance", settings: page, wantStatus: sdk.StatusFailed, wantReason: sdk.ReasonUnexpectedResponse},
-		{name: "expired", url: p.expired + "/login", settings: page, wantStatus: sdk.StatusFailed, wantReason: sdk.ReasonTLSInvalid, wantInMsg: "expired", wantDays: -1},
-		{name: "expiring", url: p.expiring + "/login", settings: page, wantStatus: sdk.StatusDegraded, wantReason: ReasonCertExpiring, wantInMsg: "14-day", wantDays: 2},
-		{name: "expiring but under the threshold", url: p.expiring + "/login", settings: with(map[string]any{"cert_warn_days": 1}), wantStatus: sdk.StatusOK, wantReason: sdk.ReasonOK, wantDays: 2},
-		{name: "untrusted", url: p.other + "/login", settings: page, wantStatus: sdk.StatusFailed, wantReason: sdk.ReasonTLSInvalid, wantInMsg: "untrusted"},
-		{name: "wrong hostname", url: p.valid + "/login", settings: with(map[string]any{"server_name": "portal.example.com"}), wantStatus: sdk.StatusFailed, wantReason: sdk.ReasonTLSInvalid, wantInMsg: "hostname"},
-		{name: "wrong hostname from host", url: p.valid + "/login", settings: with(map[string]any{"host": "portal.example.com"}), wantStatus: sdk.StatusFailed, wantReason: sdk.ReasonTLSInvalid, wantInMsg: "hostname"},
+		{name: "healthy login page over http", url: p.plain + "/login", settings: page, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "healthy login page over https", url: p.valid + "/login", settings: page, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK, wantDays: 90},
+		{name: "service name via host and server_name", url: p.valid + "/login", settings: with(map[string]any{"host": "localhost", "server_name": "localhost"}), wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "deep login", url: p.valid + "/login", settings: with(map[string]any{"login": login(pw)}), wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK, wantInMsg: "login ok"},
+		{name: "deep login with the wrong password", url: p.valid + "/login", settings: with(map[string]any{"login": login(badPW)}), wantStatus: checkapi.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "/login?error=1"},
+		{name: "500", url: p.plain + "/err500", wantStatus: checkapi.StatusFailed, wantReason: ReasonUnexpectedStatus, wantInMsg: "500"},
+		{name: "502 from a dead upstream", url: p.plain + "/err502", wantStatus: checkapi.StatusFailed, wantReason: ReasonUnexpectedStatus, wantInMsg: "502"},
+		{name: "unexpected redirect", url: p.plain + "/", settings: page, wantStatus: checkapi.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "/login"},
+		{name: "redirect followed within the origin", url: p.valid + "/", settings: with(map[string]any{"follow_redirects": true}), wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK},
+		{name: "redirect to another origin", url: p.plain + "/elsewhere", settings: map[string]any{"follow_redirects": true}, wantStatus: checkapi.StatusFailed, wantReason: ReasonRedirect, wantInMsg: "portal.invalid"},
+		{name: "body mismatch", url: p.plain + "/maintenance", settings: page, wantStatus: checkapi.StatusFailed, wantReason: checkapi.ReasonUnexpectedResponse},
+		{name: "expired", url: p.expired + "/login", settings: page, wantStatus: checkapi.StatusFailed, wantReason: checkapi.ReasonTLSInvalid, wantInMsg: "expired", wantDays: -1},
+		{name: "expiring", url: p.expiring + "/login", settings: page, wantStatus: checkapi.StatusDegraded, wantReason: ReasonCertExpiring, wantInMsg: "14-day", wantDays: 2},
+		{name: "expiring but under the threshold", url: p.expiring + "/login", settings: with(map[string]any{"cert_warn_days": 1}), wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK, wantDays: 2},
+		{name: "untrusted", url: p.other + "/login", settings: page, wantStatus: checkapi.StatusFailed, wantReason: checkapi.ReasonTLSInvalid, wantInMsg: "untrusted"},
+		{name: "wrong hostname", url: p.valid + "/login", settings: with(map[string]any{"server_name": "portal.example.com"}), wantStatus: checkapi.StatusFailed, wantReason: checkapi.ReasonTLSInvalid, wantInMsg: "hostname"},
+		{name: "wrong hostname from host", url: p.valid + "/login", settings: with(map[string]any{"host": "portal.example.com"}), wantStatus: checkapi.StatusFailed, wantReason: checkapi.ReasonTLSInvalid, wantInMsg: "hostname"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,7 +142,7 @@ func TestAgainstNginx(t *testing.T) {
 					t.Fatalf("cert_days_left = %v (present %v), want about %v", days, ok, tt.wantDays)
 				}
 			}
-			if strings.HasPrefix(tt.url, "https") && tt.wantStatus != sdk.StatusFailed && !slices.Contains(sdktest.PhaseNames(res), "tls") {
+			if strings.HasPrefix(tt.url, "https") && tt.wantStatus != checkapi.StatusFailed && !slices.Contains(sdktest.PhaseNames(res), "tls") {
 				t.Fatalf("phases %v lack tls", sdktest.PhaseNames(res))
 			}
 		})
@@ -154,12 +154,12 @@ func TestNginxStopped(t *testing.T) {
 	url := "http://" + srv.Addr.String() + "/login"
 	s := settingsJSON(t, map[string]any{"body_contains": `name="password"`})
 	res, _ := runCheck(t, 2*time.Second, url, s)
-	wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	res, took := runCheck(t, 2*time.Second, url, s)
-	wantResult(t, res, sdk.StatusFailed, sdk.ReasonRefused)
+	wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonRefused)
 	if took > time.Second {
 		t.Fatalf("refused after %v, want at once", took)
 	}
@@ -174,7 +174,7 @@ func TestNginxHung(t *testing.T) {
 	}
 	const deadline = 500 * time.Millisecond
 	res, took := runCheck(t, deadline, url, s)
-	wantResult(t, res, sdk.StatusFailed, sdk.ReasonTimeout)
+	wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonTimeout)
 	if took < deadline/2 || took > deadline+time.Second {
 		t.Fatalf("timeout after %v, want about %v", took, deadline)
 	}
@@ -182,7 +182,7 @@ func TestNginxHung(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ = runCheck(t, 2*time.Second, url, s)
-	wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 }
 
 func BenchmarkHTTPCheck(b *testing.B) {
@@ -204,10 +204,10 @@ func BenchmarkHTTPCheck(b *testing.B) {
 			for b.Loop() {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				start := time.Now()
-				res, err := New().Check(ctx, &sdk.Request{Target: c.url, Settings: s})
+				res, err := New().Check(ctx, &checkapi.Request{Target: c.url, Settings: s})
 				lat = append(lat, time.Since(start))
 				cancel()
-				if err != nil || res.Status != sdk.StatusOK {
+				if err != nil || res.Status != checkapi.StatusOK {
 					b.Fatalf("%v %+v", err, res)
 				}
 			}
@@ -241,11 +241,11 @@ func TestAgainstNginxOverIPv6(t *testing.T) {
 			t.Fatalf("url %s is not on [::1]", url)
 		}
 		res, _ := runCheck(t, 3*time.Second, url, settingsJSON(t, page))
-		wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+		wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	res, _ := runCheck(t, 3*time.Second, "http://"+srv.Addr.String()+"/login", settingsJSON(t, page))
-	wantResult(t, res, sdk.StatusFailed, sdk.ReasonRefused)
+	wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonRefused)
 }

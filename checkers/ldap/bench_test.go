@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/lab/services"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // BenchmarkLDAPCheck measures whole checks in process against real slapd
@@ -40,7 +40,7 @@ func BenchmarkLDAPCheck(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			req := &sdk.Request{Target: bc.target, Settings: raw}
+			req := &checkapi.Request{Target: bc.target, Settings: raw}
 			dir := ""
 			if bc.stateDir {
 				dir = b.TempDir()
@@ -53,7 +53,7 @@ func BenchmarkLDAPCheck(b *testing.B) {
 				res, err := c.Check(ctx, req)
 				durations = append(durations, time.Since(start))
 				cancel()
-				if err != nil || res.Status != sdk.StatusOK {
+				if err != nil || res.Status != checkapi.StatusOK {
 					b.Fatalf("check: %v %+v", err, res)
 				}
 			}

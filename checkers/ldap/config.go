@@ -10,7 +10,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // Duration is a time.Duration written as a Go duration string ("30s").
@@ -77,7 +77,7 @@ var DefaultConfig = Config{
 }
 
 // fields documents the settings; Describe returns it.
-var fields = []sdk.Field{
+var fields = []checkapi.Field{
 	{Name: "start_tls", Type: "bool", Default: "false", Help: "upgrade ldap:// with StartTLS before binding"},
 	{Name: "ca_file", Type: "string", Help: "PEM CA bundle to verify the server certificate (default: system roots)"},
 	{Name: "server_name", Type: "string", Help: "name expected in the target's certificate (default: the URL's host)"},
@@ -101,7 +101,7 @@ var fields = []sdk.Field{
 }
 
 // ParseConfig decodes settings over the defaults and validates them.
-func ParseConfig(settings sdk.Settings) (Config, []sdk.FieldError) {
+func ParseConfig(settings checkapi.Settings) (Config, []checkapi.FieldError) {
 	cfg := DefaultConfig
 	if fes := settings.DecodeFields(&cfg); fes != nil {
 		return cfg, fes
@@ -111,10 +111,10 @@ func ParseConfig(settings sdk.Settings) (Config, []sdk.FieldError) {
 
 // Validate checks the settings, including that the files they name are
 // readable, and returns one error per bad setting.
-func (c Config) Validate() []sdk.FieldError {
-	var errs []sdk.FieldError
+func (c Config) Validate() []checkapi.FieldError {
+	var errs []checkapi.FieldError
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, sdk.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+		errs = append(errs, checkapi.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 	switch c.Scope {
 	case "base", "one", "sub":
@@ -205,10 +205,10 @@ func checkBind(dn, passwordFile, dnField, fileField string, bad func(string, str
 	}
 }
 
-// readPassword reads a password file (sdk.ReadSecretFile).
+// readPassword reads a password file (checkapi.ReadSecretFile).
 func readPassword(path string) (string, error) {
-	pw, err := sdk.ReadSecretFile(path)
-	if errors.Is(err, sdk.ErrEmptySecret) {
+	pw, err := checkapi.ReadSecretFile(path)
+	if errors.Is(err, checkapi.ErrEmptySecret) {
 		return "", fmt.Errorf("%w (an empty password is an unauthenticated bind)", err)
 	}
 	return pw, err

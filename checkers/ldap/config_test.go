@@ -10,12 +10,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
-	cfg, errs := ParseConfig(sdk.Settings(`{"base": "dc=example,dc=com"}`))
+	cfg, errs := ParseConfig(checkapi.Settings(`{"base": "dc=example,dc=com"}`))
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -32,7 +32,7 @@ func TestParseConfigFull(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, errs := ParseConfig(sdk.Settings(`{
+	cfg, errs := ParseConfig(checkapi.Settings(`{
 		"bind_dn": "cn=svc,dc=example,dc=com", "password_file": "` + pw + `",
 		"base": "dc=example,dc=com", "scope": "one", "filter": "(uid=alice)", "attributes": ["mail"],
 		"min_entries": 0, "expect_attribute": "mail", "expect_value": "alice@example.com",
@@ -89,7 +89,7 @@ func TestParseConfigInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, errs := ParseConfig(sdk.Settings(tt.settings))
+			_, errs := ParseConfig(checkapi.Settings(tt.settings))
 			got := make([]string, len(errs))
 			for i, e := range errs {
 				got[i] = e.Error()
@@ -106,7 +106,7 @@ func TestDescribeDocumentsEverySetting(t *testing.T) {
 }
 
 func TestConfigureReturnsFieldErrors(t *testing.T) {
-	errs, err := New().Configure(context.Background(), sdk.Settings(`{"scope": "all"}`))
+	errs, err := New().Configure(context.Background(), checkapi.Settings(`{"scope": "all"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestConfigureReturnsFieldErrors(t *testing.T) {
 
 func TestCheckRejectsBadTarget(t *testing.T) {
 	for _, target := range []string{"http://127.0.0.1", "ldap://", "ldap://h/dc=example,dc=com?cn"} {
-		if _, err := New().Check(context.Background(), &sdk.Request{Target: target}); err == nil ||
+		if _, err := New().Check(context.Background(), &checkapi.Request{Target: target}); err == nil ||
 			!strings.HasPrefix(err.Error(), "checkers/ldap: target: ") {
 			t.Errorf("target %q: err = %v, want a checkers/ldap target error", target, err)
 		}

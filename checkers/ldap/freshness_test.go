@@ -15,7 +15,7 @@ import (
 
 	"github.com/ripcord/ripcord/lab/netns"
 	"github.com/ripcord/ripcord/lab/services"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // The tests below assert what the README's "Replica freshness" section
@@ -40,7 +40,7 @@ func makeStale(t *testing.T, provider, consumer *services.Slapd, maxLag time.Dur
 	}
 }
 
-func wantObservation(t *testing.T, res *sdk.Result, name string, ok func(v float64) bool) {
+func wantObservation(t *testing.T, res *checkapi.Result, name string, ok func(v float64) bool) {
 	t.Helper()
 	v, has := res.Observations[name]
 	if !has || !ok(v) {
@@ -60,14 +60,14 @@ func TestFreshnessProviderKilled(t *testing.T) {
 	dir := t.TempDir()
 	c := newChecker(dir)
 	res, _ := runCheck(t, c, consumer.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	read := time.Now()
 
 	if err := provider.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	res, _ = runCheck(t, c, consumer.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusOK, ReasonFreshnessUnknown)
+	assertResult(t, res, checkapi.StatusOK, ReasonFreshnessUnknown)
 	wantObservation(t, res, "reference_up", func(v float64) bool { return v == 0 })
 	wantObservation(t, res, "replication_lag_seconds", func(v float64) bool { return v == 0 })
 	wantObservation(t, res, "reference_age_seconds", func(v float64) bool { return v > 0 && v < maxLag.Seconds() })
@@ -77,16 +77,16 @@ func TestFreshnessProviderKilled(t *testing.T) {
 
 	time.Sleep(time.Until(read.Add(maxLag + 50*time.Millisecond)))
 	res, _ = runCheck(t, c, consumer.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusDegraded, ReasonFreshnessUnknown)
+	assertResult(t, res, checkapi.StatusDegraded, ReasonFreshnessUnknown)
 	wantObservation(t, res, "reference_age_seconds", func(v float64) bool { return v > maxLag.Seconds() })
 
 	// The plugin restarts: the reading comes back from the state directory.
 	res, _ = runCheck(t, newChecker(dir), consumer.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusDegraded, ReasonFreshnessUnknown)
+	assertResult(t, res, checkapi.StatusDegraded, ReasonFreshnessUnknown)
 	wantObservation(t, res, "reference_age_seconds", func(v float64) bool { return v > maxLag.Seconds() })
 	// No state directory and no reading: unknown from the start.
 	res, _ = runCheck(t, newChecker(""), consumer.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusDegraded, ReasonFreshnessUnknown)
+	assertResult(t, res, checkapi.StatusDegraded, ReasonFreshnessUnknown)
 	if !strings.Contains(res.Message, "never read") {
 		t.Errorf("message %q", res.Message)
 	}
@@ -97,8 +97,8 @@ func TestFreshnessProviderKilled(t *testing.T) {
 func TestFreshnessStaleThenProviderDies(t *testing.T) {
 	for _, action := range []struct {
 		lagAction string
-		status    sdk.Status
-	}{{LagDegraded, sdk.StatusDegraded}, {LagFailed, sdk.StatusFailed}} {
+		status    checkapi.Status
+	}{{LagDegraded, checkapi.StatusDegraded}, {LagFailed, checkapi.StatusFailed}} {
 		t.Run(action.lagAction, func(t *testing.T) {
 			provider, consumer := startReplicaPair(t)
 			const maxLag = 300 * time.Millisecond
@@ -138,15 +138,15 @@ func TestFreshnessCaughtUpWhileReferenceUnreadable(t *testing.T) {
 	c := newChecker(t.TempDir())
 	makeStale(t, provider, consumer, maxLag)
 	res, _ := runCheck(t, c, consumer.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusDegraded, ReasonStaleReplica)
+	assertResult(t, res, checkapi.StatusDegraded, ReasonStaleReplica)
 
 	res, _ = runCheck(t, c, consumer.URL(), blind, checkTimeout)
-	assertResult(t, res, sdk.StatusDegraded, ReasonStaleReplica)
+	assertResult(t, res, checkapi.StatusDegraded, ReasonStaleReplica)
 	if err := consumer.SetSyncProvider(context.Background(), provider.URL()); err != nil {
 		t.Fatal(err)
 	}
-	res = pollCheck(t, c, consumer.URL(), blind, 10*time.Second, func(r *sdk.Result) bool { return r.Reason != ReasonStaleReplica })
-	assertResult(t, res, sdk.StatusOK, ReasonFreshnessUnknown)
+	res = pollCheck(t, c, consumer.URL(), blind, 10*time.Second, func(r *checkapi.Result) bool { return r.Reason != ReasonStaleReplica })
+	assertResult(t, res, checkapi.StatusOK, ReasonFreshnessUnknown)
 	wantObservation(t, res, "replication_lag_seconds", func(v float64) bool { return v == 0 })
 }
 
@@ -159,7 +159,7 @@ func TestFreshnessProviderHung(t *testing.T) {
 	settings := freshSettings(t, provider.URL(), maxLag)
 	c := newChecker(t.TempDir())
 	res, _ := runCheck(t, c, consumer.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	read := time.Now()
 
 	if err := provider.Suspend(); err != nil {
@@ -167,7 +167,7 @@ func TestFreshnessProviderHung(t *testing.T) {
 	}
 	defer provider.Resume()
 	res, took := runCheck(t, c, consumer.URL(), settings, timeout)
-	assertResult(t, res, sdk.StatusOK, ReasonFreshnessUnknown)
+	assertResult(t, res, checkapi.StatusOK, ReasonFreshnessUnknown)
 	if took > timeout+250*time.Millisecond {
 		t.Errorf("check took %s with a %s deadline", took, timeout)
 	}
@@ -176,13 +176,13 @@ func TestFreshnessProviderHung(t *testing.T) {
 	}
 	time.Sleep(time.Until(read.Add(maxLag + 50*time.Millisecond)))
 	res, _ = runCheck(t, c, consumer.URL(), settings, timeout)
-	assertResult(t, res, sdk.StatusDegraded, ReasonFreshnessUnknown)
+	assertResult(t, res, checkapi.StatusDegraded, ReasonFreshnessUnknown)
 
 	if err := provider.Resume(); err != nil {
 		t.Fatal(err)
 	}
 	res, _ = runCheck(t, c, consumer.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 }
 
 // A network partition between the replica and its provider, made with
@@ -215,15 +215,15 @@ func TestFreshnessPartition(t *testing.T) {
 	const maxLag, timeout = 2 * time.Second, 300 * time.Millisecond
 	settings := freshSettings(t, provider.URL(), maxLag)
 	c := newChecker(t.TempDir())
-	check := func() *sdk.Result {
-		var res *sdk.Result
+	check := func() *checkapi.Result {
+		var res *checkapi.Result
 		if err := ns.Do(func() error { res, _ = runCheck(t, c, consumer.URL(), settings, timeout); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return res
 	}
 	res := check()
-	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	read := time.Now()
 
 	rules := filepath.Join(t.TempDir(), "partition.nft")
@@ -251,11 +251,11 @@ func TestFreshnessPartition(t *testing.T) {
 	writeBehindPartition(t, ns)
 
 	res = check()
-	assertResult(t, res, sdk.StatusOK, ReasonFreshnessUnknown)
+	assertResult(t, res, checkapi.StatusOK, ReasonFreshnessUnknown)
 	wantObservation(t, res, "reference_up", func(v float64) bool { return v == 0 })
 	time.Sleep(time.Until(read.Add(maxLag + 50*time.Millisecond)))
 	res = check()
-	assertResult(t, res, sdk.StatusDegraded, ReasonFreshnessUnknown)
+	assertResult(t, res, checkapi.StatusDegraded, ReasonFreshnessUnknown)
 	if got := readMail(t, consumer); got == partitionedMail {
 		t.Fatal("the consumer got the provider's write through the partition")
 	}
@@ -266,12 +266,12 @@ func TestFreshnessPartition(t *testing.T) {
 	for deadline := healedAt.Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		// ok alone may come sooner: the write is less than max_lag newer
 		// than the consumer's last change.
-		if res = check(); res.Status == sdk.StatusOK && res.Observations["replication_lag_seconds"] == 0 || time.Now().After(deadline) {
+		if res = check(); res.Status == checkapi.StatusOK && res.Observations["replication_lag_seconds"] == 0 || time.Now().After(deadline) {
 			within = time.Since(healedAt)
 			break
 		}
 	}
-	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	if got := readMail(t, consumer); got != partitionedMail {
 		t.Fatalf("consumer mail %q after the partition healed, want %q", got, partitionedMail)
 	}
@@ -336,7 +336,7 @@ func TestHeartbeatMisconfigured(t *testing.T) {
 		c := newChecker("")
 		for i := 0; i < 2; i++ { // not only the first write: every check until fixed
 			res, _ := runCheck(t, c, consumer.URL(), settings, checkTimeout)
-			assertResult(t, res, sdk.StatusOK, sdk.ReasonMisconfigured)
+			assertResult(t, res, checkapi.StatusOK, checkapi.ReasonMisconfigured)
 			if !strings.Contains(res.Message, "does not exist on reference") {
 				t.Errorf("message %q", res.Message)
 			}
@@ -356,13 +356,13 @@ func TestHeartbeatMisconfigured(t *testing.T) {
 			t.Fatal(err)
 		}
 		res, _ := runCheck(t, c, consumer.URL(), settings, checkTimeout)
-		assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+		assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 		wantObservation(t, res, "heartbeat_written", func(v float64) bool { return v == 1 })
 	})
 	t.Run("no write access", func(t *testing.T) {
 		// The ACL lets the service account write the heartbeat entry only.
 		res, _ := runCheck(t, newChecker(""), consumer.URL(), with(base, "heartbeat_dn", services.SlapdTestEntryDN), checkTimeout)
-		assertResult(t, res, sdk.StatusOK, sdk.ReasonMisconfigured)
+		assertResult(t, res, checkapi.StatusOK, checkapi.ReasonMisconfigured)
 		if !strings.Contains(res.Message, "Insufficient Access") {
 			t.Errorf("message %q", res.Message)
 		}
@@ -371,7 +371,7 @@ func TestHeartbeatMisconfigured(t *testing.T) {
 		makeStale(t, provider, consumer, 300*time.Millisecond)
 		settings := with(base, "max_lag", "300ms", "heartbeat_dn", "cn=nowhere,"+services.SlapdSuffix)
 		res, _ := runCheck(t, newChecker(""), consumer.URL(), settings, checkTimeout)
-		assertResult(t, res, sdk.StatusDegraded, ReasonStaleReplica)
+		assertResult(t, res, checkapi.StatusDegraded, ReasonStaleReplica)
 		if !strings.Contains(res.Message, "does not exist on reference") {
 			t.Errorf("message %q", res.Message)
 		}

@@ -19,7 +19,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // Name is the checker's name in configuration.
@@ -67,16 +67,16 @@ type beat struct {
 }
 
 // New returns the LDAP checker. It remembers reference readings in
-// sdk.StateDir() when the daemon gives it one.
-func New() sdk.Checker { return newChecker(sdk.StateDir()) }
+// checkapi.StateDir() when the daemon gives it one.
+func New() checkapi.Checker { return newChecker(checkapi.StateDir()) }
 
 func newChecker(stateDir string) *Checker {
 	return &Checker{memory: newMemory(stateDir), beats: map[string]*beat{}}
 }
 
 // Describe names the checker and documents its settings.
-func (c *Checker) Describe() sdk.Description {
-	return sdk.Description{
+func (c *Checker) Describe() checkapi.Description {
+	return checkapi.Description{
 		Name:     Name,
 		Version:  Version,
 		Summary:  "bind and search an LDAP server; optionally compare its contextCSN with a reference",
@@ -85,12 +85,12 @@ func (c *Checker) Describe() sdk.Description {
 }
 
 // Configure validates settings.
-func (c *Checker) Configure(_ context.Context, settings sdk.Settings) ([]sdk.FieldError, error) {
+func (c *Checker) Configure(_ context.Context, settings checkapi.Settings) ([]checkapi.FieldError, error) {
 	_, errs := ParseConfig(settings)
 	return errs, nil
 }
 
-// ValidateTarget implements sdk.TargetValidator: an ldap:// or ldaps://
+// ValidateTarget implements checkapi.TargetValidator: an ldap:// or ldaps://
 // URL of a host, without base, scope or filter.
 func (c *Checker) ValidateTarget(s string) error {
 	_, err := parseTarget(s)
@@ -98,7 +98,7 @@ func (c *Checker) ValidateTarget(s string) error {
 }
 
 // Check probes req.Target once within ctx's deadline.
-func (c *Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+func (c *Checker) Check(ctx context.Context, req *checkapi.Request) (*checkapi.Result, error) {
 	cfg, errs := ParseConfig(req.Settings)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("checkers/ldap: invalid settings: %w", errors.Join(fieldErrors(errs)...))
@@ -112,11 +112,11 @@ func (c *Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, err
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
-	p := &probe{ctx: ctx, cfg: cfg, res: &sdk.Result{}}
+	p := &probe{ctx: ctx, cfg: cfg, res: &checkapi.Result{}}
 	return p.timer.Done(p.run(c, target))
 }
 
-func fieldErrors(errs []sdk.FieldError) []error {
+func fieldErrors(errs []checkapi.FieldError) []error {
 	out := make([]error, len(errs))
 	for i, e := range errs {
 		out[i] = e
@@ -172,11 +172,11 @@ type failure struct {
 type probe struct {
 	ctx   context.Context
 	cfg   Config
-	res   *sdk.Result
-	timer sdk.Timer // the phases of res
+	res   *checkapi.Result
+	timer checkapi.Timer // the phases of res
 }
 
-func (p *probe) run(c *Checker, t target) (*sdk.Result, error) {
+func (p *probe) run(c *Checker, t target) (*checkapi.Result, error) {
 	s, f, err := p.open(t, p.cfg.ServerName, p.cfg.BindDN, p.cfg.PasswordFile, true)
 	if err != nil {
 		return nil, err
@@ -193,7 +193,7 @@ func (p *probe) run(c *Checker, t target) (*sdk.Result, error) {
 		return p.fail(f), nil
 	}
 	p.res.Observe("entries", float64(n))
-	p.res.Status, p.res.Reason = sdk.StatusOK, sdk.ReasonOK
+	p.res.Status, p.res.Reason = checkapi.StatusOK, checkapi.ReasonOK
 	p.res.Message = fmt.Sprintf("%d entries for %s under %q", n, p.cfg.Filter, p.cfg.Base)
 
 	if p.cfg.Reference != "" {
@@ -207,14 +207,14 @@ func (p *probe) run(c *Checker, t target) (*sdk.Result, error) {
 	return p.res, nil
 }
 
-func (p *probe) fail(f *failure) *sdk.Result {
-	p.res.Status, p.res.Reason, p.res.Message = sdk.StatusFailed, f.reason, f.msg
+func (p *probe) fail(f *failure) *checkapi.Result {
+	p.res.Status, p.res.Reason, p.res.Message = checkapi.StatusFailed, f.reason, f.msg
 	return p.res
 }
 
 // session is one LDAP connection bounded by the check's deadline.
 type session struct {
-	tcp  net.Conn // tied to the check's ctx (sdk.Dial)
+	tcp  net.Conn // tied to the check's ctx (checkapi.Dial)
 	conn *goldap.Conn
 }
 
@@ -230,7 +230,7 @@ func (s *session) close() {
 func (p *probe) open(t target, serverName, bindDN, passwordFile string, timed bool) (*session, *failure, error) {
 	timer := &p.timer
 	if !timed {
-		timer = &sdk.Timer{} // the reference's steps count as one phase, PhaseReference
+		timer = &checkapi.Timer{} // the reference's steps count as one phase, PhaseReference
 	}
 	tlsConfig, err := p.tlsConfig(t, serverName)
 	if err != nil {
@@ -239,7 +239,7 @@ func (p *probe) open(t target, serverName, bindDN, passwordFile string, timed bo
 	deadline, _ := p.ctx.Deadline()
 
 	connect := timer.Start(PhaseConnect)
-	tcp, err := sdk.Dial(p.ctx, "tcp", t.hostPort)
+	tcp, err := checkapi.Dial(p.ctx, "tcp", t.hostPort)
 	connect.End()
 	if err != nil {
 		return nil, p.classify(PhaseConnect, t.url, err), nil
@@ -316,36 +316,36 @@ func (p *probe) expired() bool {
 func (p *probe) classify(phase, what string, err error) *failure {
 	f := &failure{msg: fmt.Sprintf("%s %s: %v", phase, what, err)}
 	var ldapErr *goldap.Error
-	reason, _ := sdk.NetReason(p.ctx, err)
+	reason, _ := checkapi.NetReason(p.ctx, err)
 	switch {
-	case reason == sdk.ReasonCanceled:
+	case reason == checkapi.ReasonCanceled:
 		f.reason = reason
-	case p.expired() || reason == sdk.ReasonTimeout:
-		f.reason = sdk.ReasonTimeout
+	case p.expired() || reason == checkapi.ReasonTimeout:
+		f.reason = checkapi.ReasonTimeout
 		f.msg = fmt.Sprintf("%s %s: no answer within the check's deadline: %v", phase, what, err)
-	case reason == sdk.ReasonRefused && !errors.As(err, &ldapErr):
-		f.reason = sdk.ReasonRefused
+	case reason == checkapi.ReasonRefused && !errors.As(err, &ldapErr):
+		f.reason = checkapi.ReasonRefused
 	case phase == PhaseTLS:
-		f.reason = sdk.ReasonTLSInvalid
+		f.reason = checkapi.ReasonTLSInvalid
 	case errors.As(err, &ldapErr):
 		switch ldapErr.ResultCode {
 		case goldap.LDAPResultInvalidCredentials:
-			f.reason = sdk.ReasonAuthFailed
+			f.reason = checkapi.ReasonAuthFailed
 		case goldap.LDAPResultBusy, goldap.LDAPResultUnavailable, goldap.ErrorNetwork:
-			f.reason = sdk.ReasonUnavailable
+			f.reason = checkapi.ReasonUnavailable
 		case goldap.LDAPResultUnwillingToPerform:
 			f.reason = ReasonUnwilling
 		case goldap.LDAPResultNoSuchObject:
 			f.reason = ReasonNoSuchObject
 		default:
-			f.reason = sdk.ReasonUnexpectedResponse
+			f.reason = checkapi.ReasonUnexpectedResponse
 		}
 	case phase == PhaseConnect:
 		// No route, unknown host: nothing answers LDAP there, as for a
 		// refused connection (the http checker says the same).
-		f.reason = sdk.ReasonRefused
+		f.reason = checkapi.ReasonRefused
 	default:
-		f.reason = sdk.ReasonUnexpectedResponse
+		f.reason = checkapi.ReasonUnexpectedResponse
 	}
 	return f
 }
@@ -422,7 +422,7 @@ func (p *probe) freshness(c *Checker, t target, replica *session) error {
 	}
 	repCSNs, err := ParseContextCSNs(repValues)
 	if err != nil {
-		p.fail(&failure{reason: sdk.ReasonUnexpectedResponse, msg: "replica contextCSN: " + err.Error()})
+		p.fail(&failure{reason: checkapi.ReasonUnexpectedResponse, msg: "replica contextCSN: " + err.Error()})
 		return nil
 	}
 
@@ -474,7 +474,7 @@ func (p *probe) readReference(ref target, nc string) (*session, []string, map[in
 	csns, err := ParseContextCSNs(values)
 	if err != nil || len(csns) == 0 {
 		rs.close()
-		return nil, nil, nil, &failure{reason: sdk.ReasonUnexpectedResponse,
+		return nil, nil, nil, &failure{reason: checkapi.ReasonUnexpectedResponse,
 			msg: fmt.Sprintf("reference %s contextCSN %q: %v", ref.url, values, err)}, nil
 	}
 	return rs, values, csns, nil, nil
@@ -511,7 +511,7 @@ func (p *probe) unknown(c *Checker, key string, repCSNs map[int]CSN, ref target,
 		refCSNs, _ = ParseContextCSNs(r.CSNs) // parsed before they were kept
 	}
 	if len(refCSNs) == 0 {
-		p.res.Status, p.res.Reason = sdk.StatusDegraded, ReasonFreshnessUnknown
+		p.res.Status, p.res.Reason = checkapi.StatusDegraded, ReasonFreshnessUnknown
 		p.res.Message = fmt.Sprintf("freshness unknown: reference %s never read: %s", ref.url, why)
 		return
 	}
@@ -529,15 +529,15 @@ func (p *probe) unknown(c *Checker, key string, repCSNs map[int]CSN, ref target,
 			ref.url, why, fr.Lag.Round(time.Millisecond), age.Round(time.Millisecond), (maxLag - bound).Round(time.Millisecond))
 		return
 	}
-	p.res.Status = sdk.StatusDegraded
+	p.res.Status = checkapi.StatusDegraded
 	p.res.Message = fmt.Sprintf("freshness unknown: reference %s last read %s ago, unreadable now (%s); the replica may be up to %s behind (max_lag %s)",
 		ref.url, age.Round(time.Millisecond), why, bound.Round(time.Millisecond), maxLag)
 }
 
 func (p *probe) stale(format string, args ...any) {
-	p.res.Status = sdk.StatusDegraded
+	p.res.Status = checkapi.StatusDegraded
 	if p.cfg.LagAction == LagFailed {
-		p.res.Status = sdk.StatusFailed
+		p.res.Status = checkapi.StatusFailed
 	}
 	p.res.Reason = ReasonStaleReplica
 	p.res.Message = fmt.Sprintf(format, args...)
@@ -600,8 +600,8 @@ func (p *probe) heartbeat(c *Checker, rs *session, ref target, refCSNs map[int]C
 				p.cfg.HeartbeatDN, ref.url)
 		}
 		p.res.Message += "; " + refused
-		if p.res.Status == sdk.StatusOK && p.res.Reason == sdk.ReasonOK {
-			p.res.Reason = sdk.ReasonMisconfigured
+		if p.res.Status == checkapi.StatusOK && p.res.Reason == checkapi.ReasonOK {
+			p.res.Reason = checkapi.ReasonMisconfigured
 		}
 	default:
 		p.res.Message += fmt.Sprintf("; heartbeat write on %s failed: %v", ref.url, err)
@@ -621,12 +621,12 @@ func (p *probe) namingContext(s *session) (string, *failure) {
 		return "", p.classify(PhaseReference, "root DSE namingContexts", err)
 	}
 	if len(res.Entries) != 1 {
-		return "", &failure{reason: sdk.ReasonUnexpectedResponse, msg: fmt.Sprintf("root DSE: %d entries", len(res.Entries))}
+		return "", &failure{reason: checkapi.ReasonUnexpectedResponse, msg: fmt.Sprintf("root DSE: %d entries", len(res.Entries))}
 	}
 	contexts := res.Entries[0].GetAttributeValues("namingContexts")
 	base, err := goldap.ParseDN(p.cfg.Base)
 	if err != nil {
-		return "", &failure{reason: sdk.ReasonUnexpectedResponse, msg: err.Error()}
+		return "", &failure{reason: checkapi.ReasonUnexpectedResponse, msg: err.Error()}
 	}
 	best, bestLen := "", -1
 	for _, nc := range contexts {
@@ -642,7 +642,7 @@ func (p *probe) namingContext(s *session) (string, *failure) {
 		if p.cfg.Base == "" && len(contexts) == 1 {
 			return contexts[0], nil
 		}
-		return "", &failure{reason: sdk.ReasonUnexpectedResponse,
+		return "", &failure{reason: checkapi.ReasonUnexpectedResponse,
 			msg: fmt.Sprintf("no naming context of %q holds base %q", contexts, p.cfg.Base)}
 	}
 	return best, nil
@@ -655,7 +655,7 @@ func (p *probe) readContextCSN(s *session, nc, side string) ([]string, *failure)
 		return nil, p.classify(PhaseReference, side+" contextCSN of "+nc, err)
 	}
 	if len(res.Entries) != 1 {
-		return nil, &failure{reason: sdk.ReasonUnexpectedResponse,
+		return nil, &failure{reason: checkapi.ReasonUnexpectedResponse,
 			msg: fmt.Sprintf("%s contextCSN of %s: %d entries", side, nc, len(res.Entries))}
 	}
 	return res.Entries[0].GetAttributeValues("contextCSN"), nil

@@ -13,7 +13,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/ripcord/ripcord/lab/services"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
@@ -69,11 +69,11 @@ func with(base map[string]any, kv ...any) map[string]any {
 	return out
 }
 
-func runCheck(t testing.TB, c sdk.Checker, target string, settings map[string]any, timeout time.Duration) (*sdk.Result, time.Duration) {
+func runCheck(t testing.TB, c checkapi.Checker, target string, settings map[string]any, timeout time.Duration) (*checkapi.Result, time.Duration) {
 	return sdktest.Check(t, c, timeout, target, sdktest.Settings(t, settings))
 }
 
-func assertResult(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
+func assertResult(t testing.TB, res *checkapi.Result, status checkapi.Status, reason string) {
 	t.Helper()
 	sdktest.Want(t, res, status, reason)
 }
@@ -85,34 +85,34 @@ func TestCheckAgainstSlapd(t *testing.T) {
 	tests := []struct {
 		name     string
 		settings map[string]any
-		status   sdk.Status
+		status   checkapi.Status
 		reason   string
 		phases   []string
 	}{
-		{"healthy", svc, sdk.StatusOK, sdk.ReasonOK, []string{"connect", "bind", "search"}},
+		{"healthy", svc, checkapi.StatusOK, checkapi.ReasonOK, []string{"connect", "bind", "search"}},
 		{"healthy with expected value",
 			with(svc, "expect_attribute", "mail", "expect_value", "alice@example.com"),
-			sdk.StatusOK, sdk.ReasonOK, []string{"connect", "bind", "search"}},
+			checkapi.StatusOK, checkapi.ReasonOK, []string{"connect", "bind", "search"}},
 		{"anonymous", map[string]any{"base": services.SlapdTestEntryDN, "scope": "base"},
-			sdk.StatusOK, sdk.ReasonOK, []string{"connect", "search"}},
+			checkapi.StatusOK, checkapi.ReasonOK, []string{"connect", "search"}},
 		{"whole tree has at least 6 entries", with(svc, "filter", "(objectClass=*)", "min_entries", 6),
-			sdk.StatusOK, sdk.ReasonOK, nil},
+			checkapi.StatusOK, checkapi.ReasonOK, nil},
 		{"wrong bind password", with(svc, "password_file", secretFile(t, "nope")),
-			sdk.StatusFailed, sdk.ReasonAuthFailed, []string{"connect", "bind"}},
+			checkapi.StatusFailed, checkapi.ReasonAuthFailed, []string{"connect", "bind"}},
 		{"unknown bind DN", with(svc, "bind_dn", "cn=nobody,dc=example,dc=com"),
-			sdk.StatusFailed, sdk.ReasonAuthFailed, nil},
+			checkapi.StatusFailed, checkapi.ReasonAuthFailed, nil},
 		{"base DN gone", with(svc, "base", "dc=nope,dc=com"),
-			sdk.StatusFailed, ReasonNoSuchObject, []string{"connect", "bind", "search"}},
+			checkapi.StatusFailed, ReasonNoSuchObject, []string{"connect", "bind", "search"}},
 		{"filter matches nothing", with(svc, "filter", "(uid=nobody)"),
-			sdk.StatusFailed, ReasonNoEntry, nil},
+			checkapi.StatusFailed, ReasonNoEntry, nil},
 		{"too few entries", with(svc, "filter", "(objectClass=organizationalUnit)", "min_entries", 3),
-			sdk.StatusFailed, ReasonNoEntry, nil},
+			checkapi.StatusFailed, ReasonNoEntry, nil},
 		{"expected value differs", with(svc, "expect_attribute", "mail", "expect_value", "bob@example.com"),
-			sdk.StatusFailed, ReasonNoEntry, nil},
+			checkapi.StatusFailed, ReasonNoEntry, nil},
 		{"expected attribute absent", with(svc, "expect_attribute", "telephoneNumber"),
-			sdk.StatusFailed, ReasonNoEntry, nil},
+			checkapi.StatusFailed, ReasonNoEntry, nil},
 		{"StartTLS on a server without TLS", with(svc, "start_tls", true),
-			sdk.StatusFailed, sdk.ReasonTLSInvalid, []string{"connect", "tls"}},
+			checkapi.StatusFailed, checkapi.ReasonTLSInvalid, []string{"connect", "tls"}},
 	}
 	c := New()
 	for _, tt := range tests {
@@ -130,12 +130,12 @@ func TestCheckTestEntryDeleted(t *testing.T) {
 	s := startSlapd(t, services.SlapdOptions{})
 	settings := serviceSettings(t)
 	res, _ := runCheck(t, New(), s.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	if err := s.Delete(context.Background(), services.SlapdTestEntryDN); err != nil {
 		t.Fatal(err)
 	}
 	res, _ = runCheck(t, New(), s.URL(), settings, checkTimeout)
-	assertResult(t, res, sdk.StatusFailed, ReasonNoEntry)
+	assertResult(t, res, checkapi.StatusFailed, ReasonNoEntry)
 	if res.Observations["entries"] != 0 {
 		t.Errorf("entries = %v, want 0", res.Observations["entries"])
 	}
@@ -147,7 +147,7 @@ func TestCheckProcessKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ := runCheck(t, New(), s.URL(), serviceSettings(t), checkTimeout)
-	assertResult(t, res, sdk.StatusFailed, sdk.ReasonRefused)
+	assertResult(t, res, checkapi.StatusFailed, checkapi.ReasonRefused)
 	if !slices.Equal(sdktest.PhaseNames(res), []string{"connect"}) {
 		t.Errorf("phases %v, want [connect]", sdktest.PhaseNames(res))
 	}
@@ -172,7 +172,7 @@ func TestCheckProcessHung(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, elapsed := runCheck(t, New(), s.URL(), tc.settings, timeout)
-			assertResult(t, res, sdk.StatusFailed, sdk.ReasonTimeout)
+			assertResult(t, res, checkapi.StatusFailed, checkapi.ReasonTimeout)
 			if elapsed > timeout+250*time.Millisecond {
 				t.Errorf("check took %s with a %s deadline", elapsed, timeout)
 			}
@@ -185,7 +185,7 @@ func TestCheckProcessHung(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ := runCheck(t, New(), s.URL(), serviceSettings(t), checkTimeout)
-	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 }
 
 func TestCheckReadRestricted(t *testing.T) {
@@ -195,7 +195,7 @@ func TestCheckReadRestricted(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ := runCheck(t, New(), s.URL(), serviceSettings(t), checkTimeout)
-	assertResult(t, res, sdk.StatusFailed, ReasonUnwilling)
+	assertResult(t, res, checkapi.StatusFailed, ReasonUnwilling)
 	if !strings.Contains(res.Message, "read operations restricted") {
 		t.Errorf("message %q does not carry the server's diagnostic", res.Message)
 	}
@@ -203,7 +203,7 @@ func TestCheckReadRestricted(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ = runCheck(t, New(), s.URL(), serviceSettings(t), checkTimeout)
-	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 }
 
 // startReplicaPair starts a provider and a syncrepl consumer in sync.
@@ -220,7 +220,7 @@ func startReplicaPair(t *testing.T) (provider, consumer *services.Slapd) {
 }
 
 // pollCheck runs the check every 50 ms until want(res) or the bound.
-func pollCheck(t *testing.T, c sdk.Checker, target string, settings map[string]any, within time.Duration, want func(*sdk.Result) bool) *sdk.Result {
+func pollCheck(t *testing.T, c checkapi.Checker, target string, settings map[string]any, within time.Duration, want func(*checkapi.Result) bool) *checkapi.Result {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -237,13 +237,13 @@ func TestCheckStaleReplica(t *testing.T) {
 	ctx := context.Background()
 	for _, action := range []struct {
 		lagAction string
-		status    sdk.Status
-	}{{LagDegraded, sdk.StatusDegraded}, {LagFailed, sdk.StatusFailed}} {
+		status    checkapi.Status
+	}{{LagDegraded, checkapi.StatusDegraded}, {LagFailed, checkapi.StatusFailed}} {
 		t.Run(action.lagAction, func(t *testing.T) {
 			settings := with(serviceSettings(t), "reference", provider.URL(), "max_lag", "300ms", "lag_action", action.lagAction)
 			c := New()
 			res, _ := runCheck(t, c, consumer.URL(), settings, checkTimeout)
-			assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+			assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 			if lag, ok := res.Observations["replication_lag_seconds"]; !ok || lag != 0 {
 				t.Errorf("in sync: replication_lag_seconds = %v, %v; want 0", lag, ok)
 			}
@@ -270,8 +270,8 @@ func TestCheckStaleReplica(t *testing.T) {
 			if err := consumer.SetSyncProvider(ctx, provider.URL()); err != nil {
 				t.Fatal(err)
 			}
-			res = pollCheck(t, c, consumer.URL(), settings, 10*time.Second, func(r *sdk.Result) bool { return r.Status == sdk.StatusOK })
-			assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+			res = pollCheck(t, c, consumer.URL(), settings, 10*time.Second, func(r *checkapi.Result) bool { return r.Status == checkapi.StatusOK })
+			assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 		})
 	}
 }
@@ -290,7 +290,7 @@ func TestCheckHeartbeatRevealsIdleProviderBlindSpot(t *testing.T) {
 	var beats float64
 	for i := 0; i < 8; i++ {
 		res, _ := runCheck(t, c, consumer.URL(), beating, checkTimeout)
-		assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+		assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 		beats += res.Observations["heartbeat_written"]
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -305,13 +305,13 @@ func TestCheckHeartbeatRevealsIdleProviderBlindSpot(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		time.Sleep(300 * time.Millisecond)
 		res, _ := runCheck(t, New(), consumer.URL(), base, checkTimeout)
-		assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+		assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	}
 
 	// Heartbeat: the first check writes (the provider is idle), the lag then
 	// grows past max_lag.
-	res := pollCheck(t, c, consumer.URL(), beating, 5*time.Second, func(r *sdk.Result) bool { return r.Reason == ReasonStaleReplica })
-	assertResult(t, res, sdk.StatusDegraded, ReasonStaleReplica)
+	res := pollCheck(t, c, consumer.URL(), beating, 5*time.Second, func(r *checkapi.Result) bool { return r.Reason == ReasonStaleReplica })
+	assertResult(t, res, checkapi.StatusDegraded, ReasonStaleReplica)
 
 	conn, err := provider.Conn(ctx, services.SlapdServiceDN, services.SlapdServicePassword)
 	if err != nil {
@@ -338,7 +338,7 @@ func TestCheckBackendUnavailable(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			res, _ := runCheck(t, New(), s.URL(), settings, checkTimeout)
-			assertResult(t, res, sdk.StatusFailed, sdk.ReasonUnavailable)
+			assertResult(t, res, checkapi.StatusFailed, checkapi.ReasonUnavailable)
 		})
 	}
 }
@@ -351,10 +351,10 @@ func TestCheckIPv6Target(t *testing.T) {
 		t.Fatalf("URL %s, want ldap://[::1]:port", s.URL())
 	}
 	res, _ := runCheck(t, New(), s.URL(), serviceSettings(t), checkTimeout)
-	assertResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	res, _ = runCheck(t, New(), s.URL(), serviceSettings(t), checkTimeout)
-	assertResult(t, res, sdk.StatusFailed, sdk.ReasonRefused)
+	assertResult(t, res, checkapi.StatusFailed, checkapi.ReasonRefused)
 }

@@ -26,7 +26,7 @@ func (r reading) key() string { return r.Target + "\x00" + r.Reference + "\x00" 
 // memory keeps the last reading of each reference, so that a reference that
 // cannot be read does not make a replica known to be behind look fresh. It
 // lives in the checker process and, when the daemon gives the checker a
-// state directory (sdk.StateDir), in one small file per reading there too,
+// state directory (checkapi.StateDir), in one small file per reading there too,
 // so a restart of the plugin or of the daemon keeps it.
 type memory struct {
 	dir string

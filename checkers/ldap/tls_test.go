@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/lab/services"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
@@ -106,26 +106,26 @@ func TestCheckTLS(t *testing.T) {
 		name     string
 		target   string
 		settings map[string]any
-		status   sdk.Status
+		status   checkapi.Status
 		reason   string
 		phases   []string
 	}{
 		{"ldaps", s.LDAPSURL(), with(svc, "ca_file", ca.file),
-			sdk.StatusOK, sdk.ReasonOK, []string{"connect", "tls", "bind", "search"}},
+			checkapi.StatusOK, checkapi.ReasonOK, []string{"connect", "tls", "bind", "search"}},
 		{"StartTLS", s.URL(), with(svc, "ca_file", ca.file, "start_tls", true),
-			sdk.StatusOK, sdk.ReasonOK, []string{"connect", "tls", "bind", "search"}},
+			checkapi.StatusOK, checkapi.ReasonOK, []string{"connect", "tls", "bind", "search"}},
 		{"StartTLS with server_name", s.URL(), with(svc, "ca_file", ca.file, "start_tls", true, "server_name", "localhost"),
-			sdk.StatusOK, sdk.ReasonOK, nil},
+			checkapi.StatusOK, checkapi.ReasonOK, nil},
 		{"ldaps untrusted CA", s.LDAPSURL(), with(svc, "ca_file", other.file),
-			sdk.StatusFailed, sdk.ReasonTLSInvalid, []string{"connect", "tls"}},
+			checkapi.StatusFailed, checkapi.ReasonTLSInvalid, []string{"connect", "tls"}},
 		{"ldaps system roots", s.LDAPSURL(), svc,
-			sdk.StatusFailed, sdk.ReasonTLSInvalid, nil},
+			checkapi.StatusFailed, checkapi.ReasonTLSInvalid, nil},
 		{"StartTLS untrusted CA", s.URL(), with(svc, "ca_file", other.file, "start_tls", true),
-			sdk.StatusFailed, sdk.ReasonTLSInvalid, []string{"connect", "tls"}},
+			checkapi.StatusFailed, checkapi.ReasonTLSInvalid, []string{"connect", "tls"}},
 		{"ldaps wrong server_name", s.LDAPSURL(), with(svc, "ca_file", ca.file, "server_name", "ldap.example.org"),
-			sdk.StatusFailed, sdk.ReasonTLSInvalid, nil},
+			checkapi.StatusFailed, checkapi.ReasonTLSInvalid, nil},
 		{"ldaps to the plain port", "ldaps://" + s.Addr.String(), with(svc, "ca_file", ca.file),
-			sdk.StatusFailed, sdk.ReasonTLSInvalid, nil},
+			checkapi.StatusFailed, checkapi.ReasonTLSInvalid, nil},
 	}
 	c := New()
 	for _, tt := range tests {

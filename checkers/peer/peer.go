@@ -17,42 +17,52 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/ripcord/ripcord/core"
-	"github.com/ripcord/ripcord/plugins/sdk"
-	"github.com/ripcord/ripcord/relay"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // report is the part of the peer's /v1/status (control.Report) this checker
-// reads. It is declared here rather than imported so that the checker
-// process does not link the daemon's control and metrics packages; the
-// tests serve a real control.Report.
+// reads. It and the names below are declared here rather than imported so
+// that the checker process links neither the daemon's control and metrics
+// packages nor core (and with it the relay's nftables); the tests serve a
+// real control.Report and check the names against core's and relay's.
 type report struct {
 	Node     string `json:"node"`
 	Services []struct {
-		Name       string            `json:"name"`
-		State      string            `json:"state"`
-		Reason     string            `json:"reason"`
-		Metric     int               `json:"metric"`
-		Recovering bool              `json:"recovering"`
-		Announced  map[string]int    `json:"announced"`
-		Relay      *core.RelayStatus `json:"relay"`
+		Name       string         `json:"name"`
+		State      string         `json:"state"`
+		Reason     string         `json:"reason"`
+		Metric     int            `json:"metric"`
+		Recovering bool           `json:"recovering"`
+		Announced  map[string]int `json:"announced"`
+		Relay      *struct {
+			Mode string `json:"mode"`
+			Peer string `json:"peer"`
+		} `json:"relay"`
 	} `json:"services"`
 }
+
+// Names in the peer's status: its state (core.State) and relay mode
+// (relay.Mode).
+const (
+	stateDown     = "down"
+	stateStarting = "starting"
+	relayAll      = "all"
+)
 
 // Checker is the peer checker.
 type Checker struct{}
 
 // New returns the checker ("peer").
-func New() sdk.Checker { return Checker{} }
+func New() checkapi.Checker { return Checker{} }
 
-// Describe implements sdk.Checker.
-func (Checker) Describe() sdk.Description {
-	return sdk.Description{Name: "peer", Version: "0.1.0",
+// Describe implements checkapi.Checker.
+func (Checker) Describe() checkapi.Description {
+	return checkapi.Description{Name: "peer", Version: "0.1.0",
 		Summary: "a peer replica's ripcord: fails when the peer relays the service away or withdraws (poisons) it", Settings: fields}
 }
 
-// Configure implements sdk.Checker.
-func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, error) {
+// Configure implements checkapi.Checker.
+func (Checker) Configure(_ context.Context, s checkapi.Settings) ([]checkapi.FieldError, error) {
 	_, fes := parseConfig(s)
 	return fes, nil
 }
@@ -65,9 +75,9 @@ const (
 	ReasonNoService    = "no_service"    // the peer has no such service
 )
 
-// Check implements sdk.Checker. Target is the peer's metrics_listen URL,
+// Check implements checkapi.Checker. Target is the peer's metrics_listen URL,
 // e.g. http://10.0.2.10:9473.
-func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+func (Checker) Check(ctx context.Context, req *checkapi.Request) (*checkapi.Result, error) {
 	c, fes := parseConfig(req.Settings)
 	if fes != nil {
 		return nil, fmt.Errorf("checkers/peer: %v", fes[0])
@@ -77,12 +87,12 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 		return nil, fmt.Errorf("checkers/peer: target %w", err)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/status"
-	var t sdk.Timer
+	var t checkapi.Timer
 	return t.Done(probe(ctx, u.String(), c, t.Start("request")))
 }
 
 // probe asks the peer for its status within span, the request phase.
-func probe(ctx context.Context, status string, c Config, span sdk.Span) (*sdk.Result, error) {
+func probe(ctx context.Context, status string, c Config, span checkapi.Span) (*checkapi.Result, error) {
 	defer span.End()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, status, nil)
 	if err != nil {
@@ -93,7 +103,7 @@ func probe(ctx context.Context, status string, c Config, span sdk.Span) (*sdk.Re
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	resp, err := client.Do(hreq)
 	if err != nil {
-		return sdk.NetFailure(ctx, err, "peer's ripcord"), nil
+		return checkapi.NetFailure(ctx, err, "peer's ripcord"), nil
 	}
 	defer resp.Body.Close()
 	var rep report
@@ -105,7 +115,7 @@ func probe(ctx context.Context, status string, c Config, span sdk.Span) (*sdk.Re
 	}
 	span.End()
 	if err != nil {
-		return sdk.Failed(sdk.ReasonUnexpectedResponse, "peer status: %v", err), nil
+		return checkapi.Failed(checkapi.ReasonUnexpectedResponse, "peer status: %v", err), nil
 	}
 	for _, s := range rep.Services {
 		if s.Name != c.Service {
@@ -114,37 +124,37 @@ func probe(ctx context.Context, status string, c Config, span sdk.Span) (*sdk.Re
 		m, ok := s.Announced[c.Advertiser]
 		// Withdrawn: poisoned, or down and its down_metric (below 16 for
 		// routers with holddown timers) already sent.
-		down := s.State == core.Down.String() || s.State == core.Starting.String()
+		down := s.State == stateDown || s.State == stateStarting
 		withdrawn := m >= 16 || down && m == s.Metric
-		var r *sdk.Result
+		var r *checkapi.Result
 		switch {
 		case !ok:
-			r = sdk.Failed(ReasonNotAnnounced, "%s has not announced %s over %s yet (%s: %s)", rep.Node, c.Service, c.Advertiser, s.State, s.Reason)
+			r = checkapi.Failed(ReasonNotAnnounced, "%s has not announced %s over %s yet (%s: %s)", rep.Node, c.Service, c.Advertiser, s.State, s.Reason)
 		case withdrawn && s.Recovering:
 			// Its checks pass again and it returns when its failback
 			// hold-down ends. Assistance must end now, before that: if it
 			// ended when the peer returns, routers would hear the peer's
 			// route at a metric equal to ours and keep ours (RIP prefers
 			// the route it has) until a periodic update.
-			r = sdk.OK(fmt.Sprintf("%s recovers %s (%s)", rep.Node, c.Service, s.Reason))
-		case s.Relay != nil && s.Relay.Mode == relay.All.String():
+			r = checkapi.OK(fmt.Sprintf("%s recovers %s (%s)", rep.Node, c.Service, s.Reason))
+		case s.Relay != nil && s.Relay.Mode == relayAll:
 			// It moves its clients to a peer: the routers that still use it
 			// must hear the healthy replicas now.
-			r = sdk.Failed(ReasonRelaying, "%s relays %s to %s (%s: %s)", rep.Node, c.Service, s.Relay.Peer, s.State, s.Reason)
+			r = checkapi.Failed(ReasonRelaying, "%s relays %s to %s (%s: %s)", rep.Node, c.Service, s.Relay.Peer, s.State, s.Reason)
 		case withdrawn:
-			r = sdk.Failed(ReasonWithdrawn, "%s withdrew %s (%s: %s)", rep.Node, c.Service, s.State, s.Reason)
+			r = checkapi.Failed(ReasonWithdrawn, "%s withdrew %s (%s: %s)", rep.Node, c.Service, s.State, s.Reason)
 		default:
-			r = sdk.OK(fmt.Sprintf("%s announces %s with metric %d (%s)", rep.Node, c.Service, m, s.State))
+			r = checkapi.OK(fmt.Sprintf("%s announces %s with metric %d (%s)", rep.Node, c.Service, m, s.State))
 		}
 		if ok {
 			r.Observe("peer_metric", float64(m))
 		}
 		return r, nil
 	}
-	return sdk.Failed(ReasonNoService, "%s has no service %q", rep.Node, c.Service), nil
+	return checkapi.Failed(ReasonNoService, "%s has no service %q", rep.Node, c.Service), nil
 }
 
-// ValidateTarget implements sdk.TargetValidator: the http:// URL of the
+// ValidateTarget implements checkapi.TargetValidator: the http:// URL of the
 // peer's control.metrics_listen.
 func (Checker) ValidateTarget(target string) error {
 	_, err := parseTarget(target)

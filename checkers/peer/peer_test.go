@@ -12,8 +12,9 @@ import (
 
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
+	"github.com/ripcord/ripcord/relay"
 )
 
 // peerStatus serves a real status endpoint (the daemon's metrics listener)
@@ -77,24 +78,24 @@ func TestPeerFollowsTheAnnouncement(t *testing.T) {
 		state     string
 		metric    int
 		announced map[string]int
-		settings  sdk.Settings
-		status    sdk.Status
+		settings  checkapi.Settings
+		status    checkapi.Status
 		reason    string
 	}{
-		{"up", 1, map[string]int{"rip": 1}, s, sdk.StatusOK, sdk.ReasonOK},
-		{"drained", 14, map[string]int{"rip": 14}, s, sdk.StatusOK, sdk.ReasonOK},
-		{"down", 16, map[string]int{"rip": 16}, s, sdk.StatusFailed, ReasonWithdrawn},
-		{"recovering", 16, map[string]int{"rip": 16}, s, sdk.StatusOK, sdk.ReasonOK}, // in failback hold-down
-		{"starting", 16, map[string]int{}, s, sdk.StatusFailed, ReasonNotAnnounced},
+		{"up", 1, map[string]int{"rip": 1}, s, checkapi.StatusOK, checkapi.ReasonOK},
+		{"drained", 14, map[string]int{"rip": 14}, s, checkapi.StatusOK, checkapi.ReasonOK},
+		{"down", 16, map[string]int{"rip": 16}, s, checkapi.StatusFailed, ReasonWithdrawn},
+		{"recovering", 16, map[string]int{"rip": 16}, s, checkapi.StatusOK, checkapi.ReasonOK}, // in failback hold-down
+		{"starting", 16, map[string]int{}, s, checkapi.StatusFailed, ReasonNotAnnounced},
 		// down_metric 14 (routers with holddown timers): withdrawn once sent.
-		{"down", 14, map[string]int{"rip": 1}, s, sdk.StatusOK, sdk.ReasonOK}, // not sent yet: assistance must wait
-		{"down", 14, map[string]int{"rip": 14}, s, sdk.StatusFailed, ReasonWithdrawn},
-		{"starting", 14, map[string]int{"rip": 14}, s, sdk.StatusFailed, ReasonWithdrawn},
-		{"recovering", 14, map[string]int{"rip": 14}, s, sdk.StatusOK, sdk.ReasonOK},
-		{"up", 1, map[string]int{"rip": 1}, sdktest.Settings(t, map[string]any{"service": "radius"}), sdk.StatusFailed, ReasonNoService},
-		{"up", 1, map[string]int{"rip": 1, "bgp": 16}, sdktest.Settings(t, map[string]any{"service": "ldap", "advertiser": "bgp"}), sdk.StatusFailed, ReasonWithdrawn},
-		{"relaying", 10, map[string]int{"rip": 10}, s, sdk.StatusFailed, ReasonRelaying},  // broken, moving its clients
-		{"relaying-fallback", 1, map[string]int{"rip": 1}, s, sdk.StatusOK, sdk.ReasonOK}, // healthy; a crash would relay
+		{"down", 14, map[string]int{"rip": 1}, s, checkapi.StatusOK, checkapi.ReasonOK}, // not sent yet: assistance must wait
+		{"down", 14, map[string]int{"rip": 14}, s, checkapi.StatusFailed, ReasonWithdrawn},
+		{"starting", 14, map[string]int{"rip": 14}, s, checkapi.StatusFailed, ReasonWithdrawn},
+		{"recovering", 14, map[string]int{"rip": 14}, s, checkapi.StatusOK, checkapi.ReasonOK},
+		{"up", 1, map[string]int{"rip": 1}, sdktest.Settings(t, map[string]any{"service": "radius"}), checkapi.StatusFailed, ReasonNoService},
+		{"up", 1, map[string]int{"rip": 1, "bgp": 16}, sdktest.Settings(t, map[string]any{"service": "ldap", "advertiser": "bgp"}), checkapi.StatusFailed, ReasonWithdrawn},
+		{"relaying", 10, map[string]int{"rip": 10}, s, checkapi.StatusFailed, ReasonRelaying},       // broken, moving its clients
+		{"relaying-fallback", 1, map[string]int{"rip": 1}, s, checkapi.StatusOK, checkapi.ReasonOK}, // healthy; a crash would relay
 	}
 	for _, c := range cases {
 		p.set(c.state, c.metric, c.announced)
@@ -113,10 +114,10 @@ func TestPeerOverIPv6(t *testing.T) {
 	s := sdktest.Settings(t, map[string]any{"service": "ldap", "advertiser": "ripng"})
 	p.set("up", 1, map[string]int{"ripng": 1})
 	res, _ := sdktest.Check(t, New(), time.Second, target, s)
-	sdktest.Want(t, res, sdk.StatusOK, sdk.ReasonOK)
+	sdktest.Want(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	p.set("down", 16, map[string]int{"ripng": 16})
 	res, _ = sdktest.Check(t, New(), time.Second, target, s)
-	sdktest.Want(t, res, sdk.StatusFailed, ReasonWithdrawn)
+	sdktest.Want(t, res, checkapi.StatusFailed, ReasonWithdrawn)
 }
 
 func TestPeerUnreachable(t *testing.T) {
@@ -128,7 +129,7 @@ func TestPeerUnreachable(t *testing.T) {
 	closed := "http://" + l.Addr().String()
 	l.Close()
 	res, _ := sdktest.Check(t, New(), time.Second, closed, s)
-	sdktest.Want(t, res, sdk.StatusFailed, sdk.ReasonRefused)
+	sdktest.Want(t, res, checkapi.StatusFailed, checkapi.ReasonRefused)
 
 	// Accepts, never answers: the deadline is the only bound.
 	hung, err := net.Listen("tcp", "127.0.0.1:0")
@@ -137,11 +138,11 @@ func TestPeerUnreachable(t *testing.T) {
 	}
 	defer hung.Close()
 	res, took := sdktest.Check(t, New(), 300*time.Millisecond, "http://"+hung.Addr().String(), s)
-	sdktest.Want(t, res, sdk.StatusFailed, sdk.ReasonTimeout)
+	sdktest.Want(t, res, checkapi.StatusFailed, checkapi.ReasonTimeout)
 	if took > time.Second {
 		t.Fatalf("took %s with a 300ms deadline", took)
 	}
-	if _, err := New().Check(context.Background(), &sdk.Request{Target: "10.0.0.1:9473", Settings: s}); err == nil {
+	if _, err := New().Check(context.Background(), &checkapi.Request{Target: "10.0.0.1:9473", Settings: s}); err == nil {
 		t.Fatal("a target that is not a URL must be a checker error")
 	}
 }
@@ -161,3 +162,16 @@ func TestConfigure(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) { sdktest.DescribeMatches(t, New(), "peer", Config{}) }
+
+// The names the checker declares are the daemon's.
+func TestNamesMatchTheDaemon(t *testing.T) {
+	for _, tc := range []struct{ ours, theirs string }{
+		{stateDown, core.Down.String()},
+		{stateStarting, core.Starting.String()},
+		{relayAll, relay.All.String()},
+	} {
+		if tc.ours != tc.theirs {
+			t.Errorf("checker says %q, the daemon %q", tc.ours, tc.theirs)
+		}
+	}
+}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // Modes of the check.
@@ -51,7 +51,7 @@ const maxRetransmit = 10
 func intPtr(v int) *int { return &v }
 
 // parseConfig decodes settings strictly over the defaults.
-func parseConfig(s sdk.Settings) (Config, error) {
+func parseConfig(s checkapi.Settings) (Config, error) {
 	c := DefaultConfig
 	c.Retransmit = nil
 	if err := s.Decode(&c); err != nil {
@@ -65,10 +65,10 @@ func parseConfig(s sdk.Settings) (Config, error) {
 
 // Validate reports every bad setting. It does not read the files: they may be
 // provisioned after the configuration is loaded.
-func (c Config) Validate() []sdk.FieldError {
-	var errs []sdk.FieldError
+func (c Config) Validate() []checkapi.FieldError {
+	var errs []checkapi.FieldError
 	add := func(field, format string, args ...any) {
-		errs = append(errs, sdk.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+		errs = append(errs, checkapi.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 	switch c.Mode {
 	case ModeAccessRequest:
@@ -112,12 +112,12 @@ func validateTarget(target string) error {
 	return nil
 }
 
-// readSecretFile reads a secret file (sdk.ReadSecretFile) without
+// readSecretFile reads a secret file (checkapi.ReadSecretFile) without
 // surrounding white space; an empty secret is an error.
 func readSecretFile(field, name string) ([]byte, error) {
-	secret, err := sdk.ReadSecretFile(name)
+	secret, err := checkapi.ReadSecretFile(name)
 	if secret = strings.TrimSpace(secret); err == nil && secret == "" {
-		err = fmt.Errorf("%s %w", name, sdk.ErrEmptySecret)
+		err = fmt.Errorf("%s %w", name, checkapi.ErrEmptySecret)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checkers/radius: %s: %w", field, err)

@@ -14,7 +14,7 @@ import (
 
 	"layeh.com/radius"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // Version of the checker.
@@ -32,16 +32,16 @@ const (
 type Checker struct{}
 
 // New returns the radius checker.
-func New() sdk.Checker { return Checker{} }
+func New() checkapi.Checker { return Checker{} }
 
-// Describe implements sdk.Checker.
-func (Checker) Describe() sdk.Description {
+// Describe implements checkapi.Checker.
+func (Checker) Describe() checkapi.Description {
 	d := DefaultConfig
-	return sdk.Description{
+	return checkapi.Description{
 		Name:    "radius",
 		Version: Version,
 		Summary: "RADIUS Access-Request or Status-Server with Message-Authenticator",
-		Settings: []sdk.Field{
+		Settings: []checkapi.Field{
 			{Name: "secret_file", Type: "string", Required: true, Help: "file holding the shared secret"},
 			{Name: "user", Type: "string", Help: "test account (mode access_request)"},
 			{Name: "password_file", Type: "string", Help: "file holding the test account's password (mode access_request)"},
@@ -53,8 +53,8 @@ func (Checker) Describe() sdk.Description {
 	}
 }
 
-// Configure implements sdk.Checker.
-func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, error) {
+// Configure implements checkapi.Checker.
+func (Checker) Configure(_ context.Context, s checkapi.Settings) ([]checkapi.FieldError, error) {
 	c, err := parseConfig(s)
 	if err != nil {
 		var raw Config
@@ -63,11 +63,11 @@ func (Checker) Configure(_ context.Context, s sdk.Settings) ([]sdk.FieldError, e
 	return c.Validate(), nil
 }
 
-// ValidateTarget implements sdk.TargetValidator: host:port.
+// ValidateTarget implements checkapi.TargetValidator: host:port.
 func (Checker) ValidateTarget(target string) error { return validateTarget(target) }
 
-// Check implements sdk.Checker.
-func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+// Check implements checkapi.Checker.
+func (Checker) Check(ctx context.Context, req *checkapi.Request) (*checkapi.Result, error) {
 	c, err := parseConfig(req.Settings)
 	if err != nil {
 		return nil, err
@@ -75,7 +75,7 @@ func (Checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 	return check(ctx, req.Target, c)
 }
 
-func check(ctx context.Context, target string, c Config) (*sdk.Result, error) {
+func check(ctx context.Context, target string, c Config) (*checkapi.Result, error) {
 	if errs := c.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("checkers/radius: settings: %v", errs[0])
 	}
@@ -129,22 +129,22 @@ func check(ctx context.Context, target string, c Config) (*sdk.Result, error) {
 }
 
 // classify turns the outcome of the exchange into a result.
-func classify(ctx context.Context, target string, c Config, rep *reply, err error) *sdk.Result {
+func classify(ctx context.Context, target string, c Config, rep *reply, err error) *checkapi.Result {
 	var authErr *authenticatorError
-	reason, _ := sdk.NetReason(ctx, err)
+	reason, _ := checkapi.NetReason(ctx, err)
 	switch {
 	case err == nil:
 	case errors.As(err, &authErr):
-		return sdk.Failed(ReasonBadAuthenticator, "%s from %s: %v", codeName(authErr.code), target, authErr.err)
+		return checkapi.Failed(ReasonBadAuthenticator, "%s from %s: %v", codeName(authErr.code), target, authErr.err)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return sdk.Failed(sdk.ReasonRefused, "nothing listens on %s (ICMP port unreachable)", target)
-	case reason == sdk.ReasonTimeout:
+		return checkapi.Failed(checkapi.ReasonRefused, "nothing listens on %s (ICMP port unreachable)", target)
+	case reason == checkapi.ReasonTimeout:
 		// Hung, wrong secret, missing Message-Authenticator and loss all look
 		// alike on the wire: the server stays silent.
-		return sdk.Failed(sdk.ReasonTimeout, "no reply from %s within the deadline (server down or hung, packet loss, or a shared secret the server rejects)", target)
+		return checkapi.Failed(checkapi.ReasonTimeout, "no reply from %s within the deadline (server down or hung, packet loss, or a shared secret the server rejects)", target)
 	default:
 		// Unreachable network, unknown host: nobody answers us there either.
-		return sdk.NetFailure(ctx, err, "radius exchange with %s", target)
+		return checkapi.NetFailure(ctx, err, "radius exchange with %s", target)
 	}
 	msg := codeName(rep.Code)
 	if rep.ReplyMessage != "" {
@@ -152,14 +152,14 @@ func classify(ctx context.Context, target string, c Config, rep *reply, err erro
 	}
 	switch rep.Code {
 	case radius.CodeAccessAccept:
-		return sdk.OK(msg)
+		return checkapi.OK(msg)
 	case radius.CodeAccessReject:
 		if c.AcceptReject {
-			return sdk.OK(msg + ", counted as alive (accept_reject)")
+			return checkapi.OK(msg + ", counted as alive (accept_reject)")
 		}
-		return sdk.Failed(sdk.ReasonRejected, "%s", msg)
+		return checkapi.Failed(checkapi.ReasonRejected, "%s", msg)
 	}
-	return sdk.Failed(sdk.ReasonUnexpectedResponse, "%s", msg)
+	return checkapi.Failed(checkapi.ReasonUnexpectedResponse, "%s", msg)
 }
 
 // authenticatorError is a reply with our identifier that failed verification.
@@ -176,7 +176,7 @@ func (e *authenticatorError) Error() string { return e.err.Error() }
 // retransmissions; each resend is the same packet (same ID and
 // authenticator, RFC 5080 §2.2.1). It returns how many times it sent.
 func exchange(ctx context.Context, target string, packet, secret []byte, retransmit int) (*reply, int, error) {
-	conn, err := sdk.Dial(ctx, "udp", target) // a cancel ends a blocked read
+	conn, err := checkapi.Dial(ctx, "udp", target) // a cancel ends a blocked read
 	if err != nil {
 		return nil, 0, err
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/lab/services"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
@@ -53,7 +53,7 @@ func startRadiusOn(t testing.TB, requireMA bool, listen, status netip.AddrPort, 
 }
 
 // settings writes the secret and password files and returns the settings.
-func settings(t testing.TB, secret, user, password string, extra map[string]any) sdk.Settings {
+func settings(t testing.TB, secret, user, password string, extra map[string]any) checkapi.Settings {
 	t.Helper()
 	dir := t.TempDir()
 	m := map[string]any{"secret_file": filepath.Join(dir, "secret")}
@@ -77,11 +77,11 @@ func settings(t testing.TB, secret, user, password string, extra map[string]any)
 	return b
 }
 
-func runCheck(t testing.TB, timeout time.Duration, target string, s sdk.Settings) (*sdk.Result, time.Duration) {
+func runCheck(t testing.TB, timeout time.Duration, target string, s checkapi.Settings) (*checkapi.Result, time.Duration) {
 	return sdktest.Check(t, New(), timeout, target, s)
 }
 
-func wantResult(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
+func wantResult(t testing.TB, res *checkapi.Result, status checkapi.Status, reason string) {
 	t.Helper()
 	sdktest.Want(t, res, status, reason)
 	if len(res.Phases) != 1 || res.Phases[0].Name != "request" {
@@ -98,9 +98,9 @@ func TestAgainstFreeRADIUSOverIPv6(t *testing.T) {
 		t.Fatalf("target %s, want [::1]:port", target)
 	}
 	res, _ := runCheck(t, 2*time.Second, target, settings(t, testSecret, "alice", "alice-pw", nil))
-	wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	res, _ = runCheck(t, 2*time.Second, target, settings(t, testSecret, "bob", "whatever", nil))
-	wantResult(t, res, sdk.StatusFailed, sdk.ReasonRejected)
+	wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonRejected)
 }
 
 func TestAgainstFreeRADIUS(t *testing.T) {
@@ -109,7 +109,7 @@ func TestAgainstFreeRADIUS(t *testing.T) {
 
 	t.Run("accept", func(t *testing.T) {
 		res, _ := runCheck(t, 2*time.Second, target, settings(t, testSecret, "alice", "alice-pw", nil))
-		wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+		wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 		if !strings.Contains(res.Message, "Hello alice from replica-a") {
 			t.Fatalf("message %q lacks the Reply-Message", res.Message)
 		}
@@ -119,30 +119,30 @@ func TestAgainstFreeRADIUS(t *testing.T) {
 	})
 	t.Run("status_server on the auth port", func(t *testing.T) {
 		res, _ := runCheck(t, 2*time.Second, target, settings(t, testSecret, "", "", map[string]any{"mode": "status_server"}))
-		wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+		wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	})
 	t.Run("status_server on the status port", func(t *testing.T) {
 		res, _ := runCheck(t, 2*time.Second, srv.StatusAddr.String(), settings(t, testSecret, "", "", map[string]any{"mode": "status_server"}))
-		wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+		wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 	})
 	t.Run("rejected user", func(t *testing.T) {
 		res, _ := runCheck(t, 2*time.Second, target, settings(t, testSecret, "bob", "whatever", nil))
-		wantResult(t, res, sdk.StatusFailed, sdk.ReasonRejected)
+		wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonRejected)
 	})
 	t.Run("wrong password", func(t *testing.T) {
 		res, _ := runCheck(t, 2*time.Second, target, settings(t, testSecret, "alice", "not-alice-pw", nil))
-		wantResult(t, res, sdk.StatusFailed, sdk.ReasonRejected)
+		wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonRejected)
 	})
 	t.Run("rejected user with accept_reject", func(t *testing.T) {
 		res, _ := runCheck(t, 2*time.Second, target, settings(t, testSecret, "bob", "whatever", map[string]any{"accept_reject": true}))
-		wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+		wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 		if !strings.Contains(res.Message, "Access-Reject") {
 			t.Fatalf("message %q should say it was a reject", res.Message)
 		}
 	})
 	t.Run("wrong shared secret is dropped", func(t *testing.T) {
 		res, took := runCheck(t, 400*time.Millisecond, target, settings(t, "not-the-secret", "alice", "alice-pw", nil))
-		wantResult(t, res, sdk.StatusFailed, sdk.ReasonTimeout)
+		wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonTimeout)
 		if res.Observations["retransmissions"] != 1 {
 			t.Fatalf("retransmissions = %v, want 1", res.Observations["retransmissions"])
 		}
@@ -162,7 +162,7 @@ func TestAgainstFreeRADIUS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantResult(t, res, sdk.StatusFailed, sdk.ReasonTimeout)
+		wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonTimeout)
 	})
 }
 
@@ -182,7 +182,7 @@ func TestFreeRADIUSWrongSecretWithoutRequiredMA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantResult(t, res, sdk.StatusFailed, ReasonBadAuthenticator)
+	wantResult(t, res, checkapi.StatusFailed, ReasonBadAuthenticator)
 
 	// The same request with the right secret is answered and verified.
 	c2, err := parseConfig(settings(t, testSecret, "alice", "alice-pw", nil))
@@ -194,20 +194,20 @@ func TestFreeRADIUSWrongSecretWithoutRequiredMA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 }
 
 func TestFreeRADIUSStopped(t *testing.T) {
 	srv := startRadius(t, true)
 	s := settings(t, testSecret, "alice", "alice-pw", nil)
-	if res, _ := runCheck(t, 2*time.Second, srv.Addr.String(), s); res.Status != sdk.StatusOK {
+	if res, _ := runCheck(t, 2*time.Second, srv.Addr.String(), s); res.Status != checkapi.StatusOK {
 		t.Fatalf("before stop: %s/%s %s", res.Status, res.Reason, res.Message)
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	res, took := runCheck(t, 2*time.Second, srv.Addr.String(), s)
-	wantResult(t, res, sdk.StatusFailed, sdk.ReasonRefused)
+	wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonRefused)
 	// Refused comes from ICMP at once, not from waiting out the deadline.
 	if took >= time.Second {
 		t.Fatalf("refused took %v, want well under the 2s deadline", took)
@@ -223,7 +223,7 @@ func TestFreeRADIUSHung(t *testing.T) {
 	t.Cleanup(func() { srv.Resume() })
 	const deadline = 500 * time.Millisecond
 	res, took := runCheck(t, deadline, srv.Addr.String(), s)
-	wantResult(t, res, sdk.StatusFailed, sdk.ReasonTimeout)
+	wantResult(t, res, checkapi.StatusFailed, checkapi.ReasonTimeout)
 	if took < deadline/2 || took > deadline+time.Second {
 		t.Fatalf("timeout after %v, want about the %v deadline", took, deadline)
 	}
@@ -233,7 +233,7 @@ func TestFreeRADIUSHung(t *testing.T) {
 	// Resumed, it answers again (possibly the queued request first: the
 	// checker skips stale IDs).
 	res, _ = runCheck(t, 2*time.Second, srv.Addr.String(), s)
-	wantResult(t, res, sdk.StatusOK, sdk.ReasonOK)
+	wantResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
 }
 
 func TestConfigure(t *testing.T) {
@@ -262,12 +262,12 @@ func TestConfigure(t *testing.T) {
 }
 
 func TestCheckerBrokenSettingsAreErrors(t *testing.T) {
-	_, err := New().Check(context.Background(), &sdk.Request{Target: "127.0.0.1:1812",
-		Settings: sdk.Settings(`{"secret_file":"/nonexistent/secret","mode":"status_server"}`)})
+	_, err := New().Check(context.Background(), &checkapi.Request{Target: "127.0.0.1:1812",
+		Settings: checkapi.Settings(`{"secret_file":"/nonexistent/secret","mode":"status_server"}`)})
 	if err == nil || !strings.HasPrefix(err.Error(), "checkers/radius: secret_file") {
 		t.Fatalf("err = %v, want a checkers/radius secret_file error", err)
 	}
-	_, err = New().Check(context.Background(), &sdk.Request{Target: "no-port", Settings: settings(t, "s", "", "", map[string]any{"mode": "status_server"})})
+	_, err = New().Check(context.Background(), &checkapi.Request{Target: "no-port", Settings: settings(t, "s", "", "", map[string]any{"mode": "status_server"})})
 	if err == nil || !strings.Contains(err.Error(), "host:port") {
 		t.Fatalf("err = %v, want a target error", err)
 	}
@@ -286,10 +286,10 @@ func BenchmarkRADIUSCheck(b *testing.B) {
 			for b.Loop() {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				start := time.Now()
-				res, err := New().Check(ctx, &sdk.Request{Target: srv.Addr.String(), Settings: s})
+				res, err := New().Check(ctx, &checkapi.Request{Target: srv.Addr.String(), Settings: s})
 				lat = append(lat, time.Since(start))
 				cancel()
-				if err != nil || res.Status != sdk.StatusOK {
+				if err != nil || res.Status != checkapi.StatusOK {
 					b.Fatalf("%v %+v", err, res)
 				}
 			}

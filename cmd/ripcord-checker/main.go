@@ -1,8 +1,9 @@
-// Command ripcord-checker serves one of ripcord's built-in checkers as a
-// plugin: the daemon starts `ripcord-checker NAME` for each checker a config
-// uses. It links only the checkers and the plugin SDK, not the daemon (GoBGP,
-// Prometheus, the lab), so each checker process stays small. Without it
-// beside ripcord, the daemon runs `ripcord checker NAME` instead.
+// Command ripcord-checker serves one of ripcord's built-in checkers to the
+// daemon, which starts `ripcord-checker NAME` for each checker a config uses.
+// It links only the checkers and checkpipe, not the daemon (GoBGP,
+// Prometheus, the lab) nor gRPC, so each checker process stays small
+// (docs/benchmarks.md). Without it beside ripcord, the daemon runs
+// `ripcord checker NAME` instead.
 package main
 
 import (
@@ -10,7 +11,7 @@ import (
 	"os"
 
 	"github.com/ripcord/ripcord/checkers"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/internal/checkpipe"
 )
 
 func main() {
@@ -23,5 +24,5 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ripcord-checker: no built-in checker %q\n", os.Args[1])
 		os.Exit(1)
 	}
-	sdk.Serve(c)
+	checkpipe.Serve(c)
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ripcord/ripcord/checkers"
 	"github.com/ripcord/ripcord/plugins"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // maxIdleRSS bounds the resident memory of an idle checker process. The goal
@@ -51,9 +51,9 @@ func TestIdleCheckerRSS(t *testing.T) {
 	for _, name := range checkers.Names() {
 		for range 20 {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			r := h.Check(ctx, name, &sdk.Request{Target: targets[name], Settings: sdk.Settings(settings[name])})
+			r := h.Check(ctx, name, &checkapi.Request{Target: targets[name], Settings: checkapi.Settings(settings[name])})
 			cancel()
-			if r.Reason == sdk.ReasonCheckerError {
+			if r.Reason == checkapi.ReasonCheckerError {
 				t.Fatalf("%s: %s", name, r.Message)
 			}
 		}

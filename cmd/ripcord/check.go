@@ -14,7 +14,7 @@ import (
 
 	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/plugins"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 func cmdCheck(args []string) error {
@@ -41,7 +41,7 @@ func cmdCheck(args []string) error {
 	fmt.Fprintln(tw, "SERVICE\tCHECK\tCHECKER\tSTATUS\tREASON\tLATENCY\tMESSAGE")
 	failed := 0
 	for _, r := range rows {
-		if r.res.Status == sdk.StatusFailed && !r.peer {
+		if r.res.Status == checkapi.StatusFailed && !r.peer {
 			failed++
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.svc, r.name(), r.checker, r.res.Status, r.res.Reason,
@@ -86,7 +86,7 @@ func printDetails(w io.Writer, r *checkRow) {
 type checkRow struct {
 	svc, check, checker string
 	peer                bool
-	res                 *sdk.Result
+	res                 *checkapi.Result
 	took                time.Duration
 }
 
@@ -115,7 +115,7 @@ func checkOnce(ctx context.Context, cfg *config.Config, host *plugins.Host, only
 				cctx, cancel := context.WithTimeout(ctx, c.Timeout.D())
 				defer cancel()
 				start := time.Now()
-				r.res = host.Check(cctx, c.Checker, &sdk.Request{Target: c.Target, Settings: c.SettingsJSON})
+				r.res = host.Check(cctx, c.Checker, &checkapi.Request{Target: c.Target, Settings: c.SettingsJSON})
 				r.took = time.Since(start)
 			}()
 		}

@@ -15,12 +15,13 @@ import (
 	"github.com/ripcord/ripcord/checkers"
 	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/daemon"
+	"github.com/ripcord/ripcord/internal/checkpipe"
 	"github.com/ripcord/ripcord/plugins"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
-// cmdChecker is the plugin side of a built-in checker: the daemon starts
-// `ripcord checker NAME` through go-plugin.
+// cmdChecker serves a built-in checker to the daemon, which starts
+// `ripcord checker NAME` when there is no ripcord-checker beside it.
 func cmdChecker(args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("usage: ripcord checker NAME (started by the daemon, not by hand)")
@@ -29,7 +30,7 @@ func cmdChecker(args []string) error {
 	if !ok {
 		return fmt.Errorf("no built-in checker %q", args[0])
 	}
-	sdk.Serve(c)
+	checkpipe.Serve(c)
 	return nil
 }
 
@@ -113,7 +114,7 @@ func pinState(path, pin string) string {
 	return "sha256 " + sum + ", pinned"
 }
 
-func printDescription(w io.Writer, d sdk.Description, where string) {
+func printDescription(w io.Writer, d checkapi.Description, where string) {
 	fmt.Fprintf(w, "%s %s\t%s\t(%s)\n", d.Name, d.Version, d.Summary, where)
 	for _, f := range d.Settings {
 		req := ""

@@ -8,7 +8,7 @@ import (
 	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/daemon"
 	"github.com/ripcord/ripcord/plugins"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 func cmdValidate(args []string) error {
@@ -42,7 +42,7 @@ func cmdValidate(args []string) error {
 		}
 		bad := 0
 		for _, r := range rows {
-			if sdk.IsMisconfiguration(r.res.Reason) {
+			if checkapi.IsMisconfiguration(r.res.Reason) {
 				bad++
 				fmt.Fprintf(os.Stderr, "%s: service %s, check %s: %s: %s\n", *cfgPath, r.svc, r.name(), r.res.Reason, r.res.Message)
 			}

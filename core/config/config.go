@@ -23,7 +23,7 @@ import (
 	"github.com/ripcord/ripcord/advertisers/rip"
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/internal/regfile"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/relay"
 	"gopkg.in/yaml.v3"
 )
@@ -204,7 +204,7 @@ type Check struct {
 	Settings     yaml.Node `yaml:"settings"`
 
 	// SettingsJSON is Settings converted for the checker.
-	SettingsJSON sdk.Settings `yaml:"-"`
+	SettingsJSON checkapi.Settings `yaml:"-"`
 	path         string
 }
 
@@ -729,7 +729,7 @@ func (c *Config) validateRIP() error {
 			return c.at("rip.auth.key_file", "%v", err)
 		}
 		// The speaker's own rules for the key (its length for the mode).
-		key, _ := sdk.ReadSecretFile(r.Auth.KeyFile)
+		key, _ := checkapi.ReadSecretFile(r.Auth.KeyFile)
 		if err := (rip.Auth{Type: mode, Key: []byte(key)}).Validate(); err != nil {
 			return c.at("rip.auth.key_file", "%s: %s", r.Auth.KeyFile, strings.TrimPrefix(err.Error(), "rip: "))
 		}
@@ -802,7 +802,7 @@ func (c *Config) validateBGP() error {
 			if err := c.checkFile(pp+".password_file", b.Peers[i].PasswordFile); err != nil {
 				return c.at(pp+".password_file", "%v", err)
 			}
-			if pw, _ := sdk.ReadSecretFile(b.Peers[i].PasswordFile); len(pw) > maxTCPMD5Key {
+			if pw, _ := checkapi.ReadSecretFile(b.Peers[i].PasswordFile); len(pw) > maxTCPMD5Key {
 				return c.at(pp+".password_file", "%s: the password is %d bytes; Linux takes TCP MD5 keys of at most %d", b.Peers[i].PasswordFile, len(pw), maxTCPMD5Key)
 			}
 		}
@@ -831,7 +831,7 @@ func (s *Service) RequireN() (int, error) {
 // SettingsErrors turns a checker's field errors into located config errors:
 // each at its key (a list entry at its value), or, for a key that is missing
 // or for the settings as a whole, at the nearest enclosing one that exists.
-func (c *Config) SettingsErrors(ch *Check, fes []sdk.FieldError) error {
+func (c *Config) SettingsErrors(ch *Check, fes []checkapi.FieldError) error {
 	var located []*Error
 	for _, fe := range fes {
 		p := ch.path + ".settings"
@@ -872,7 +872,7 @@ func (c *Config) settingNode(ch *Check, path string) *yaml.Node {
 
 // Configurer validates one check's target and settings (plugins.Host's
 // Configure): targetErr says why the target is invalid, or is "".
-type Configurer func(ctx context.Context, checker string, req *sdk.Request) (targetErr string, fieldErrs []sdk.FieldError, err error)
+type Configurer func(ctx context.Context, checker string, req *checkapi.Request) (targetErr string, fieldErrs []checkapi.FieldError, err error)
 
 // ConfigureChecks asks each check's checker to validate its target and
 // settings and reports what is wrong at its line: the target at the
@@ -880,7 +880,7 @@ type Configurer func(ctx context.Context, checker string, req *sdk.Request) (tar
 func (c *Config) ConfigureChecks(ctx context.Context, configure Configurer) error {
 	var errs []error
 	for _, ch := range c.AllChecks() {
-		targetErr, fes, err := configure(ctx, ch.Checker, &sdk.Request{Target: ch.Target, Settings: ch.SettingsJSON})
+		targetErr, fes, err := configure(ctx, ch.Checker, &checkapi.Request{Target: ch.Target, Settings: ch.SettingsJSON})
 		if err != nil {
 			errs = append(errs, c.at(ch.path+".checker", "%v", err))
 			continue

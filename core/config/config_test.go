@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/checkers"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // testOptions resolves checker names from the real registry of built-ins
@@ -27,28 +27,28 @@ var testOptions = Options{KnownChecker: func(_ *Config, name string) error {
 }}
 
 // testConfigure validates the one setting the bad-setting case uses.
-func testConfigure(_ context.Context, checker string, req *sdk.Request) (string, []sdk.FieldError, error) {
+func testConfigure(_ context.Context, checker string, req *checkapi.Request) (string, []checkapi.FieldError, error) {
 	var v struct {
 		Scope string `json:"scope"`
 	}
 	_ = req.Settings.Decode(&v)
 	if v.Scope != "" && v.Scope != "base" && v.Scope != "one" && v.Scope != "sub" {
-		return "", []sdk.FieldError{{Field: "scope", Message: "must be base, one or sub"}}, nil
+		return "", []checkapi.FieldError{{Field: "scope", Message: "must be base, one or sub"}}, nil
 	}
 	return "", nil, nil
 }
 
 // builtinConfigure validates a check with the real built-in checker, as its
-// plugin does (sdk.ValidateSettings, sdk.TargetValidator).
+// plugin does (checkapi.ValidateSettings, checkapi.TargetValidator).
 func builtinConfigure(t *testing.T) Configurer {
-	return func(ctx context.Context, name string, req *sdk.Request) (string, []sdk.FieldError, error) {
+	return func(ctx context.Context, name string, req *checkapi.Request) (string, []checkapi.FieldError, error) {
 		c, ok := checkers.Get(name)
 		if !ok {
 			t.Fatalf("no built-in checker %q", name)
 		}
-		fes, err := sdk.ValidateSettings(ctx, c, req.Settings)
+		fes, err := checkapi.ValidateSettings(ctx, c, req.Settings)
 		targetErr := ""
-		if tv, ok := c.(sdk.TargetValidator); ok {
+		if tv, ok := c.(checkapi.TargetValidator); ok {
 			if err := tv.ValidateTarget(req.Target); err != nil {
 				targetErr = err.Error()
 			}
@@ -477,32 +477,32 @@ func TestSettingsErrorsAtTheirKey(t *testing.T) {
 	const key = "services[0].checks[0].settings"
 	for _, tc := range []struct {
 		name, yml string
-		fes       []sdk.FieldError
+		fes       []checkapi.FieldError
 		want      []string
 	}{
 		{"block: each key at its line", block,
-			[]sdk.FieldError{{Field: "name", Message: "m1"}, {Field: "expetc", Message: "m2"}},
+			[]checkapi.FieldError{{Field: "name", Message: "m1"}, {Field: "expetc", Message: "m2"}},
 			[]string{"x.yml:9:11: " + key + ".name: m1", "x.yml:16:11: " + key + ".expetc: m2"}},
-		{"block: a list entry", block, []sdk.FieldError{{Field: "expect[1]", Message: "m"}},
+		{"block: a list entry", block, []checkapi.FieldError{{Field: "expect[1]", Message: "m"}},
 			[]string{"x.yml:12:15: " + key + ".expect[1]: m"}},
-		{"block: nested keys", block, []sdk.FieldError{{Field: "nested.inner.deep", Message: "m"}},
+		{"block: nested keys", block, []checkapi.FieldError{{Field: "nested.inner.deep", Message: "m"}},
 			[]string{"x.yml:15:15: " + key + ".nested.inner.deep: m"}},
-		{"block: a missing nested key at its parent", block, []sdk.FieldError{{Field: "nested.inner.gone", Message: "required"}},
+		{"block: a missing nested key at its parent", block, []checkapi.FieldError{{Field: "nested.inner.gone", Message: "required"}},
 			[]string{"x.yml:14:13: " + key + ".nested.inner.gone: required"}},
-		{"block: a missing key at settings", block, []sdk.FieldError{{Field: "service", Message: "required"}},
+		{"block: a missing key at settings", block, []checkapi.FieldError{{Field: "service", Message: "required"}},
 			[]string{"x.yml:8:9: " + key + ".service: required"}},
-		{"block: an entry past the list's end at the list's key", block, []sdk.FieldError{{Field: "expect[7]", Message: "m"}},
+		{"block: an entry past the list's end at the list's key", block, []checkapi.FieldError{{Field: "expect[7]", Message: "m"}},
 			[]string{"x.yml:10:11: " + key + ".expect[7]: m"}},
-		{"block: the whole settings", block, []sdk.FieldError{{Message: "m"}}, []string{"x.yml:8:9: " + key + ": m"}},
+		{"block: the whole settings", block, []checkapi.FieldError{{Message: "m"}}, []string{"x.yml:8:9: " + key + ": m"}},
 		{"flow: each key at its column", flow,
-			[]sdk.FieldError{{Field: "name", Message: "m1"}, {Field: "expect[1]", Message: "m2"}, {Field: "nested.inner.deep", Message: "m3"}, {Field: "expetc", Message: "m4"}},
+			[]checkapi.FieldError{{Field: "name", Message: "m1"}, {Field: "expect[1]", Message: "m2"}, {Field: "nested.inner.deep", Message: "m3"}, {Field: "expetc", Message: "m4"}},
 			[]string{"x.yml:5:67: " + key + ".name: m1", "x.yml:5:98: " + key + ".expect[1]: m2",
 				"x.yml:5:129: " + key + ".nested.inner.deep: m3", "x.yml:5:140: " + key + ".expetc: m4"}},
-		{"no settings: at the check's name", none, []sdk.FieldError{{Field: "service", Message: "required"}},
+		{"no settings: at the check's name", none, []checkapi.FieldError{{Field: "service", Message: "required"}},
 			[]string{"x.yml:5:9: " + key + ".service: required"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantConfigureErrors(t, tc.yml, func(context.Context, string, *sdk.Request) (string, []sdk.FieldError, error) {
+			wantConfigureErrors(t, tc.yml, func(context.Context, string, *checkapi.Request) (string, []checkapi.FieldError, error) {
 				return "", tc.fes, nil
 			}, tc.want)
 		})

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/ripcord/ripcord/internal/regfile"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"gopkg.in/yaml.v3"
 )
 
@@ -45,12 +45,12 @@ func isSecretKey(key string) bool {
 type secretFile struct{ key, path string }
 
 // checkFile reads what a *_file key names the way its user will: a secret
-// with sdk.ReadSecretFile (a regular file, not empty, at most
-// sdk.MaxSecretSize), anything else as a regular file of at most 1 MiB.
+// with checkapi.ReadSecretFile (a regular file, not empty, at most
+// checkapi.MaxSecretSize), anything else as a regular file of at most 1 MiB.
 func (c *Config) checkFile(key, path string) error {
 	var err error
 	if isSecretKey(key) {
-		if _, err = sdk.ReadSecretFile(path); err == nil {
+		if _, err = checkapi.ReadSecretFile(path); err == nil {
 			c.secrets = append(c.secrets, secretFile{key, path})
 		}
 	} else {
@@ -62,7 +62,7 @@ func (c *Config) checkFile(key, path string) error {
 		return nil
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("file %s does not exist", path)
-	case errors.Is(err, sdk.ErrEmptySecret):
+	case errors.Is(err, checkapi.ErrEmptySecret):
 		return fmt.Errorf("%s is empty (the secret is its first line)", path)
 	case errors.As(err, &pe):
 		return fmt.Errorf("cannot read %s: %v", path, pe.Err)

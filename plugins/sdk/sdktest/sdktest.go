@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/plugins"
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
 // Settings encodes a settings map the way the daemon hands it to a checker.
-func Settings(t testing.TB, m map[string]any) sdk.Settings {
+func Settings(t testing.TB, m map[string]any) checkapi.Settings {
 	t.Helper()
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -34,13 +34,13 @@ func Settings(t testing.TB, m map[string]any) sdk.Settings {
 // returns the result and how long it took. Like the daemon, it holds the
 // settings to the checker's schema first (defaults filled in). A returned
 // error (the checker broke) and settings the schema refuses fail the test.
-func Check(t testing.TB, c sdk.Checker, timeout time.Duration, target string, s sdk.Settings) (*sdk.Result, time.Duration) {
+func Check(t testing.TB, c checkapi.Checker, timeout time.Duration, target string, s checkapi.Settings) (*checkapi.Result, time.Duration) {
 	t.Helper()
 	s = applySchema(t, c, s)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
-	res, err := c.Check(ctx, &sdk.Request{Target: target, Settings: s})
+	res, err := c.Check(ctx, &checkapi.Request{Target: target, Settings: s})
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("Check(%s): %v", target, err)
@@ -50,7 +50,7 @@ func Check(t testing.TB, c sdk.Checker, timeout time.Duration, target string, s 
 
 // Want fails the test unless res has the given status and reason. It logs
 // the whole result, which is what one wants to see when it does fail.
-func Want(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
+func Want(t testing.TB, res *checkapi.Result, status checkapi.Status, reason string) {
 	t.Helper()
 	t.Logf("%s/%s: %s phases=%v observations=%v", res.Status, res.Reason, res.Message, res.Phases, res.Observations)
 	if res.Status != status || res.Reason != reason {
@@ -63,7 +63,7 @@ func Want(t testing.TB, res *sdk.Result, status sdk.Status, reason string) {
 // it), and its schema holds together: every Default is of its Type and
 // decodes into config. The settings schema users read must never drift from
 // what the checker accepts.
-func DescribeMatches(t testing.TB, c sdk.Checker, name string, config any) {
+func DescribeMatches(t testing.TB, c checkapi.Checker, name string, config any) {
 	t.Helper()
 	d := c.Describe()
 	if d.Name != name || d.Version == "" {
@@ -85,7 +85,7 @@ func DescribeMatches(t testing.TB, c sdk.Checker, name string, config any) {
 	if !slices.Equal(described, fields) {
 		t.Fatalf("Describe lists %v, the settings struct has %v", described, fields)
 	}
-	defaults, _, err := sdk.ApplySchema(d.Settings, nil)
+	defaults, _, err := checkapi.ApplySchema(d.Settings, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,9 +95,9 @@ func DescribeMatches(t testing.TB, c sdk.Checker, name string, config any) {
 }
 
 // applySchema holds s to c's schema, as the daemon's plugin does.
-func applySchema(t testing.TB, c sdk.Checker, s sdk.Settings) sdk.Settings {
+func applySchema(t testing.TB, c checkapi.Checker, s checkapi.Settings) checkapi.Settings {
 	t.Helper()
-	out, fes, err := sdk.ApplySchema(c.Describe().Settings, s)
+	out, fes, err := checkapi.ApplySchema(c.Describe().Settings, s)
 	if err != nil || fes != nil {
 		t.Fatalf("settings %s: %v %v", s, err, fes)
 	}
@@ -105,7 +105,7 @@ func applySchema(t testing.TB, c sdk.Checker, s sdk.Settings) sdk.Settings {
 }
 
 // PhaseNames lists the names of a result's phases, in order.
-func PhaseNames(res *sdk.Result) []string {
+func PhaseNames(res *checkapi.Result) []string {
 	var names []string
 	for _, p := range res.Phases {
 		names = append(names, p.Name)
@@ -114,11 +114,11 @@ func PhaseNames(res *sdk.Result) []string {
 }
 
 // ConfigureFields validates settings (JSON) as the daemon does
-// (sdk.ValidateSettings: the schema, then c.Configure) and returns the names
+// (checkapi.ValidateSettings: the schema, then c.Configure) and returns the names
 // of the fields rejected, sorted, and the errors.
-func ConfigureFields(t testing.TB, c sdk.Checker, settings string) ([]string, []sdk.FieldError) {
+func ConfigureFields(t testing.TB, c checkapi.Checker, settings string) ([]string, []checkapi.FieldError) {
 	t.Helper()
-	errs, err := sdk.ValidateSettings(context.Background(), c, sdk.Settings(settings))
+	errs, err := checkapi.ValidateSettings(context.Background(), c, checkapi.Settings(settings))
 	if err != nil {
 		t.Fatalf("Configure(%s): %v", settings, err)
 	}
@@ -168,19 +168,19 @@ func Build(t testing.TB, name, pkg string) *Plugin {
 // Check runs one check through the plugin with the given timeout as its
 // deadline. A checker that broke gives reason checker_error, as in the
 // daemon.
-func (p *Plugin) Check(t testing.TB, timeout time.Duration, target string, s sdk.Settings) *sdk.Result {
+func (p *Plugin) Check(t testing.TB, timeout time.Duration, target string, s checkapi.Settings) *checkapi.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return p.Host.Check(ctx, p.Name, &sdk.Request{Target: target, Settings: s})
+	return p.Host.Check(ctx, p.Name, &checkapi.Request{Target: target, Settings: s})
 }
 
 // Configure validates a check's target and settings through the plugin, as
 // `ripcord validate` does: why the target is wrong ("" if it is not) and
 // the settings' field errors. A plugin that breaks fails the test.
-func (p *Plugin) Configure(t testing.TB, target string, s sdk.Settings) (string, []sdk.FieldError) {
+func (p *Plugin) Configure(t testing.TB, target string, s checkapi.Settings) (string, []checkapi.FieldError) {
 	t.Helper()
-	targetErr, fes, err := p.Host.Configure(context.Background(), p.Name, &sdk.Request{Target: target, Settings: s})
+	targetErr, fes, err := p.Host.Configure(context.Background(), p.Name, &checkapi.Request{Target: target, Settings: s})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,22 +1,10 @@
-// Package sdk is the public API for ripcord checker plugins.
-//
-// A checker implements Checker and calls Serve from its main function:
-//
-//	func main() { sdk.Serve(mychecker{}) }
-//
-// The ripcord daemon starts the executable, talks to it over gRPC through
-// hashicorp/go-plugin and calls Check on the daemon's schedule. Plugin authors
-// never see the wire format. Serve holds every check's settings to the
-// schema of Describe (ApplySchema) before Configure and Check see them, and
-// asks a checker that implements TargetValidator about each check's target
-// when the daemon loads its config.
-//
-// What every checker needs is here too: Dial (a connection bound to the
-// check's ctx), NetFailure and NetReason (network errors as the shared
-// reasons), Timer (phases that survive early returns), ReadSecretFile.
-// Package sdktest tests a checker in process and through the daemon's own
-// plugin host. docs/writing-a-checker.md walks through a whole plugin.
-package sdk
+// Package checkapi is what a ripcord checker implements and returns: the
+// Checker interface, its Request and Result, the settings schema, and what
+// every checker needs (Dial, NetFailure, Timer, ReadSecretFile). It links
+// nothing but the standard library, so that the built-in checkers' process
+// stays small; third-party plugins use the same API through plugins/sdk,
+// which adds Serve.
+package checkapi
 
 import (
 	"bytes"

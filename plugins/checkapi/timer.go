@@ -1,4 +1,4 @@
-package sdk
+package checkapi
 
 import (
 	"sync"
@@ -8,14 +8,14 @@ import (
 // Timer times the phases of one check. The zero value is ready to use, and
 // it is safe for concurrent use. Phases are listed in the order they start:
 //
-//	func (c checker) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
-//		var t sdk.Timer
+//	func (c checker) Check(ctx context.Context, req *checkapi.Request) (*checkapi.Result, error) {
+//		var t checkapi.Timer
 //		return t.Done(c.probe(ctx, req, &t)) // every return of probe gets the phases
 //	}
 //
-//	func (c checker) probe(ctx context.Context, req *sdk.Request, t *sdk.Timer) (*sdk.Result, error) {
+//	func (c checker) probe(ctx context.Context, req *checkapi.Request, t *checkapi.Timer) (*checkapi.Result, error) {
 //		connect := t.Start("connect")
-//		conn, err := sdk.Dial(ctx, "tcp", req.Target)
+//		conn, err := checkapi.Dial(ctx, "tcp", req.Target)
 //		connect.End()
 //		...
 //		defer t.Start("expect").End() // ends however the function returns

@@ -1,4 +1,4 @@
-package sdk_test
+package checkapi_test
 
 import (
 	"context"
@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ripcord/ripcord/plugins/sdk"
+	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/plugins/sdk/sdktest"
 )
 
 // readAll dials addr with Dial and reads until an error.
 func readAll(ctx context.Context, addr string) error {
-	conn, err := sdk.Dial(ctx, "tcp", addr)
+	conn, err := checkapi.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -52,13 +52,13 @@ func TestNetReason(t *testing.T) {
 		msg    string
 	}{
 		{name: "refused", run: func(ctx context.Context) error { return readAll(ctx, sdktest.ClosedPort(t)) },
-			reason: sdk.ReasonRefused, msg: "connection refused"},
+			reason: checkapi.ReasonRefused, msg: "connection refused"},
 		{name: "deadline", run: func(ctx context.Context) error { return readAll(ctx, silent) },
-			reason: sdk.ReasonTimeout, msg: "no answer within the check's deadline"},
+			reason: checkapi.ReasonTimeout, msg: "no answer within the check's deadline"},
 		{name: "canceled, not a timeout", run: func(ctx context.Context) error { return readAll(ctx, silent) }, cancel: 50 * time.Millisecond,
-			reason: sdk.ReasonCanceled, msg: "canceled"},
+			reason: checkapi.ReasonCanceled, msg: "canceled"},
 		{name: "reset", run: func(ctx context.Context) error {
-			conn, err := sdk.Dial(ctx, "tcp", reset)
+			conn, err := checkapi.Dial(ctx, "tcp", reset)
 			if err != nil {
 				return err
 			}
@@ -67,24 +67,24 @@ func TestNetReason(t *testing.T) {
 			_, err = conn.Read(make([]byte, 1))
 			return err
 		},
-			reason: sdk.ReasonUnexpectedResponse, msg: "connection reset by peer"},
+			reason: checkapi.ReasonUnexpectedResponse, msg: "connection reset by peer"},
 		{name: "closed", run: func(ctx context.Context) error { return readAll(ctx, closes) },
-			reason: sdk.ReasonUnexpectedResponse, msg: "EOF"},
+			reason: checkapi.ReasonUnexpectedResponse, msg: "EOF"},
 		{name: "untrusted certificate", run: func(ctx context.Context) error {
 			conn, err := (&tls.Dialer{}).DialContext(ctx, "tcp", tlsSrv.Listener.Addr().String())
 			if err == nil {
 				conn.Close()
 			}
 			return err
-		}, reason: sdk.ReasonTLSInvalid, msg: "certificate signed by unknown authority"},
+		}, reason: checkapi.ReasonTLSInvalid, msg: "certificate signed by unknown authority"},
 		{name: "no such host", run: func(context.Context) error {
 			return &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nowhere.invalid", IsNotFound: true}}
-		}, reason: sdk.ReasonRefused, msg: "no such host"},
+		}, reason: checkapi.ReasonRefused, msg: "no such host"},
 		{name: "unreachable", run: func(context.Context) error {
 			return &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.EHOSTUNREACH)}
-		}, reason: sdk.ReasonRefused, msg: "no route to host"},
+		}, reason: checkapi.ReasonRefused, msg: "no route to host"},
 		{name: "not a network error", run: func(context.Context) error { return errors.New("malformed answer") },
-			reason: sdk.ReasonUnavailable, msg: "malformed answer"},
+			reason: checkapi.ReasonUnavailable, msg: "malformed answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -97,15 +97,15 @@ func TestNetReason(t *testing.T) {
 			if tc.cancel > 0 && time.Since(start) > 200*time.Millisecond {
 				t.Errorf("a canceled read took %s to return", time.Since(start))
 			}
-			res := sdk.NetFailure(ctx, err, "talk to %s", "x")
-			if res.Status != sdk.StatusFailed || res.Reason != tc.reason || !strings.HasPrefix(res.Message, "talk to x: ") ||
+			res := checkapi.NetFailure(ctx, err, "talk to %s", "x")
+			if res.Status != checkapi.StatusFailed || res.Reason != tc.reason || !strings.HasPrefix(res.Message, "talk to x: ") ||
 				!strings.Contains(res.Message, tc.msg) {
 				t.Errorf("error %v: got %s %q, want %s with %q", err, res.Reason, res.Message, tc.reason, tc.msg)
 			}
 		})
 	}
-	if reason, ok := sdk.NetReason(context.Background(), nil); ok || reason != "" {
-		t.Errorf("sdk.NetReason(nil) = %q, %v", reason, ok)
+	if reason, ok := checkapi.NetReason(context.Background(), nil); ok || reason != "" {
+		t.Errorf("checkapi.NetReason(nil) = %q, %v", reason, ok)
 	}
 }
 
@@ -114,7 +114,7 @@ func TestDialDeadline(t *testing.T) {
 	silent := sdktest.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	conn, err := sdk.Dial(ctx, "tcp", silent)
+	conn, err := checkapi.Dial(ctx, "tcp", silent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,15 +133,15 @@ func TestDialDeadline(t *testing.T) {
 }
 
 func TestTimer(t *testing.T) {
-	var tm sdk.Timer
-	probe := func() (*sdk.Result, error) {
+	var tm checkapi.Timer
+	probe := func() (*checkapi.Result, error) {
 		connect := tm.Start("connect")
 		time.Sleep(20 * time.Millisecond)
 		connect.End()
 		connect.End() // the first End counts
 		defer tm.Start("expect").End()
 		time.Sleep(10 * time.Millisecond)
-		return sdk.Failed(sdk.ReasonTimeout, "early return"), nil
+		return checkapi.Failed(checkapi.ReasonTimeout, "early return"), nil
 	}
 	res, err := tm.Done(probe())
 	if err != nil {
@@ -157,7 +157,7 @@ func TestTimer(t *testing.T) {
 		t.Errorf("expect %s, want at least 10ms", d)
 	}
 	// A phase still running when the result is made counts until then.
-	var open sdk.Timer
+	var open checkapi.Timer
 	open.Start("search")
 	time.Sleep(5 * time.Millisecond)
 	if p := open.Phases(); len(p) != 1 || p[0].Duration < 5*time.Millisecond {

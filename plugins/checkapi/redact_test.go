@@ -1,4 +1,4 @@
-package sdk
+package checkapi
 
 import "testing"
 

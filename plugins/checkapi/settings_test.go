@@ -1,4 +1,4 @@
-package sdk
+package checkapi
 
 import (
 	"testing"
@@ -29,7 +29,7 @@ func TestDecodeFields(t *testing.T) {
 		{in: `{"port": "389"}`, want: []FieldError{{Field: "port", Message: "cannot use a string as int"}}},
 		{in: `{"tags": "x"}`, want: []FieldError{{Field: "tags", Message: "cannot use a string as []string"}}},
 		{in: `{"inner": {"port": true}}`, want: []FieldError{{Field: "inner.port", Message: "cannot use a bool as int"}}},
-		{in: `["a"]`, want: []FieldError{{Message: "cannot use an array as sdk.settings"}}},
+		{in: `["a"]`, want: []FieldError{{Message: "cannot use an array as checkapi.settings"}}},
 		// Every bad key, not only the first, and list entries by index.
 		{in: `{"host": 42, "port": "x", "hots": 1}`, want: []FieldError{
 			{Field: "host", Message: "cannot use a number as string"},

@@ -1,4 +1,4 @@
-package sdk
+package checkapi
 
 import (
 	"context"
@@ -64,9 +64,9 @@ func NetReason(ctx context.Context, err error) (reason string, ok bool) {
 // NetReason's (ReasonUnavailable for an error NetReason does not know), its
 // message says what was being done (format, args) and what went wrong.
 //
-//	conn, err := sdk.Dial(ctx, "tcp", req.Target)
+//	conn, err := checkapi.Dial(ctx, "tcp", req.Target)
 //	if err != nil {
-//		return sdk.NetFailure(ctx, err, "connect to %s", req.Target), nil
+//		return checkapi.NetFailure(ctx, err, "connect to %s", req.Target), nil
 //	}
 func NetFailure(ctx context.Context, err error, format string, args ...any) *Result {
 	what := fmt.Sprintf(format, args...)
