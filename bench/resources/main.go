@@ -8,7 +8,8 @@
 // section of docs/benchmarks.md.
 //
 //	go run ./bench/resources -write docs/benchmarks.md
-//	go run ./bench/resources -rates '' -high 1000 -window 5m   # the soak
+//	go run ./bench/resources -bin before=DIR1,after=DIR2   # two builds side by side
+//	go run ./bench/resources -rates '' -high 1000 -window 5m -sample 30s   # the soak
 //
 // Needs root (cgroups), nginx, curl and exabgp (scripts/setup). All traffic
 // goes to 127.0.0.1.
@@ -43,7 +44,9 @@ func main() {
 	high := flag.Int("high", 1000, "checks per second for the ripcord-only run (0: none)")
 	warmup := flag.Duration("warmup", 15*time.Second, "time before the window (plugins start, caches fill)")
 	window := flag.Duration("window", 60*time.Second, "measuring window of each run")
-	bin := flag.String("bin", "", "directory with prebuilt ripcord and ripcord-checker (default: build them)")
+	bin := flag.String("bin", "", "directory with prebuilt ripcord and ripcord-checker (default: build them); "+
+		"several as NAME=DIR,NAME=DIR are measured side by side, each in its own rows")
+	every := flag.Duration("sample", 0, "also sample memory, descriptors and goroutines this often during each ripcord window (the soak)")
 	write := flag.String("write", "", "put the table into this markdown file's \"## Resources\" section")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -51,7 +54,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *rates, *high, *warmup, *window, *bin, *write); err != nil {
+	if err := run(ctx, *rates, *high, *warmup, *window, *bin, *every, *write); err != nil {
 		fail(err)
 	}
 }
@@ -72,6 +75,27 @@ type usage struct {
 	delayP50  time.Duration // ripcord only: scheduling delay
 	delayP99  time.Duration
 	delayOver int // checks later than 20 ms
+	samples   []sample
+}
+
+// sample is the state of ripcord's processes at one moment of a window.
+type sample struct {
+	at         time.Duration // since the window opened
+	rss        int64         // summed over the processes
+	fds        int           // open descriptors, summed
+	goroutines int           // the daemon's (-1: unknown)
+}
+
+// growth compares the first and the last samples of a window.
+func (u usage) growth() string {
+	first, last := u.samples[0], u.samples[len(u.samples)-1]
+	var maxRSS int64
+	for _, s := range u.samples {
+		maxRSS = max(maxRSS, s.rss)
+	}
+	return fmt.Sprintf("Over the window (%d samples, %s to %s): RSS %.1f → %.1f MB (max %.1f), descriptors %d → %d, "+
+		"daemon goroutines %d → %d.", len(u.samples), first.at, last.at, mb(first.rss), mb(last.rss), mb(maxRSS),
+		first.fds, last.fds, first.goroutines, last.goroutines)
 }
 
 func (u usage) cpuPerCheck() float64 {
@@ -81,14 +105,41 @@ func (u usage) cpuPerCheck() float64 {
 	return float64(u.cpu.Microseconds()) / 1000 / float64(u.checks)
 }
 
-func run(ctx context.Context, rates string, high int, warmup, window time.Duration, bin, write string) error {
+// binSet is one build of ripcord and ripcord-checker.
+type binSet struct{ name, dir string }
+
+func parseBins(bin, built string) ([]binSet, error) {
+	if bin == "" {
+		return []binSet{{"", built}}, nil
+	}
+	if !strings.Contains(bin, "=") {
+		return []binSet{{"", bin}}, nil
+	}
+	var sets []binSet
+	for _, f := range strings.Split(bin, ",") {
+		name, dir, ok := strings.Cut(f, "=")
+		if !ok || name == "" || dir == "" {
+			return nil, fmt.Errorf("-bin: %q is not NAME=DIR", f)
+		}
+		sets = append(sets, binSet{name, dir})
+	}
+	return sets, nil
+}
+
+func (b binSet) label() string {
+	if b.name == "" {
+		return "ripcord"
+	}
+	return "ripcord (" + b.name + ")"
+}
+
+func run(ctx context.Context, rates string, high int, warmup, window time.Duration, bin string, every time.Duration, write string) error {
 	dir, err := os.MkdirTemp("", "ripcord-res-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	if bin == "" {
-		bin = dir
 		for _, c := range []string{"ripcord", "ripcord-checker"} {
 			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, c), "./cmd/"+c)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as scripts/package builds them
@@ -97,6 +148,10 @@ func run(ctx context.Context, rates string, high int, warmup, window time.Durati
 			}
 		}
 	}
+	bins, err := parseBins(bin, dir)
+	if err != nil {
+		return err
+	}
 	ngx, err := services.StartNginx(ctx, services.NginxOptions{Dir: filepath.Join(dir, "nginx"), Marker: "bench"})
 	if err != nil {
 		return err
@@ -104,7 +159,7 @@ func run(ctx context.Context, rates string, high int, warmup, window time.Durati
 	defer ngx.Stop()
 	target := fmt.Sprintf("http://%s/healthz", ngx.Addr)
 
-	var rows []string
+	var rows, notes []string
 	for _, f := range strings.Split(rates, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
@@ -113,33 +168,54 @@ func run(ctx context.Context, rates string, high int, warmup, window time.Durati
 		if err != nil || rate <= 0 {
 			return fmt.Errorf("-rates: %q is not a positive number", f)
 		}
-		rc, err := measureRipcord(ctx, dir, bin, target, rate, warmup, window)
-		if err != nil {
-			return err
+		var rcs []usage
+		for _, b := range bins {
+			rc, err := measureRipcord(ctx, dir, b, target, rate, warmup, window, every)
+			if err != nil {
+				return err
+			}
+			rcs = append(rcs, rc)
+			rows = append(rows, row(b.label(), rate, window, rc))
+			fmt.Println(rows[len(rows)-1])
 		}
 		ex, err := measureExaBGP(ctx, dir, target, rate, warmup, window)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, row("ripcord", rate, window, rc), row("ExaBGP healthcheck + curl", rate, window, ex),
-			fmt.Sprintf("| ratio at %d/s | | ExaBGP / ripcord: **%.0fx** CPU per check, **%.1fx** RSS | | | | | |",
-				rate, ex.cpuPerCheck()/rc.cpuPerCheck(), float64(ex.rss)/float64(rc.rss)))
-		fmt.Println(strings.Join(rows[len(rows)-3:], "\n"))
+		rows = append(rows, row("ExaBGP healthcheck + curl", rate, window, ex))
+		fmt.Println(rows[len(rows)-1])
+		for i, b := range bins {
+			rows = append(rows, fmt.Sprintf("| ratio at %d/s | | ExaBGP / %s: **%.0fx** CPU per check, **%.1fx** RSS | | | | | |",
+				rate, b.label(), ex.cpuPerCheck()/rcs[i].cpuPerCheck(), float64(ex.rss)/float64(rcs[i].rss)))
+			fmt.Println(rows[len(rows)-1])
+		}
 	}
 	if high > 0 {
-		rc, err := measureRipcord(ctx, dir, bin, target, high, warmup, window)
-		if err != nil {
-			return err
+		for _, b := range bins {
+			rc, err := measureRipcord(ctx, dir, b, target, high, warmup, window, every)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, row(b.label(), high, window, rc))
+			fmt.Println(rows[len(rows)-1])
+			note := fmt.Sprintf("%s at %d checks/s: scheduling delay (actual start minus planned start) p50 %s, p99 %s; "+
+				"%d checks started more than 20 ms late.", b.label(), high, rc.delayP50.Round(10*time.Microsecond),
+				rc.delayP99.Round(10*time.Microsecond), rc.delayOver)
+			if len(rc.samples) > 0 {
+				note += " " + rc.growth()
+			}
+			fmt.Println(note)
+			notes = append(notes, note)
 		}
-		rows = append(rows, row("ripcord", high, window, rc))
-		fmt.Println(rows[len(rows)-1])
-		fmt.Printf("scheduling delay p50 %s, p99 %s, %d checks later than 20 ms\n", rc.delayP50, rc.delayP99, rc.delayOver)
-		rows = append(rows, "", fmt.Sprintf("At %d checks/s: scheduling delay (actual start minus planned start) p50 %s, p99 %s; "+
-			"%d checks started more than 20 ms late.", high, rc.delayP50.Round(10*time.Microsecond),
-			rc.delayP99.Round(10*time.Microsecond), rc.delayOver))
 	}
 	if write == "" {
 		return nil
+	}
+	if len(notes) > 0 {
+		rows = append(rows, "")
+		for _, n := range notes {
+			rows = append(rows, "- "+n)
+		}
 	}
 	return writeSection(write, rows, warmup, window)
 }
@@ -154,31 +230,52 @@ func mb(b int64) float64 { return float64(b) / 1e6 }
 
 // measureRipcord runs `ripcord run` with rate checks per second (interval 1s,
 // 20 checks per service) and measures it.
-func measureRipcord(ctx context.Context, dir, bin, target string, rate int, warmup, window time.Duration) (usage, error) {
+func measureRipcord(ctx context.Context, dir string, bin binSet, target string, rate int, warmup, window, every time.Duration) (usage, error) {
 	port, err := freePort()
 	if err != nil {
 		return usage{}, err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "state_dir: %s/state-%d\ncontrol: {socket: %s/ripcord-%d.sock, metrics_listen: \"127.0.0.1:%d\"}\nlog: {level: warn}\nservices:\n",
-		dir, rate, dir, rate, port)
+	tag := fmt.Sprintf("%s%d", bin.name, rate)
+	fmt.Fprintf(&b, "state_dir: %s/state-%s\ncontrol: {socket: %s/ripcord-%s.sock, metrics_listen: \"127.0.0.1:%d\"}\nlog: {level: warn}\nservices:\n",
+		dir, tag, dir, tag, port)
 	for i := range rate {
 		if i%20 == 0 {
 			fmt.Fprintf(&b, "  - name: s%d\n    vip: 10.200.%d.%d\n    checks:\n", i/20, i/20/250, i/20%250+1)
 		}
 		fmt.Fprintf(&b, "      - {name: c%d, checker: http, target: \"%s?c=%d\", interval: 1s, timeout: 500ms}\n", i, target, i)
 	}
-	cfg := filepath.Join(dir, fmt.Sprintf("ripcord-%d.yaml", rate))
+	cfg := filepath.Join(dir, fmt.Sprintf("ripcord-%s.yaml", tag))
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o644); err != nil {
 		return usage{}, err
 	}
 	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	var before, after scrape
-	u, err := measure(ctx, fmt.Sprintf("rc%d", rate), filepath.Join(dir, fmt.Sprintf("ripcord-%d.log", rate)),
-		[][]string{{filepath.Join(bin, "ripcord"), "run", "-no-vip", "-c", cfg}}, warmup, window,
+	var samples []sample
+	var sampler func(cg string, at time.Duration)
+	if every > 0 {
+		sampler = func(cg string, at time.Duration) {
+			s := sample{at: at, goroutines: -1}
+			for _, pid := range cgroupPids(cg) {
+				rss, _, _ := memOf(pid)
+				s.rss += rss
+				if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+					s.fds += len(fds)
+				}
+			}
+			if sc, err := scrapeMetrics(metrics); err == nil {
+				s.goroutines = int(sc.goroutines)
+			}
+			samples = append(samples, s)
+		}
+	}
+	u, err := measure(ctx, "rc"+tag, filepath.Join(dir, fmt.Sprintf("ripcord-%s.log", tag)),
+		[][]string{{filepath.Join(bin.dir, "ripcord"), "run", "-no-vip", "-c", cfg}}, warmup, window,
 		func(context.Context) error { return nil },
 		func(context.Context) (err error) { before, err = scrapeMetrics(metrics); return err },
-		func(context.Context) (err error) { after, err = scrapeMetrics(metrics); return err })
+		func(context.Context) (err error) { after, err = scrapeMetrics(metrics); return err },
+		every, sampler)
+	u.samples = samples
 	if err != nil {
 		return u, err
 	}
@@ -228,16 +325,17 @@ func measureExaBGP(ctx context.Context, dir, target string, rate int, warmup, wi
 	}
 	u, err := measure(ctx, fmt.Sprintf("ex%d", rate), filepath.Join(dir, fmt.Sprintf("exabgp-%d.log", rate)), cmds, warmup, window, settle,
 		func(context.Context) (err error) { before, err = countLines(access, "?e="); return err },
-		func(context.Context) (err error) { after, err = countLines(access, "?e="); return err })
+		func(context.Context) (err error) { after, err = countLines(access, "?e="); return err }, 0, nil)
 	u.checks = after - before
 	return u, err
 }
 
 // measure starts cmds in a fresh cpuacct cgroup, waits warmup and then for
-// settle, calls start, waits window, calls end, and stops them.
+// settle, calls start, waits window (calling sampler every so often, if
+// set), calls end, and stops them.
 func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup, window time.Duration,
-	settle, start, end func(context.Context) error) (usage, error) {
-	cg := "/sys/fs/cgroup/cpuacct/ripcord-bench-" + name
+	settle, start, end func(context.Context) error, every time.Duration, sampler func(cg string, at time.Duration)) (usage, error) {
+	cg := fmt.Sprintf("/sys/fs/cgroup/cpuacct/ripcord-bench-%d-%s", os.Getpid(), name) // another run may be going on
 	if err := os.Mkdir(cg, 0o755); err != nil {
 		return usage{}, fmt.Errorf("cgroup: %w", err)
 	}
@@ -298,8 +396,21 @@ func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup,
 	if err := start(ctx); err != nil {
 		return usage{}, err
 	}
-	if err := sleep(ctx, window); err != nil {
-		return usage{}, err
+	if sampler == nil {
+		if err := sleep(ctx, window); err != nil {
+			return usage{}, err
+		}
+	} else {
+		t0 := time.Now()
+		for at := time.Duration(0); at <= window; at += every {
+			if err := sleep(ctx, time.Until(t0.Add(at))); err != nil {
+				return usage{}, err
+			}
+			sampler(cg, at)
+		}
+		if err := sleep(ctx, time.Until(t0.Add(window))); err != nil {
+			return usage{}, err
+		}
 	}
 	cpu1, err := readInt(cg + "/cpuacct.usage")
 	if err != nil {
@@ -424,8 +535,9 @@ func freePort() (int, error) {
 
 // scrape is what the bench reads from ripcord's /metrics.
 type scrape struct {
-	count   float64             // checks completed
-	buckets map[float64]float64 // schedule delay histogram: le -> cumulative count
+	count      float64             // checks completed
+	goroutines float64             // the daemon's
+	buckets    map[float64]float64 // schedule delay histogram: le -> cumulative count
 }
 
 func scrapeMetrics(url string) (scrape, error) {
@@ -451,6 +563,8 @@ func scrapeMetrics(url string) (scrape, error) {
 		switch {
 		case strings.HasPrefix(name, "ripcord_check_duration_seconds_count{"):
 			s.count += v
+		case name == "go_goroutines":
+			s.goroutines = v
 		case strings.HasPrefix(name, "ripcord_check_schedule_delay_seconds_bucket{"):
 			_, le, _ := strings.Cut(name, `le="`)
 			le = strings.TrimSuffix(le, `"}`)
@@ -528,7 +642,7 @@ interval. Each side runs in a fresh cpuacct cgroup: CPU is the cgroup's usage ov
 shared between processes once) over the side's processes at the end of the window. Checks completed: ripcord's
 `+"`ripcord_check_duration_seconds_count`"+`, ExaBGP's requests in nginx's access log.
 
-`+"```sh\ngo run ./bench/resources -write docs/benchmarks.md\n```"+`
+`+"```sh\n"+strings.Join(append([]string{"go run ./bench/resources"}, os.Args[1:]...), " ")+"\n```"+`
 
 Machine: `+"`nproc`"+` = %d, CPU `+"`%s`"+`, a VM shared with other jobs (load average at the end: %s), %s, %s/%s.
 
