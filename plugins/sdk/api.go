@@ -100,14 +100,16 @@ func ApplySchema(fields []Field, s Settings) (Settings, []FieldError, error) {
 	return checkapi.ApplySchema(fields, s)
 }
 
-// ValidateSettings applies c's schema to s and, if that passes, calls c's
-// Configure: what the daemon asks when it loads its config.
+// ValidateSettings applies c's schema to s, then calls c's Configure on what
+// the schema let through, and returns every field error once: what the
+// daemon asks when it loads its config.
 func ValidateSettings(ctx context.Context, c Checker, s Settings) ([]FieldError, error) {
 	return checkapi.ValidateSettings(ctx, c, s)
 }
 
-// Dial connects to address, bound to ctx: the connection is closed when ctx
-// ends (see checkapi.Dial).
+// Dial connects to address, bound to ctx: the connection has ctx's deadline,
+// and a read or write blocked on it returns at once when ctx is canceled (see
+// checkapi.Dial).
 func Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	return checkapi.Dial(ctx, network, address)
 }
