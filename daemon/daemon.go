@@ -243,8 +243,14 @@ func Run(ctx context.Context, o Options) error {
 		registerRIPStats(d.metrics, sp, "rip")
 		d.routers = &routerViews{}
 	}
+	var speakers []*rip.Speaker // whose routers status shows
+	if sp != nil {
+		speakers = append(speakers, sp)
+	}
 	if d.ripng, _ = advs["ripng"].(*rip.Speaker); d.ripng != nil {
 		registerRIPStats(d.metrics, d.ripng, "ripng")
+		d.routers = &routerViews{}
+		speakers = append(speakers, d.ripng)
 	}
 	for _, name := range slices.Sorted(maps.Keys(advs)) {
 		d.appliers = append(d.appliers, newApplier(name, advs[name], d.metrics, log))
@@ -313,9 +319,9 @@ func Run(ctx context.Context, o Options) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.run(actx) }()
 	}
-	if sp != nil {
+	if len(speakers) > 0 {
 		wg.Add(1)
-		go func() { defer wg.Done(); d.watchRouters(actx, sp) }()
+		go func() { defer wg.Done(); d.watchRouters(actx, speakers) }()
 	}
 	if relays != nil {
 		wg.Add(1)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,21 +36,30 @@ func (rv *routerViews) get(vip netip.Prefix) []control.RouterView {
 	return rv.byVIP[vip]
 }
 
-// watchRouters asks the routers every routerViewEvery until ctx is done.
-func (d *Daemon) watchRouters(ctx context.Context, sp *rip.Speaker) {
+// watchRouters asks the routers of every RIP speaker (RIPv2, RIPng) every
+// routerViewEvery until ctx is done, each about the VIPs it carries.
+func (d *Daemon) watchRouters(ctx context.Context, speakers []*rip.Speaker) {
 	t := time.NewTicker(routerViewEvery)
 	defer t.Stop()
 	for {
 		names := map[netip.Prefix]string{}
-		var vips []netip.Prefix
 		for _, s := range d.config().Services { // reload may change them
-			if s.VIP.IsValid() { // RIP views: IPv4 only
-				names[s.VIP] = s.Name
-				vips = append(vips, s.VIP)
+			for _, v := range s.VIPs() {
+				names[v] = s.Name
 			}
 		}
 		vctx, cancel := context.WithTimeout(ctx, routerViewEvery-time.Second)
-		views := sp.Views(vctx, vips)
+		var views []rip.RouterView
+		for _, sp := range speakers {
+			var vips []netip.Prefix
+			for v := range names {
+				if sp.Carries(v) {
+					vips = append(vips, v)
+				}
+			}
+			slices.SortFunc(vips, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+			views = append(views, sp.Views(vctx, vips)...)
+		}
 		cancel()
 		byVIP := map[netip.Prefix][]control.RouterView{}
 		d.metrics.RouterDisagrees.Reset()

@@ -584,6 +584,29 @@ func TestDualStack(t *testing.T) {
 	all := l.Probed()
 	l.expect(t, ctx, everyone("sa", all...), 10*time.Second)
 
+	// `ripcord status` shows what the site router holds for the vip6 too:
+	// ra's ripngd, by its link-local address, holding sa's route.
+	doing(t, "reading sa's view of ra's RIPng table")
+	var seen []string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		st, err := l.SA.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = seen[:0]
+		for _, v := range st.Services[0].Routers {
+			if strings.HasPrefix(v.Router, "fe80:") && v.Known && v.ViaUs && v.Metric == 2 && v.Disagreement == "" {
+				seen = append(seen, v.Router)
+			}
+		}
+		if len(seen) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sa's status shows no RIPng view of ra holding %s via sa: %+v", VIP6(st.Services[0].Name), st.Services[0].Routers)
+		}
+	}
+
 	tr, _, err := l.RunTrial(ctx, l.rec, TrialOptions{Service: ServiceLDAP, Replica: l.SA, Fault: FaultKill,
 		FailoverTimeout: failoverBound, FailbackTimeout: failbackBound})
 	if err != nil {

@@ -144,6 +144,23 @@ func TestInterop(t *testing.T) {
 			}
 			set(3)
 			t.Logf("%s: metric change seen after %v", kind, wait("metric 3", 5*time.Second, 4))
+			// What the router holds, as `ripcord status` shows it: asked
+			// with a specific Request (FRR) or read from its updates (BIRD).
+			router := linkLocal(t, rtr, "sr0")
+			var views []rip.RouterView
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				views = s.Views(ctx, []netip.Prefix{labVIP})
+				cancel()
+				if len(views) == 1 && views[0].Router.WithZone("") == router && views[0].Known && views[0].Metric == 4 &&
+					views[0].ViaUs && views[0].Announced == 3 && views[0].Disagreement() == "" {
+					break
+				}
+			}
+			if len(views) != 1 || views[0].Metric != 4 || !views[0].ViaUs || views[0].Disagreement() != "" {
+				t.Fatalf("%s: views %+v, want the router %v holding metric 4 via us", kind, views, router)
+			}
+			t.Logf("%s: view %+v", kind, views[0])
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}

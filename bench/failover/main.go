@@ -392,7 +392,7 @@ Access-Request to the VIP every %v.
 	if overIPv6 {
 		b.WriteString("The lab dual-stack (`ripcord lab --ipv6`): every service also has a vip6, announced by each replica's RIPng\n" +
 			"speaker to routers running RIPng beside RIPv2, and the clients also send every request to the vip6. The table\n" +
-			"measures those IPv6 requests (\"Failover\" below has the IPv4 ones of an IPv4-only lab); the rest is as there.\n\n")
+			"measures those IPv6 requests (\"Failover\" has the IPv4 ones of an IPv4-only lab); the rest is as there.\n\n")
 	}
 	fmt.Fprintf(&b, `What clients see when LDAP breaks on sa and comes back, in the lab (`+"`ripcord lab`"+`'s topology: routers ra, rb
 running %s with default %s timers; replicas sa, sb with slapd, FreeRADIUS, nginx and ripcord; clients ca, cb sending
@@ -449,6 +449,10 @@ client is served by sb it is restarted, then the clients must be back home. ripc
 				stats(c.Failover), stats(c.Failback), p50Failed, p95Failed, maxFailed)
 		}
 	}
+	if overIPv6 {
+		// The held connections go to the IPv4 VIP: "Failover" has them.
+		return b.String() + "\n"
+	}
 	b.WriteString("\nLong-lived LDAP connections (one per client, opened before the fault, a search on it every ")
 	fmt.Fprintf(&b, "%v, opened again at once when lost) lost per trial, p50 / max:\n\n", lab.ProbeInterval)
 	b.WriteString("| scenario | client | lost between fault and repair | lost after the repair |\n|---|---|---|---|\n")
@@ -464,6 +468,9 @@ client is served by sb it is restarted, then the clients must be back home. ripc
 func routerName(kind string) string {
 	if protocol == "bgp" {
 		return map[string]string{"frr": "FRR bgpd", "bird": "BIRD 2 (bgp)"}[kind]
+	}
+	if overIPv6 {
+		return map[string]string{"frr": "FRR ripd and ripngd", "bird": "BIRD 2 (rip and rip ng)"}[kind]
 	}
 	return map[string]string{"frr": "FRR ripd", "bird": "BIRD 2"}[kind]
 }
