@@ -1,6 +1,7 @@
 package checkapi_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -48,8 +49,11 @@ func TestNetReason(t *testing.T) {
 		name   string
 		run    func(ctx context.Context) error
 		cancel time.Duration // cancel ctx after this; 0: never
-		reason string
-		msg    string
+		// timeout is the deadline, 300ms if zero: a handshake needs more
+		// under the race detector.
+		timeout time.Duration
+		reason  string
+		msg     string
 	}{
 		{name: "refused", run: func(ctx context.Context) error { return readAll(ctx, sdktest.ClosedPort(t)) },
 			reason: checkapi.ReasonRefused, msg: "connection refused"},
@@ -76,7 +80,7 @@ func TestNetReason(t *testing.T) {
 				conn.Close()
 			}
 			return err
-		}, reason: checkapi.ReasonTLSInvalid, msg: "certificate signed by unknown authority"},
+		}, timeout: 10 * time.Second, reason: checkapi.ReasonTLSInvalid, msg: "certificate signed by unknown authority"},
 		{name: "no such host", run: func(context.Context) error {
 			return &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "nowhere.invalid", IsNotFound: true}}
 		}, reason: checkapi.ReasonRefused, msg: "no such host"},
@@ -87,7 +91,7 @@ func TestNetReason(t *testing.T) {
 			reason: checkapi.ReasonUnavailable, msg: "malformed answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(tc.timeout, 300*time.Millisecond))
 			defer cancel()
 			if tc.cancel > 0 {
 				time.AfterFunc(tc.cancel, cancel)
