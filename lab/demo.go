@@ -38,8 +38,11 @@ type Summary struct {
 	Fault                string                  `json:"fault"`
 	Repair               string                  `json:"repair"`
 	Clients              map[string]ClientResult `json:"clients"`
-	SVG                  string                  `json:"svg,omitempty"`
-	Namespaces           map[string]string       `json:"namespaces"`
+	// ClientsIPv6 are the same clients' requests to the LDAP vip6 (with
+	// --ipv6; the relay carries IPv4 only, so these are not relayed).
+	ClientsIPv6 map[string]ClientResult `json:"clients_ipv6,omitempty"`
+	SVG         string                  `json:"svg,omitempty"`
+	Namespaces  map[string]string       `json:"namespaces"`
 }
 
 // RunDemo builds the lab, shows which replica answers each client, breaks
@@ -122,6 +125,12 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 	}
 
 	results := Analyze(samples, tr, []string{"ca", "cb"})
+	var results6 []ClientResult
+	if l.Opts.IPv6 {
+		tr6 := tr
+		tr6.Service = Over6(tr.Service)
+		results6 = Analyze(samples, tr6, []string{"ca", "cb"})
+	}
 	var after []Sample
 	for _, s := range samples {
 		if !s.At.Before(shown) {
@@ -138,6 +147,12 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		sum.Clients[r.Client] = r
 		sum.FailedRequests += r.FailedRequests
 		sum.Requests += r.Requests
+	}
+	for _, r := range results6 {
+		if sum.ClientsIPv6 == nil {
+			sum.ClientsIPv6 = map[string]ClientResult{}
+		}
+		sum.ClientsIPv6[r.Client] = r
 	}
 
 	if o.SVG != "" {
@@ -177,6 +192,12 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		say("\nmeasured (LDAP, fault = slapd killed on sa):")
 		for _, r := range results {
 			say("  %s", describeResult(r, l.Opts.FailbackDelay))
+		}
+		if len(results6) > 0 {
+			say("measured (LDAP at its IPv6 address, announced with RIPng; the relay carries IPv4 only):")
+			for _, r := range results6 {
+				say("  %s", describeResult(r, l.Opts.FailbackDelay))
+			}
 		}
 		switch {
 		case l.Opts.Relay:
