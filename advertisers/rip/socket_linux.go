@@ -88,29 +88,40 @@ func listen(name string) (net.PacketConn, error) {
 	}
 	mreq := &syscall.IPMreqn{Address: src.As4(), Ifindex: int32(ifi.Index)}
 	join := &syscall.IPMreqn{Multiaddr: Multicast.As4(), Address: src.As4(), Ifindex: int32(ifi.Index)}
+	return ListenOnDevice("advertisers/rip", name, "udp4", fmt.Sprintf("0.0.0.0:%d", Port), func(s int, set func(string, error)) {
+		set("IP_MULTICAST_TTL", syscall.SetsockoptInt(s, syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, 1))
+		// Unicast goes only to directly connected routers too.
+		set("IP_TTL", syscall.SetsockoptInt(s, syscall.IPPROTO_IP, syscall.IP_TTL, 1))
+		set("IP_MULTICAST_LOOP", syscall.SetsockoptInt(s, syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP, 0))
+		set("IP_MULTICAST_IF", syscall.SetsockoptIPMreqn(s, syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF, mreq))
+		set("IP_ADD_MEMBERSHIP", syscall.SetsockoptIPMreqn(s, syscall.IPPROTO_IP, syscall.IP_ADD_MEMBERSHIP, join))
+	})
+}
+
+// ListenOnDevice opens a UDP socket on addr bound to device ifname
+// (SO_BINDTODEVICE, SO_REUSEADDR: one socket per interface on the same
+// port), after options sets the protocol's own socket options; set keeps
+// the first error. component prefixes errors. Package ripng opens its
+// sockets with it too.
+func ListenOnDevice(component, ifname, network, addr string, options func(fd int, set func(what string, err error))) (net.PacketConn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
 			s := int(fd)
 			set := func(what string, err error) {
 				if err != nil && serr == nil {
-					serr = fmt.Errorf("advertisers/rip: %s on %s: %w", what, name, err)
+					serr = fmt.Errorf("%s: %s on %s: %w", component, what, ifname, err)
 				}
 			}
 			set("SO_REUSEADDR", syscall.SetsockoptInt(s, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1))
-			set("SO_BINDTODEVICE", syscall.SetsockoptString(s, syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, name))
-			set("IP_MULTICAST_TTL", syscall.SetsockoptInt(s, syscall.IPPROTO_IP, syscall.IP_MULTICAST_TTL, 1))
-			// Unicast goes only to directly connected routers too.
-			set("IP_TTL", syscall.SetsockoptInt(s, syscall.IPPROTO_IP, syscall.IP_TTL, 1))
-			set("IP_MULTICAST_LOOP", syscall.SetsockoptInt(s, syscall.IPPROTO_IP, syscall.IP_MULTICAST_LOOP, 0))
-			set("IP_MULTICAST_IF", syscall.SetsockoptIPMreqn(s, syscall.IPPROTO_IP, syscall.IP_MULTICAST_IF, mreq))
-			set("IP_ADD_MEMBERSHIP", syscall.SetsockoptIPMreqn(s, syscall.IPPROTO_IP, syscall.IP_ADD_MEMBERSHIP, join))
+			set("SO_BINDTODEVICE", syscall.SetsockoptString(s, syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, ifname))
+			options(s, set)
 		})
 		return errors.Join(err, serr)
 	}}
-	c, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", Port))
+	c, err := lc.ListenPacket(context.Background(), network, addr)
 	if err != nil {
-		return nil, fmt.Errorf("advertisers/rip: listen on %s: %w", name, err)
+		return nil, fmt.Errorf("%s: listen on %s: %w", component, ifname, err)
 	}
 	return c, nil
 }

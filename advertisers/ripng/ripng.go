@@ -12,8 +12,6 @@
 package ripng
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -80,29 +78,12 @@ func listen(name string) (net.PacketConn, error) {
 	}
 	join := &syscall.IPv6Mreq{Interface: uint32(ifi.Index)}
 	copy(join.Multiaddr[:], Group.AsSlice())
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			s := int(fd)
-			set := func(what string, err error) {
-				if err != nil && serr == nil {
-					serr = fmt.Errorf("advertisers/ripng: %s on %s: %w", what, name, err)
-				}
-			}
-			set("SO_REUSEADDR", syscall.SetsockoptInt(s, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1))
-			set("SO_BINDTODEVICE", syscall.SetsockoptString(s, syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, name))
-			set("IPV6_V6ONLY", syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 1))
-			set("IPV6_MULTICAST_HOPS", syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, syscall.IPV6_MULTICAST_HOPS, HopLimit))
-			set("IPV6_UNICAST_HOPS", syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, syscall.IPV6_UNICAST_HOPS, HopLimit))
-			set("IPV6_MULTICAST_LOOP", syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, syscall.IPV6_MULTICAST_LOOP, 0))
-			set("IPV6_MULTICAST_IF", syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, syscall.IPV6_MULTICAST_IF, ifi.Index))
-			set("IPV6_JOIN_GROUP", syscall.SetsockoptIPv6Mreq(s, syscall.IPPROTO_IPV6, syscall.IPV6_JOIN_GROUP, join))
-		})
-		return errors.Join(err, serr)
-	}}
-	c, err := lc.ListenPacket(context.Background(), "udp6", fmt.Sprintf("[::]:%d", Port))
-	if err != nil {
-		return nil, fmt.Errorf("advertisers/ripng: listen on %s: %w", name, err)
-	}
-	return c, nil
+	return rip.ListenOnDevice("advertisers/ripng", name, "udp6", fmt.Sprintf("[::]:%d", Port), func(s int, set func(string, error)) {
+		set("IPV6_V6ONLY", syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 1))
+		set("IPV6_MULTICAST_HOPS", syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, syscall.IPV6_MULTICAST_HOPS, HopLimit))
+		set("IPV6_UNICAST_HOPS", syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, syscall.IPV6_UNICAST_HOPS, HopLimit))
+		set("IPV6_MULTICAST_LOOP", syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, syscall.IPV6_MULTICAST_LOOP, 0))
+		set("IPV6_MULTICAST_IF", syscall.SetsockoptInt(s, syscall.IPPROTO_IPV6, syscall.IPV6_MULTICAST_IF, ifi.Index))
+		set("IPV6_JOIN_GROUP", syscall.SetsockoptIPv6Mreq(s, syscall.IPPROTO_IPV6, syscall.IPV6_JOIN_GROUP, join))
+	})
 }
