@@ -432,7 +432,8 @@ func (w *routeWatch) stop() map[string]routeChanges {
 // and one fault: the lab's router variant must behave like FRR.
 // TestBIRDRouters runs the load-balancing shape with BIRD routers,
 // dual-stack: RADIUS is asked over IPv4 (RIPv2) and IPv6 (RIPng, BIRD's
-// "rip ng") and must fail over and back on both.
+// "rip ng") and must fail over and back on both; then ripcord on sa is
+// stopped (SIGTERM) and started again.
 func TestBIRDRouters(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
@@ -462,6 +463,20 @@ func TestBIRDRouters(t *testing.T) {
 			}
 		}
 	}
+
+	// ripcord SIGTERM on sa: RIPv2 and RIPng poison, BIRD drops both, and ca
+	// moves to sb on both addresses; it comes back when ripcord starts.
+	doing(t, "stopping ripcord on sa (SIGTERM)")
+	if err := l.SA.StopRipcord(); err != nil {
+		t.Fatal(err)
+	}
+	all := l.Probed()
+	l.expect(t, ctx, everyone("sb", all...), failoverBound)
+	doing(t, "starting ripcord on sa again")
+	if err := l.SA.StartRipcord(); err != nil {
+		t.Fatal(err)
+	}
+	l.expect(t, ctx, l.HomeState(), failbackBound)
 }
 
 // TestRelay breaks services on sa with make-before-break configured: sa
