@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -35,79 +36,125 @@ func dupNS(h netns.NsHandle) (netns.NsHandle, error) {
 	return netns.NsHandle(fd), err
 }
 
-// cleanup removes what an earlier run of the Manager left: its table, its
+// family is one address family's share of the kernel objects: its nftables
+// table, its policy rules and its forwarding switch. The tunnel (over IPv4)
+// carries both.
+type family struct {
+	v6         bool
+	table      *nftables.Table
+	moved      []netlink.Rule // the local rules we moved away, restored by Close
+	forwarding bool           // we switched forwarding on; Close switches it off
+	hadGuard   bool           // an earlier run had switched forwarding on and died
+	ctTimeout  bool           // the kernel took the conntrack timeout policy of rescued connections
+}
+
+func (f *family) af() int {
+	if f.v6 {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
+
+func (f *family) forwardingKey() string {
+	if f.v6 {
+		return "net/ipv6/conf/all/forwarding"
+	}
+	return "net/ipv4/conf/all/forwarding"
+}
+
+func (f *family) has(a netip.Addr) bool { return a.IsValid() && a.Is6() == f.v6 }
+
+// tunnelLinkLocal is the IPv6 link-local address of the replica with unicast
+// address a on the tunnel (EUI-64 of its tunnel MAC): the gateway of the
+// IPv6 VIP routes into the tunnel. No link holds it; the static neighbour
+// entry is all the route needs.
+func tunnelLinkLocal(a netip.Addr) netip.Addr {
+	mac := tunnelMAC(a)
+	return netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 8: mac[0] ^ 2, 9: mac[1], 10: mac[2], 11: 0xff, 12: 0xfe, 13: mac[3], 14: mac[4], 15: mac[5]})
+}
+
+// cleanup removes what an earlier run of the Manager left: its tables, its
 // rules (putting a local rule back first if it had moved it), and its link
-// (its routes go with the link). It reports whether that run had switched
-// forwarding on (its table held the forward guard).
-func (m *Manager) cleanup() (hadGuard bool, err error) {
-	if t, err := m.nft.ListTableOfFamily(m.cfg.Table, m.table.Family); err == nil && t != nil {
-		if _, err := m.nft.ListChain(m.table, guardChain); err == nil {
-			hadGuard = true
+// (its routes go with the link). It notes whether that run had switched
+// forwarding on (its table held the forward guard). unused are families
+// this run does not set up: an earlier run's forwarding is switched off
+// there at once.
+func (m *Manager) cleanup(unused ...*family) error {
+	for _, f := range slices.Concat(m.fams, unused) {
+		if t, err := m.nft.ListTableOfFamily(m.cfg.Table, f.table.Family); err == nil && t != nil {
+			if _, err := m.nft.ListChain(f.table, guardChain); err == nil {
+				f.hadGuard = true
+			}
+			m.nft.DelTable(f.table)
+			if err := m.nft.Flush(); err != nil {
+				return fmt.Errorf("relay: remove leftover table %s: %w", m.cfg.Table, err)
+			}
+			m.log.Info("relay: removed a table an earlier run left", "table", m.cfg.Table, "ipv6", f.v6)
 		}
-		m.nft.DelTable(m.table)
-		if err := m.nft.Flush(); err != nil {
-			return false, fmt.Errorf("relay: remove leftover table %s: %w", m.cfg.Table, err)
+		rules, err := m.nl.RuleList(f.af())
+		if err != nil {
+			return fmt.Errorf("relay: list rules: %w", err)
 		}
-		m.log.Info("relay: removed a table an earlier run left", "table", m.cfg.Table)
-	}
-	rules, err := m.nl.RuleList(unix.AF_INET)
-	if err != nil {
-		return false, fmt.Errorf("relay: list rules: %w", err)
-	}
-	var ours []netlink.Rule
-	foreignLocal := false
-	for _, r := range rules {
-		if r.Protocol == Protocol {
-			ours = append(ours, r)
-		} else if isLocalRule(r) {
-			foreignLocal = true
+		var ours []netlink.Rule
+		foreignLocal := false
+		for _, r := range rules {
+			if r.Protocol == Protocol {
+				ours = append(ours, r)
+			} else if isLocalRule(r) {
+				foreignLocal = true
+			}
 		}
-	}
-	if len(ours) > 0 && !foreignLocal && slices.ContainsFunc(ours, isLocalRule) {
-		// An earlier run moved the local rule and died: put the kernel's
-		// default back before removing the moved copy.
-		r := localRule(0, unix.RTPROT_KERNEL)
-		if err := m.nl.RuleAdd(&r); err != nil {
-			return false, fmt.Errorf("relay: restore local rule: %w", err)
+		if len(ours) > 0 && !foreignLocal && slices.ContainsFunc(ours, isLocalRule) {
+			// An earlier run moved the local rule and died: put the kernel's
+			// default back before removing the moved copy.
+			r := localRule(f, 0, unix.RTPROT_KERNEL)
+			if err := m.nl.RuleAdd(&r); err != nil {
+				return fmt.Errorf("relay: restore local rule: %w", err)
+			}
 		}
-	}
-	for _, r := range ours {
-		if err := m.nl.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
-			return false, fmt.Errorf("relay: remove leftover rule %s: %w", r, err)
+		for _, r := range ours {
+			if err := m.nl.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("relay: remove leftover rule %s: %w", r, err)
+			}
 		}
-	}
-	if len(ours) > 0 {
-		m.log.Info("relay: removed policy rules an earlier run left", "rules", len(ours))
+		if len(ours) > 0 {
+			m.log.Info("relay: removed policy rules an earlier run left", "rules", len(ours), "ipv6", f.v6)
+		}
+		if f.hadGuard && slices.Contains(unused, f) {
+			if err := m.sysctl(f.forwardingKey(), "0"); err != nil {
+				return err
+			}
+		}
 	}
 	if l, err := m.nl.LinkByName(m.cfg.Device); err == nil {
 		if l.Type() != "vxlan" {
-			return false, fmt.Errorf("relay: link %s exists and is a %s, not this relay's VXLAN link: choose another device name", m.cfg.Device, l.Type())
+			return fmt.Errorf("relay: link %s exists and is a %s, not this relay's VXLAN link: choose another device name", m.cfg.Device, l.Type())
 		}
 		if err := m.nl.LinkDel(l); err != nil {
-			return false, fmt.Errorf("relay: remove leftover link %s: %w", m.cfg.Device, err)
+			return fmt.Errorf("relay: remove leftover link %s: %w", m.cfg.Device, err)
 		}
 		m.log.Info("relay: removed a link an earlier run left", "link", m.cfg.Device)
 	}
-	return hadGuard, nil
+	return nil
 }
 
 func isLocalRule(r netlink.Rule) bool {
 	return r.Table == unix.RT_TABLE_LOCAL && r.Mark == 0 && r.Src == nil && r.Dst == nil && r.IifName == "" && r.OifName == ""
 }
 
-func localRule(prio int, proto uint8) netlink.Rule {
+func localRule(f *family, prio int, proto uint8) netlink.Rule {
 	r := *netlink.NewRule()
-	r.Family = unix.AF_INET
+	r.Family = f.af()
 	r.Priority = prio
 	r.Table = unix.RT_TABLE_LOCAL
 	r.Protocol = proto
 	return r
 }
 
-// setup creates the tunnel link, one policy rule per peer, moves the local
-// rule after them, switches forwarding on (guarded) and writes the base
-// nftables objects.
-func (m *Manager) setup(hadGuard bool) error {
+// setup creates the tunnel link, one policy rule per peer and family, moves
+// the local rules after them, switches forwarding on (guarded) and writes the
+// base nftables objects.
+func (m *Manager) setup() error {
 	la := netlink.NewLinkAttrs()
 	la.Name = m.cfg.Device
 	la.HardwareAddr = tunnelMAC(m.cfg.Local)
@@ -143,9 +190,18 @@ func (m *Manager) setup(hadGuard bool) error {
 	if err := m.nl.AddrAdd(link, dummy); err != nil {
 		return fmt.Errorf("relay: address %s on %s: %w", dummy.IPNet, m.cfg.Device, err)
 	}
-	// The tunnel carries IPv4 only; without IPv6 the link sends no router
-	// solicitations and reports into a tunnel that has nowhere to flood them.
-	_ = m.sysctl("net/ipv6/conf/"+m.cfg.Device+"/disable_ipv6", "1")
+	if len(m.fams) > 1 {
+		// IPv6 needs no address on the link (measured: forwarding into it
+		// and local delivery from it work without one), and none is made,
+		// so the link sends no router solicitations, reports or duplicate
+		// address probes into a tunnel that has nowhere to flood them.
+		if err := m.sysctl("net/ipv6/conf/"+m.cfg.Device+"/disable_ipv6", "0"); err != nil {
+			return err
+		}
+		if err := m.nl.LinkSetIP6AddrGenMode(link, 1 /* IN6_ADDR_GEN_MODE_NONE */); err != nil {
+			return fmt.Errorf("relay: no IPv6 link-local address on %s: %w", m.cfg.Device, err)
+		}
+	}
 	if err := m.nl.LinkSetUp(link); err != nil {
 		return fmt.Errorf("relay: set %s up: %w", m.cfg.Device, err)
 	}
@@ -157,50 +213,67 @@ func (m *Manager) setup(hadGuard bool) error {
 		if err := m.nl.NeighAppend(fdb); err != nil {
 			return fmt.Errorf("relay: FDB entry for peer %v: %w", p, err)
 		}
-		arp := &netlink.Neigh{
-			LinkIndex: link.Attrs().Index, Family: unix.AF_INET, State: unix.NUD_PERMANENT,
-			HardwareAddr: tunnelMAC(p), IP: p.AsSlice(),
-		}
-		if err := m.nl.NeighSet(arp); err != nil {
-			return fmt.Errorf("relay: neighbour entry for peer %v: %w", p, err)
-		}
-		r := *netlink.NewRule()
-		r.Family = unix.AF_INET
-		r.Priority = m.cfg.RulePriority
-		r.Mark = m.mark(i)
-		mask := m.cfg.MarkMask
-		r.Mask = &mask
-		r.Table = m.cfg.RouteTable + i
-		r.Protocol = Protocol
-		if err := m.nl.RuleAdd(&r); err != nil {
-			return fmt.Errorf("relay: add rule %s: %w", r, err)
+		for _, f := range m.fams {
+			gw := m.gateway(f, i)
+			nb := &netlink.Neigh{
+				LinkIndex: link.Attrs().Index, Family: f.af(), State: unix.NUD_PERMANENT,
+				HardwareAddr: tunnelMAC(p), IP: gw.AsSlice(),
+			}
+			if err := m.nl.NeighSet(nb); err != nil {
+				return fmt.Errorf("relay: neighbour entry %v for peer %v: %w", gw, p, err)
+			}
+			r := *netlink.NewRule()
+			r.Family = f.af()
+			r.Priority = m.cfg.RulePriority
+			r.Mark = m.mark(i)
+			mask := m.cfg.MarkMask
+			r.Mask = &mask
+			r.Table = m.cfg.RouteTable + i
+			r.Protocol = Protocol
+			if err := m.nl.RuleAdd(&r); err != nil {
+				return fmt.Errorf("relay: add rule %s: %w", r, err)
+			}
 		}
 	}
-	if err := m.moveLocalRule(); err != nil {
-		return err
-	}
-	fwd, err := m.readSysctl("net/ipv4/conf/all/forwarding")
-	if err != nil {
-		return err
-	}
-	if fwd == "0" || hadGuard {
-		// Relaying forwards packets. Switch forwarding on, and let the guard
-		// chain drop every forwarded packet that is not relayed, so the host
-		// does not become a router for anything else.
-		if err := m.sysctl("net/ipv4/conf/all/forwarding", "1"); err != nil {
+	for _, f := range m.fams {
+		if err := m.moveLocalRule(f); err != nil {
 			return err
 		}
-		m.forwarding = true
+		fwd, err := m.readSysctl(f.forwardingKey())
+		if err != nil {
+			return err
+		}
+		if fwd == "0" || f.hadGuard {
+			// Relaying forwards packets. Switch forwarding on, and let the
+			// guard chain drop every forwarded packet that is not relayed,
+			// so the host does not become a router for anything else.
+			if err := m.sysctl(f.forwardingKey(), "1"); err != nil {
+				return err
+			}
+			f.forwarding = true
+		}
+		if err := m.writeBase(f); err != nil {
+			return err
+		}
 	}
-	return m.writeBase()
+	return nil
+}
+
+// gateway is peer i's address in the family: the route of a VIP into the
+// tunnel goes through it, and a static neighbour entry resolves it.
+func (m *Manager) gateway(f *family, i int) netip.Addr {
+	if f.v6 {
+		return tunnelLinkLocal(m.cfg.Peers[i])
+	}
+	return m.cfg.Peers[i]
 }
 
 // moveLocalRule moves the lookup of the local table after the fwmark rules:
 // a relayed packet is addressed to a VIP this host holds, and would be
 // delivered locally otherwise. The new local rule is added before the old one
 // is removed, so local delivery never stops.
-func (m *Manager) moveLocalRule() error {
-	rules, err := m.nl.RuleList(unix.AF_INET)
+func (m *Manager) moveLocalRule(f *family) error {
+	rules, err := m.nl.RuleList(f.af())
 	if err != nil {
 		return fmt.Errorf("relay: list rules: %w", err)
 	}
@@ -213,16 +286,16 @@ func (m *Manager) moveLocalRule() error {
 	if len(early) == 0 {
 		return nil // already after ours (moved by someone else, e.g. Cilium)
 	}
-	r := localRule(m.cfg.RulePriority+1, Protocol)
+	r := localRule(f, m.cfg.RulePriority+1, Protocol)
 	if err := m.nl.RuleAdd(&r); err != nil {
 		return fmt.Errorf("relay: add local rule at priority %d: %w", r.Priority, err)
 	}
 	for _, r := range early {
-		del := localRule(r.Priority, r.Protocol)
+		del := localRule(f, r.Priority, r.Protocol)
 		if err := m.nl.RuleDel(&del); err != nil {
 			return fmt.Errorf("relay: move local rule from priority %d: %w", r.Priority, err)
 		}
-		m.moved = append(m.moved, del)
+		f.moved = append(f.moved, del)
 	}
 	return nil
 }
@@ -231,45 +304,52 @@ func (m *Manager) moveLocalRule() error {
 // Only for the VIP: the tunnel's own packets to the peer carry the same mark
 // and must find the peer through the main table.
 func (m *Manager) addRoute(r route) error {
+	f := m.fams[0]
+	if r.vip.Is6() {
+		f = m.fams[1]
+	}
+	gw := m.gateway(f, r.peer)
 	rt := &netlink.Route{
-		Dst:       &net.IPNet{IP: r.vip.AsSlice(), Mask: net.CIDRMask(32, 32)},
-		Gw:        m.cfg.Peers[r.peer].AsSlice(),
+		Dst:       &net.IPNet{IP: r.vip.AsSlice(), Mask: net.CIDRMask(r.vip.BitLen(), r.vip.BitLen())},
+		Gw:        gw.AsSlice(),
 		LinkIndex: m.link.Attrs().Index,
 		Table:     m.cfg.RouteTable + r.peer,
 		Flags:     int(netlink.FLAG_ONLINK),
 		Protocol:  Protocol,
 	}
 	if err := m.nl.RouteReplace(rt); err != nil {
-		return fmt.Errorf("relay: route %v via %v in table %d: %w", r.vip, m.cfg.Peers[r.peer], rt.Table, err)
+		return fmt.Errorf("relay: route %v via %v in table %d: %w", r.vip, gw, rt.Table, err)
 	}
 	return nil
 }
 
-// teardown removes everything setup made, restoring the local rule before
-// removing the moved copy.
+// teardown removes everything setup made, restoring the local rules before
+// removing the moved copies.
 func (m *Manager) teardown() error {
 	var errs []error
-	m.nft.DelTable(m.table)
-	if err := m.nft.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
-		errs = append(errs, fmt.Errorf("relay: remove table %s: %w", m.cfg.Table, err))
-	}
-	for _, r := range m.moved {
-		if err := m.nl.RuleAdd(&r); err != nil && !errors.Is(err, unix.EEXIST) {
-			errs = append(errs, fmt.Errorf("relay: restore local rule at priority %d: %w", r.Priority, err))
+	for _, f := range m.fams {
+		m.nft.DelTable(f.table)
+		if err := m.nft.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("relay: remove table %s: %w", m.cfg.Table, err))
 		}
-	}
-	if rules, err := m.nl.RuleList(unix.AF_INET); err != nil {
-		errs = append(errs, fmt.Errorf("relay: list rules: %w", err))
-	} else {
-		for _, r := range rules {
-			if r.Protocol != Protocol {
-				continue
+		for _, r := range f.moved {
+			if err := m.nl.RuleAdd(&r); err != nil && !errors.Is(err, unix.EEXIST) {
+				errs = append(errs, fmt.Errorf("relay: restore local rule at priority %d: %w", r.Priority, err))
 			}
-			if isLocalRule(r) && len(m.moved) == 0 && !m.otherLocalRule(rules) {
-				continue // never leave the host without a local rule
-			}
-			if err := m.nl.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
-				errs = append(errs, fmt.Errorf("relay: remove rule %s: %w", r, err))
+		}
+		if rules, err := m.nl.RuleList(f.af()); err != nil {
+			errs = append(errs, fmt.Errorf("relay: list rules: %w", err))
+		} else {
+			for _, r := range rules {
+				if r.Protocol != Protocol {
+					continue
+				}
+				if isLocalRule(r) && len(f.moved) == 0 && !otherLocalRule(rules) {
+					continue // never leave the host without a local rule
+				}
+				if err := m.nl.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+					errs = append(errs, fmt.Errorf("relay: remove rule %s: %w", r, err))
+				}
 			}
 		}
 	}
@@ -278,15 +358,17 @@ func (m *Manager) teardown() error {
 			errs = append(errs, fmt.Errorf("relay: remove link %s: %w", m.cfg.Device, err))
 		}
 	}
-	if m.forwarding {
-		if err := m.sysctl("net/ipv4/conf/all/forwarding", "0"); err != nil {
-			errs = append(errs, err)
+	for _, f := range m.fams {
+		if f.forwarding {
+			if err := m.sysctl(f.forwardingKey(), "0"); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (m *Manager) otherLocalRule(rules []netlink.Rule) bool {
+func otherLocalRule(rules []netlink.Rule) bool {
 	for _, r := range rules {
 		if isLocalRule(r) && r.Protocol != Protocol {
 			return true

@@ -14,7 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The nftables side, in one table of family ip:
+// The nftables side, in one table of family ip and one of family ip6 (the
+// same name, the same chains and sets, for the service's VIP and VIP6):
 //
 //	chain prerouting (filter, priority raw, before conntrack):
 //	  iifname DEVICE accept                      arrived relayed: never again
@@ -27,7 +28,8 @@ import (
 //	      add key to @flows-J, count flow, mark peer J, notrack, accept
 //	chain forward (only when the Manager switched forwarding on):
 //	  mark not ours: drop
-//	chain input: VXLAN for our VNI not from a peer: drop
+//	chain input (ip only: the tunnel runs over IPv4): VXLAN for our VNI
+//	  not from a peer: drop
 //	chains tunnel-in, tunnel-out: mark the conntrack entry of flows that come
 //	  through the tunnel, clamp the MSS of the SYN-ACKs this host sends them
 //	chain rescue (after conntrack): mid-stream TCP packets of connections this
@@ -38,7 +40,8 @@ import (
 // connection is never cut in the middle by a mode change; a flow that began
 // locally (TCP without a SYN, not in a set) stays local. Relayed packets are
 // not tracked: this replica only sees the client's half of the connection,
-// which conntrack would call invalid.
+// which conntrack would call invalid. Each table has its own counters of a
+// service; Stats adds them up.
 
 const (
 	preChain       = "prerouting"
@@ -60,37 +63,47 @@ const (
 	synTimeout = 30 * time.Second
 )
 
-var flowKeyType = nftables.MustConcatSetType(
-	nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto,
-	nftables.TypeInetService, nftables.TypeInetService)
+var (
+	flowKeyType = nftables.MustConcatSetType(
+		nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto,
+		nftables.TypeInetService, nftables.TypeInetService)
+	flowKeyType6 = nftables.MustConcatSetType(
+		nftables.TypeIP6Addr, nftables.TypeIP6Addr, nftables.TypeInetProto,
+		nftables.TypeInetService, nftables.TypeInetService)
+)
 
 func flowSetName(peer int) string     { return "flows-" + strconv.Itoa(peer) }
 func serviceChain(name string) string { return "svc-" + name }
 func flowCounter(name string) string  { return "flows-" + name }
 func pktCounter(name string) string   { return "packets-" + name }
 
-func (m *Manager) flowSet(peer int) *nftables.Set {
+func flowSet(f *family, peer int) *nftables.Set {
+	key := flowKeyType
+	if f.v6 {
+		key = flowKeyType6
+	}
 	return &nftables.Set{
-		Table: m.table, Name: flowSetName(peer), KeyType: flowKeyType, Concatenation: true,
+		Table: f.table, Name: flowSetName(peer), KeyType: key, Concatenation: true,
 		Dynamic: true, HasTimeout: true, Size: flowSetSize,
 	}
 }
 
-// writeBase creates the table, its base chains and one flow set per peer.
-func (m *Manager) writeBase() error {
-	m.nft.AddTable(m.table)
+// writeBase creates a family's table, its base chains and one flow set per
+// peer.
+func (m *Manager) writeBase(f *family) error {
+	m.nft.AddTable(f.table)
 	m.nft.AddChain(&nftables.Chain{
-		Name: preChain, Table: m.table, Type: nftables.ChainTypeFilter,
+		Name: preChain, Table: f.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw,
 	})
-	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: &nftables.Chain{Name: preChain, Table: m.table},
+	m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: &nftables.Chain{Name: preChain, Table: f.table},
 		Exprs: m.fromTunnel()})
-	if m.forwarding {
+	if f.forwarding {
 		guard := m.nft.AddChain(&nftables.Chain{
-			Name: guardChain, Table: m.table, Type: nftables.ChainTypeFilter,
+			Name: guardChain, Table: f.table, Type: nftables.ChainTypeFilter,
 			Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter,
 		})
-		m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: guard, Exprs: []expr.Any{
+		m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: guard, Exprs: []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 				Mask: binaryutil.NativeEndian.PutUint32(m.cfg.MarkMask), Xor: make([]byte, 4)},
@@ -98,16 +111,18 @@ func (m *Manager) writeBase() error {
 			&expr.Verdict{Kind: expr.VerdictDrop},
 		}})
 	}
-	if err := m.guardTunnel(); err != nil {
-		return err
+	if !f.v6 {
+		if err := m.guardTunnel(f); err != nil {
+			return err
+		}
 	}
-	m.clampTunnelMSS()
+	m.clampTunnelMSS(f)
 	m.nft.AddChain(&nftables.Chain{
-		Name: rescueChain, Table: m.table, Type: nftables.ChainTypeFilter,
+		Name: rescueChain, Table: f.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle,
 	})
 	for i := range m.cfg.Peers {
-		if err := m.nft.AddSet(m.flowSet(i), nil); err != nil {
+		if err := m.nft.AddSet(flowSet(f, i), nil); err != nil {
 			return fmt.Errorf("relay: flow set: %w", err)
 		}
 	}
@@ -116,21 +131,25 @@ func (m *Manager) writeBase() error {
 	}
 	// Optional: kernels without conntrack timeout policies keep a rescued
 	// connection's entry until conntrack's own established timeout.
-	m.nft.AddObj(&nftables.NamedObj{Table: m.table, Name: rescuedTimeout, Type: nftables.ObjTypeCtTimeout,
-		Obj: &expr.CtTimeout{L3Proto: unix.NFPROTO_IPV4, L4Proto: unix.IPPROTO_TCP,
+	l3 := uint16(unix.NFPROTO_IPV4)
+	if f.v6 {
+		l3 = unix.NFPROTO_IPV6
+	}
+	m.nft.AddObj(&nftables.NamedObj{Table: f.table, Name: rescuedTimeout, Type: nftables.ObjTypeCtTimeout,
+		Obj: &expr.CtTimeout{L3Proto: l3, L4Proto: unix.IPPROTO_TCP,
 			Policy: expr.CtStatePolicyTimeout{expr.CtStateTCPESTABLISHED: 60}}})
 	if err := m.nft.Flush(); err != nil {
 		m.log.Info("relay: no conntrack timeout policy; rescued connections keep their conntrack entries longer", "err", err)
 	} else {
-		m.ctTimeout = true
+		f.ctTimeout = true
 	}
 	return nil
 }
 
 // guardTunnel drops VXLAN packets for the relay's VNI that do not come from a
 // peer: the tunnel delivers whatever it carries, with any source address.
-func (m *Manager) guardTunnel() error {
-	peers := &nftables.Set{Table: m.table, Anonymous: true, Constant: true, KeyType: nftables.TypeIPAddr}
+func (m *Manager) guardTunnel(f *family) error {
+	peers := &nftables.Set{Table: f.table, Anonymous: true, Constant: true, KeyType: nftables.TypeIPAddr}
 	var elems []nftables.SetElement
 	for _, p := range m.cfg.Peers {
 		elems = append(elems, nftables.SetElement{Key: p.AsSlice()})
@@ -139,11 +158,11 @@ func (m *Manager) guardTunnel() error {
 		return fmt.Errorf("relay: peer set: %w", err)
 	}
 	in := m.nft.AddChain(&nftables.Chain{
-		Name: inputChain, Table: m.table, Type: nftables.ChainTypeFilter,
+		Name: inputChain, Table: f.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter,
 	})
 	vni := binaryutil.BigEndian.PutUint32(m.cfg.VNI)[1:]
-	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: in, Exprs: concat(isProto(unix.IPPROTO_UDP), []expr.Any{
+	m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: in, Exprs: concat(isProto(unix.IPPROTO_UDP), []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(m.cfg.Port)},
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 12, Len: 3}, // VXLAN header's VNI
@@ -160,12 +179,12 @@ func (m *Manager) guardTunnel() error {
 // sends for them announces an MSS that fits the tunnel's MTU. The client's
 // segments then travel inside the tunnel whole, with no reliance on ICMP
 // "fragmentation needed" reaching the client.
-func (m *Manager) clampTunnelMSS() {
+func (m *Manager) clampTunnelMSS(f *family) {
 	in := m.nft.AddChain(&nftables.Chain{
-		Name: tunnelInChain, Table: m.table, Type: nftables.ChainTypeFilter,
+		Name: tunnelInChain, Table: f.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle,
 	})
-	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: in, Exprs: concat(m.fromTunnel()[:2], []expr.Any{
+	m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: in, Exprs: concat(m.fromTunnel()[:2], []expr.Any{
 		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 			Mask: binaryutil.NativeEndian.PutUint32(^m.cfg.MarkMask),
@@ -173,11 +192,15 @@ func (m *Manager) clampTunnelMSS() {
 		&expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true},
 	})})
 	out := m.nft.AddChain(&nftables.Chain{
-		Name: tunnelOutChain, Table: m.table, Type: nftables.ChainTypeFilter,
+		Name: tunnelOutChain, Table: f.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityMangle,
 	})
-	mss := binaryutil.BigEndian.PutUint16(uint16(m.cfg.MTU - 40)) // IPv4 and TCP headers
-	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: out, Exprs: concat([]expr.Any{
+	hdr := 40 // IPv4 and TCP headers
+	if f.v6 {
+		hdr = 60
+	}
+	mss := binaryutil.BigEndian.PutUint16(uint16(m.cfg.MTU - hdr))
+	m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: out, Exprs: concat([]expr.Any{
 		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 			Mask: binaryutil.NativeEndian.PutUint32(m.cfg.MarkMask), Xor: make([]byte, 4)},
@@ -212,33 +235,8 @@ func (m *Manager) fromTunnel() []expr.Any {
 // failure changes nothing. Counters and flow sets are kept. added are the
 // services new to the Manager.
 func (m *Manager) writeRules(services map[string]*service, added []string) error {
-	pre := &nftables.Chain{Name: preChain, Table: m.table}
-	for _, name := range slices.Sorted(slices.Values(added)) { // creation order is listing order
-		m.nft.AddObj(&nftables.CounterObj{Table: m.table, Name: flowCounter(name)})
-		m.nft.AddObj(&nftables.CounterObj{Table: m.table, Name: pktCounter(name)})
-		m.nft.AddChain(&nftables.Chain{Name: serviceChain(name), Table: m.table})
-	}
-	m.nft.FlushChain(pre)
-	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: pre, Exprs: m.fromTunnel()})
-	rescue := &nftables.Chain{Name: rescueChain, Table: m.table}
-	m.nft.FlushChain(rescue)
-	m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: rescue, Exprs: m.fromTunnel()})
-	for _, name := range slices.Sorted(maps.Keys(services)) {
-		s := services[name]
-		chain := &nftables.Chain{Name: serviceChain(name), Table: m.table}
-		m.nft.FlushChain(chain)
-		if !s.want.VIP.Is4() {
-			continue // only ever Off: nothing to dispatch
-		}
-		for _, p := range s.want.Ports {
-			m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: pre, Exprs: dispatch(s.want, p, chain.Name)})
-		}
-		for _, rule := range m.serviceRules(name, s.want) {
-			m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: chain, Exprs: rule})
-		}
-		for _, rule := range m.rescueRules(name, s.want) {
-			m.nft.AddRule(&nftables.Rule{Table: m.table, Chain: rescue, Exprs: rule})
-		}
+	for _, f := range m.fams {
+		m.writeFamilyRules(f, services, added)
 	}
 	if err := m.nft.Flush(); err != nil {
 		return fmt.Errorf("relay: write rules: %w", err)
@@ -246,16 +244,56 @@ func (m *Manager) writeRules(services map[string]*service, added []string) error
 	return nil
 }
 
-func dispatch(w Want, p Port, chain string) []expr.Any {
-	return concat(toPort(w.VIP, p), []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}})
+// writeFamilyRules queues the rewrite of one family's table. Every service
+// has its chain and counters in both tables, whatever addresses it has.
+func (m *Manager) writeFamilyRules(f *family, services map[string]*service, added []string) {
+	pre := &nftables.Chain{Name: preChain, Table: f.table}
+	for _, name := range slices.Sorted(slices.Values(added)) { // creation order is listing order
+		m.nft.AddObj(&nftables.CounterObj{Table: f.table, Name: flowCounter(name)})
+		m.nft.AddObj(&nftables.CounterObj{Table: f.table, Name: pktCounter(name)})
+		m.nft.AddChain(&nftables.Chain{Name: serviceChain(name), Table: f.table})
+	}
+	m.nft.FlushChain(pre)
+	m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: pre, Exprs: m.fromTunnel()})
+	rescue := &nftables.Chain{Name: rescueChain, Table: f.table}
+	m.nft.FlushChain(rescue)
+	m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: rescue, Exprs: m.fromTunnel()})
+	for _, name := range slices.Sorted(maps.Keys(services)) {
+		s := services[name]
+		chain := &nftables.Chain{Name: serviceChain(name), Table: f.table}
+		m.nft.FlushChain(chain)
+		vip := s.want.VIP
+		if f.v6 {
+			vip = s.want.VIP6
+		}
+		if !f.has(vip) {
+			continue // no address of this family: nothing to dispatch
+		}
+		for _, p := range s.want.Ports {
+			m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: pre, Exprs: dispatch(vip, p, chain.Name)})
+		}
+		for _, rule := range m.serviceRules(f, name, s.want) {
+			m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: chain, Exprs: rule})
+		}
+		for _, rule := range m.rescueRules(f, vip, name, s.want) {
+			m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: rescue, Exprs: rule})
+		}
+	}
+}
+
+func dispatch(vip netip.Addr, p Port, chain string) []expr.Any {
+	return concat(toPort(vip, p), []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}})
 }
 
 // toPort matches packets to vip and port.
 func toPort(vip netip.Addr, p Port) []expr.Any {
-	a := vip.As4()
+	off := uint32(16) // IPv4 destination
+	if vip.Is6() {
+		off = 24
+	}
 	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a[:]},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: uint32(vip.BitLen() / 8)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: vip.AsSlice()},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{protoNum(p.Proto)}},
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
@@ -271,7 +309,7 @@ func protoNum(proto string) byte {
 }
 
 // serviceRules are the rules of one service's chain (see the table above).
-func (m *Manager) serviceRules(name string, w Want) [][]expr.Any {
+func (m *Manager) serviceRules(f *family, name string, w Want) [][]expr.Any {
 	var tcp, udp bool
 	for _, p := range w.Ports {
 		tcp = tcp || p.Proto == "tcp"
@@ -281,7 +319,7 @@ func (m *Manager) serviceRules(name string, w Want) [][]expr.Any {
 	for i := range m.cfg.Peers {
 		if tcp {
 			// Known TCP flows keep their peer, also after the relay is off.
-			rules = append(rules, concat(isProto(unix.IPPROTO_TCP), flowKey(),
+			rules = append(rules, concat(isProto(unix.IPPROTO_TCP), flowKey(f),
 				[]expr.Any{
 					&expr.Lookup{SourceRegister: 1, SetName: flowSetName(i)},
 					&expr.Dynset{SrcRegKey: 1, SetName: flowSetName(i), Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: m.cfg.TCPTimeout},
@@ -289,7 +327,7 @@ func (m *Manager) serviceRules(name string, w Want) [][]expr.Any {
 				m.relayTo(i, pktCounter(name))))
 		}
 		if udp && w.Mode != Off {
-			rules = append(rules, concat(isProto(unix.IPPROTO_UDP), flowKey(),
+			rules = append(rules, concat(isProto(unix.IPPROTO_UDP), flowKey(f),
 				[]expr.Any{&expr.Lookup{SourceRegister: 1, SetName: flowSetName(i)}},
 				m.relayTo(i, pktCounter(name))))
 		}
@@ -309,7 +347,7 @@ func (m *Manager) serviceRules(name string, w Want) [][]expr.Any {
 				&expr.Verdict{Kind: expr.VerdictReturn},
 			}))
 		}
-		rules = append(rules, concat(match, m.newFlow(j, name, timeout)))
+		rules = append(rules, concat(match, m.newFlow(f, j, name, timeout)))
 	}
 	if tcp {
 		newFlow(concat(isProto(unix.IPPROTO_TCP), []expr.Any{
@@ -333,7 +371,7 @@ func (m *Manager) serviceRules(name string, w Want) [][]expr.Any {
 // connection has its address and ports either, it goes to the service's peer
 // (the last one it relayed to, in any mode) and its flow joins the peer's
 // set, so the rest follows at the prerouting chain.
-func (m *Manager) rescueRules(name string, w Want) [][]expr.Any {
+func (m *Manager) rescueRules(f *family, vip netip.Addr, name string, w Want) [][]expr.Any {
 	j := m.peerIndex(w.Peer)
 	if j < 0 {
 		return nil
@@ -343,7 +381,7 @@ func (m *Manager) rescueRules(name string, w Want) [][]expr.Any {
 		if p.Proto != "tcp" {
 			continue
 		}
-		match := concat(toPort(w.VIP, p), []expr.Any{
+		match := concat(toPort(vip, p), []expr.Any{
 			&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
 				Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: make([]byte, 4)},
@@ -360,10 +398,10 @@ func (m *Manager) rescueRules(name string, w Want) [][]expr.Any {
 			&expr.Verdict{Kind: expr.VerdictAccept},
 		}))
 		var timeout []expr.Any
-		if m.ctTimeout {
+		if f.ctTimeout {
 			timeout = []expr.Any{&expr.Objref{Type: int(nftables.ObjTypeCtTimeout), Name: rescuedTimeout}}
 		}
-		rules = append(rules, concat(match, flowKey(), []expr.Any{
+		rules = append(rules, concat(match, flowKey(f), []expr.Any{
 			&expr.Dynset{SrcRegKey: 1, SetName: flowSetName(j), Operation: unix.NFT_DYNSET_OP_ADD, Timeout: m.cfg.TCPTimeout},
 		}, timeout, []expr.Any{
 			&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: flowCounter(name)},
@@ -383,19 +421,25 @@ func isProto(p byte) []expr.Any {
 }
 
 // flowKey loads saddr . daddr . l4proto . sport . dport into the 32-bit
-// registers 8-12 (register 1 is their first 16 bytes).
-func flowKey() []expr.Any {
+// registers from 8 on (register 1 is their first 16 bytes): 8-12 for IPv4,
+// 8-18 for IPv6.
+func flowKey(f *family) []expr.Any {
+	src, n := uint32(12), uint32(4) // IPv4 source, address length
+	if f.v6 {
+		src, n = 8, 16
+	}
+	r := 8 + n/4 // the first register after the source address
 	return []expr.Any{
-		&expr.Payload{DestRegister: 8, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 10},
-		&expr.Payload{DestRegister: 11, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
-		&expr.Payload{DestRegister: 12, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Payload{DestRegister: 8, Base: expr.PayloadBaseNetworkHeader, Offset: src, Len: n},
+		&expr.Payload{DestRegister: r, Base: expr.PayloadBaseNetworkHeader, Offset: src + n, Len: n},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: r + n/4},
+		&expr.Payload{DestRegister: r + n/4 + 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+		&expr.Payload{DestRegister: r + n/4 + 2, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 	}
 }
 
-func (m *Manager) newFlow(peer int, name string, timeout time.Duration) []expr.Any {
-	return concat(flowKey(),
+func (m *Manager) newFlow(f *family, peer int, name string, timeout time.Duration) []expr.Any {
+	return concat(flowKey(f),
 		[]expr.Any{
 			&expr.Dynset{SrcRegKey: 1, SetName: flowSetName(peer), Operation: unix.NFT_DYNSET_OP_ADD, Timeout: timeout},
 			&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: flowCounter(name)},
@@ -430,13 +474,17 @@ func (m *Manager) markFor(peer int) []expr.Any {
 // library cannot read back.)
 func (m *Manager) readCounters(now time.Time) {
 	read := func(name string) (uint64, bool) {
-		o, err := m.nft.GetObject(&nftables.CounterObj{Table: m.table, Name: name})
-		c, ok := o.(*nftables.CounterObj)
-		if err != nil || !ok {
-			m.log.Warn("relay: read counter", "counter", name, "err", err)
-			return 0, false
+		var n uint64
+		for _, f := range m.fams {
+			o, err := m.nft.GetObject(&nftables.CounterObj{Table: f.table, Name: name})
+			c, ok := o.(*nftables.CounterObj)
+			if err != nil || !ok {
+				m.log.Warn("relay: read counter", "counter", name, "ipv6", f.v6, "err", err)
+				return 0, false
+			}
+			n += c.Packets
 		}
-		return c.Packets, true
+		return n, true
 	}
 	var queues map[queueKey]uint32
 	if m.diag != nil {

@@ -176,7 +176,7 @@ func (s *stall) observe(now time.Time, queue uint32, after time.Duration) bool {
 func serviceQueue(q map[queueKey]uint32, w Want) uint32 {
 	var n uint32
 	for _, p := range w.Ports {
-		for _, a := range []netip.Addr{w.VIP, netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
+		for _, a := range append(w.vips(), netip.IPv4Unspecified(), netip.IPv6Unspecified()) {
 			n = max(n, q[queueKey{p.Proto, a, p.Num}])
 		}
 	}

@@ -20,7 +20,7 @@ import (
 
 // Defaults of the Config knobs.
 const (
-	DefaultTable        = "ripcord_relay" // nftables table (family ip)
+	DefaultTable        = "ripcord_relay" // nftables tables (families ip and ip6)
 	DefaultDevice       = "ripcord-relay" // the VXLAN link
 	DefaultVNI          = 7263            // VXLAN network identifier
 	DefaultPort         = 4789            // VXLAN UDP port (IANA)
@@ -44,6 +44,11 @@ type Config struct {
 	Local  netip.Addr   // this replica's unicast address (tunnel source)
 	Peers  []netip.Addr // every peer this replica relays to or receives relayed flows from
 	Logger *slog.Logger
+	// IPv6 relays IPv6 VIPs too (Want.VIP6), through the same tunnel. It
+	// switches IPv6 forwarding on if it is off, and with forwarding on the
+	// kernel ignores router advertisements on interfaces with accept_ra 1:
+	// hence not by default.
+	IPv6 bool
 
 	// Namespace, when set, is the network namespace to work in; the Manager
 	// keeps its own copy of the handle. Otherwise it works in the namespace of
@@ -159,18 +164,15 @@ const maxServiceName = 200
 // Manager owns the relay's kernel objects in one network namespace. It is
 // safe for concurrent use.
 type Manager struct {
-	cfg   Config
-	log   *slog.Logger
-	ns    netns.NsHandle
-	nl    *netlink.Handle
-	nft   *nftables.Conn
-	table *nftables.Table
-	link  netlink.Link
-	diag  *sockDiag // nil if the kernel has no sock_diag: nothing is ever Stalled
-
-	moved      []netlink.Rule // the local rules we moved away, restored by Close
-	forwarding bool           // we switched IPv4 forwarding on; Close switches it off
-	ctTimeout  bool           // the kernel took the conntrack timeout policy of rescued connections
+	cfg  Config
+	log  *slog.Logger
+	ns   netns.NsHandle
+	nl   *netlink.Handle
+	nft  *nftables.Conn
+	link netlink.Link
+	diag *sockDiag // nil if the kernel has no sock_diag: nothing is ever Stalled
+	// fams is IPv4, then IPv6 with Config.IPv6.
+	fams []*family
 
 	mu       sync.Mutex
 	services map[string]*service
@@ -219,7 +221,7 @@ func New(ctx context.Context, c Config) (*Manager, error) {
 		cfg:      c,
 		log:      c.Logger,
 		ns:       ns,
-		table:    &nftables.Table{Name: c.Table, Family: nftables.TableFamilyIPv4},
+		fams:     []*family{{table: &nftables.Table{Name: c.Table, Family: nftables.TableFamilyIPv4}}},
 		services: map[string]*service{},
 		routes:   map[route]bool{},
 		stop:     make(chan struct{}),
@@ -237,9 +239,22 @@ func New(ctx context.Context, c Config) (*Manager, error) {
 	if err := m.inNS(func() (err error) { m.diag, err = openSockDiag(); return err }); err != nil {
 		m.log.Warn("relay: cannot read socket queues: a hung server is seen only by its checks", "err", err)
 	}
-	hadGuard, err := m.cleanup()
+	v6 := &family{v6: true, table: &nftables.Table{Name: c.Table, Family: nftables.TableFamilyIPv6}}
+	_, err = m.readSysctl(v6.forwardingKey())
+	switch {
+	case c.IPv6 && err != nil:
+		err = fmt.Errorf("relay: IPv6: the kernel has none: %w", err)
+	case c.IPv6:
+		m.fams = append(m.fams, v6)
+		err = m.cleanup()
+	case err == nil:
+		// What an earlier run with IPv6 may have left goes too.
+		err = m.cleanup(v6)
+	default:
+		err = m.cleanup()
+	}
 	if err == nil {
-		err = m.setup(hadGuard)
+		err = m.setup()
 	}
 	if err != nil {
 		close(m.done)
@@ -271,12 +286,14 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 			return fmt.Errorf("relay: service %q listed twice", w.Service)
 		}
 		if w.Mode != Off {
-			for _, p := range w.Ports {
-				key := w.VIP.String() + " " + p.String()
-				if other, ok := owner[key]; ok {
-					return fmt.Errorf("relay: services %q and %q both relay %s", other, w.Service, key)
+			for _, vip := range w.vips() {
+				for _, p := range w.Ports {
+					key := vip.String() + " " + p.String()
+					if other, ok := owner[key]; ok {
+						return fmt.Errorf("relay: services %q and %q both relay %s", other, w.Service, key)
+					}
+					owner[key] = w.Service
 				}
-				owner[key] = w.Service
 			}
 		}
 		next[w.Service] = w
@@ -305,8 +322,8 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 		if w.Mode == Off {
 			// Keep the address and ports (the connections already relayed
 			// must still find their peer) and the peer (for Stats).
-			if !w.VIP.IsValid() || len(w.Ports) == 0 {
-				w.VIP, w.Ports = s.want.VIP, s.want.Ports
+			if len(w.vips()) == 0 || len(w.Ports) == 0 {
+				w.VIP, w.VIP6, w.Ports = s.want.VIP, s.want.VIP6, s.want.Ports
 			}
 			if !w.Peer.IsValid() {
 				w.Peer = s.want.Peer
@@ -326,17 +343,19 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 		}
 	}
 	for _, s := range services {
-		if !s.want.VIP.Is4() || !s.want.Peer.IsValid() {
+		if !s.want.Peer.IsValid() {
 			continue // the rescue of an Off service needs its peer's route too
 		}
-		r := route{s.want.VIP, m.peerIndex(s.want.Peer)}
-		if m.routes[r] {
-			continue
+		for _, vip := range s.want.vips() {
+			r := route{vip, m.peerIndex(s.want.Peer)}
+			if m.routes[r] {
+				continue
+			}
+			if err := m.addRoute(r); err != nil {
+				return err
+			}
+			m.routes[r] = true // harmless without the rules: only relayed packets look there
 		}
-		if err := m.addRoute(r); err != nil {
-			return err
-		}
-		m.routes[r] = true // harmless without the rules: only relayed packets look there
 	}
 	if err := m.writeRules(services, added); err != nil {
 		return err
@@ -368,8 +387,14 @@ func (m *Manager) validate(w Want) error {
 		return nil
 	}
 	switch {
-	case !w.VIP.Is4():
+	case w.VIP.IsValid() && !w.VIP.Is4():
 		return fmt.Errorf("relay: service %q: VIP %v: want an IPv4 address", w.Service, w.VIP)
+	case w.VIP6.IsValid() && (!w.VIP6.Is6() || w.VIP6.Is4In6() || w.VIP6.Zone() != ""):
+		return fmt.Errorf("relay: service %q: VIP6 %v: want an IPv6 address", w.Service, w.VIP6)
+	case w.VIP6.IsValid() && len(m.fams) < 2:
+		return fmt.Errorf("relay: service %q: VIP6 %v: the relay was set up without IPv6", w.Service, w.VIP6)
+	case len(w.vips()) == 0:
+		return fmt.Errorf("relay: service %q: no VIP to relay", w.Service)
 	case len(w.Ports) == 0:
 		return fmt.Errorf("relay: service %q: no ports to relay", w.Service)
 	case m.peerIndex(w.Peer) < 0:

@@ -21,6 +21,7 @@ import (
 	"github.com/ripcord/ripcord/lab/netns/netnstest"
 	"github.com/ripcord/ripcord/lab/services"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,12 +30,15 @@ import (
 //	client 10.0.1.2 --- 10.0.1.1 router 10.0.2.1 --- 10.0.2.2 relayer (VIP on lo)
 //	                                    10.0.3.1 --- 10.0.3.2 peer    (VIP on lo)
 //
-// The router sends the VIP to the relayer. Each replica runs a Manager with
-// the other as its peer, a TCP server and a UDP server on the VIP that answer
-// with their own name and the client address they saw.
+// and the same in IPv6 (fd00:N::x, VIP6 fd00:9::9). The router sends the VIP
+// and the VIP6 to the relayer. Each replica runs a Manager with the other as
+// its peer, a TCP server and a UDP server per family that answer with their
+// own name and the client address they saw.
 var (
 	vip      = netip.MustParseAddr("10.0.9.9")
+	vip6     = netip.MustParseAddr("fd00:9::9")
 	clientIP = netip.MustParseAddr("10.0.1.2")
+	client6  = netip.MustParseAddr("fd00:1::2")
 	relayIP  = netip.MustParseAddr("10.0.2.2")
 	peerIP   = netip.MustParseAddr("10.0.3.2")
 	tcpPort  = Port{"tcp", 8080}
@@ -47,6 +51,8 @@ type replica struct {
 	m    *Manager
 	tcp  *tcpServer
 	udp  *udpServer
+	tcp6 *tcpServer
+	udp6 *udpServer
 }
 
 type topo struct {
@@ -82,28 +88,40 @@ func newTopo(t testing.TB) *topo {
 	// strictly (a namespace inherits the host's setting).
 	_, err := tp.router.Exec(context.Background(), "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
 	must(t, err)
-	must(t, netns.Veth(netns.End{NS: tp.client, Dev: "eth0", Addr: pfx("10.0.1.2/24")},
-		netns.End{NS: tp.router, Dev: "c0", Addr: pfx("10.0.1.1/24")}))
-	must(t, netns.Veth(netns.End{NS: tp.relayer.ns, Dev: "eth0", Addr: pfx("10.0.2.2/24")},
-		netns.End{NS: tp.router, Dev: "a0", Addr: pfx("10.0.2.1/24")}))
-	must(t, netns.Veth(netns.End{NS: tp.peer.ns, Dev: "eth0", Addr: pfx("10.0.3.2/24")},
-		netns.End{NS: tp.router, Dev: "b0", Addr: pfx("10.0.3.1/24")}))
-	_, err = tp.router.Exec(context.Background(), "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	must(t, netns.Veth(netns.End{NS: tp.client, Dev: "eth0", Addr: pfx("10.0.1.2/24"), Addr6: pfx("fd00:1::2/64")},
+		netns.End{NS: tp.router, Dev: "c0", Addr: pfx("10.0.1.1/24"), Addr6: pfx("fd00:1::1/64")}))
+	must(t, netns.Veth(netns.End{NS: tp.relayer.ns, Dev: "eth0", Addr: pfx("10.0.2.2/24"), Addr6: pfx("fd00:2::2/64")},
+		netns.End{NS: tp.router, Dev: "a0", Addr: pfx("10.0.2.1/24"), Addr6: pfx("fd00:2::1/64")}))
+	must(t, netns.Veth(netns.End{NS: tp.peer.ns, Dev: "eth0", Addr: pfx("10.0.3.2/24"), Addr6: pfx("fd00:3::2/64")},
+		netns.End{NS: tp.router, Dev: "b0", Addr: pfx("10.0.3.1/24"), Addr6: pfx("fd00:3::1/64")}))
+	_, err = tp.router.Exec(context.Background(), "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 	must(t, err)
-	_, err = tp.router.IP("route", "add", vip.String()+"/32", "via", relayIP.String())
-	must(t, err)
-	_, err = tp.client.IP("route", "add", "default", "via", "10.0.1.1")
-	must(t, err)
+	for _, args := range [][]string{
+		{"route", "add", vip.String() + "/32", "via", relayIP.String()},
+		{"-6", "route", "add", vip6.String() + "/128", "via", "fd00:2::2"},
+	} {
+		_, err = tp.router.IP(args...)
+		must(t, err)
+	}
+	for _, gw := range []string{"10.0.1.1", "fd00:1::1"} {
+		_, err = tp.client.IP("route", "add", "default", "via", gw)
+		must(t, err)
+	}
 	for _, r := range []*replica{tp.relayer, tp.peer} {
 		must(t, r.ns.AddAddr("lo", netip.PrefixFrom(vip, 32)))
-		gw := "10.0.2.1"
+		must(t, r.ns.AddAddr("lo", netip.PrefixFrom(vip6, 128)))
+		gws := []string{"10.0.2.1", "fd00:2::1"}
 		if r == tp.peer {
-			gw = "10.0.3.1"
+			gws = []string{"10.0.3.1", "fd00:3::1"}
 		}
-		_, err := r.ns.IP("route", "add", "default", "via", gw)
-		must(t, err)
+		for _, gw := range gws {
+			_, err := r.ns.IP("route", "add", "default", "via", gw)
+			must(t, err)
+		}
 		r.tcp = startTCP(t, r.ns, r.name, tcpPort.Num)
 		r.udp = startUDP(t, r.ns, r.name, udpPort.Num)
+		r.tcp6 = startTCP6(t, r.ns, r.name, tcpPort.Num)
+		r.udp6 = startUDP6(t, r.ns, r.name, udpPort.Num)
 	}
 	return tp
 }
@@ -112,7 +130,7 @@ func newTopo(t testing.TB) *topo {
 func (r *replica) startManager(t testing.TB, local, peer netip.Addr) {
 	t.Helper()
 	must(t, r.ns.Do(func() (err error) {
-		r.m, err = New(context.Background(), Config{Local: local, Peers: []netip.Addr{peer}, Poll: 100 * time.Millisecond})
+		r.m, err = New(context.Background(), Config{Local: local, Peers: []netip.Addr{peer}, Poll: 100 * time.Millisecond, IPv6: true})
 		return err
 	}))
 	t.Cleanup(func() {
@@ -133,6 +151,7 @@ func want(mode Mode, peer netip.Addr, ports ...Port) []Want {
 
 // tcpServer answers every line with "NAME CLIENTADDR".
 type tcpServer struct {
+	net  string // tcp4 or tcp6
 	name string
 	ns   *netns.NS
 	port uint16
@@ -141,7 +160,14 @@ type tcpServer struct {
 }
 
 func startTCP(t testing.TB, ns *netns.NS, name string, port uint16) *tcpServer {
-	s := &tcpServer{name: name, ns: ns, port: port}
+	s := &tcpServer{net: "tcp4", name: name, ns: ns, port: port}
+	s.open(t)
+	t.Cleanup(s.close)
+	return s
+}
+
+func startTCP6(t testing.TB, ns *netns.NS, name string, port uint16) *tcpServer {
+	s := &tcpServer{net: "tcp6", name: name, ns: ns, port: port}
 	s.open(t)
 	t.Cleanup(s.close)
 	return s
@@ -151,7 +177,7 @@ func (s *tcpServer) open(t testing.TB) {
 	t.Helper()
 	var ln net.Listener
 	must(t, s.ns.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", s.port))
+		ln, err = net.Listen(s.net, fmt.Sprintf(":%d", s.port))
 		return err
 	}))
 	s.mu.Lock()
@@ -190,11 +216,12 @@ func (s *tcpServer) close() {
 // udpServer answers every datagram with "NAME CLIENTADDR", from the address
 // the request was sent to (IP_PKTINFO), as FreeRADIUS does.
 type udpServer struct {
+	v6   bool
 	name string
 	ns   *netns.NS
 	port uint16
 	mu   sync.Mutex
-	pc   *ipv4.PacketConn
+	pc   net.PacketConn
 }
 
 func startUDP(t testing.TB, ns *netns.NS, name string, port uint16) *udpServer {
@@ -204,33 +231,60 @@ func startUDP(t testing.TB, ns *netns.NS, name string, port uint16) *udpServer {
 	return s
 }
 
+// startUDP6 is startUDP over IPv6 (IPV6_PKTINFO).
+func startUDP6(t testing.TB, ns *netns.NS, name string, port uint16) *udpServer {
+	s := &udpServer{v6: true, name: name, ns: ns, port: port}
+	s.open(t)
+	t.Cleanup(s.close)
+	return s
+}
+
 func (s *udpServer) open(t testing.TB) {
 	t.Helper()
+	network := "udp4"
+	if s.v6 {
+		network = "udp6"
+	}
 	var c net.PacketConn
 	must(t, s.ns.Do(func() (err error) {
-		c, err = net.ListenPacket("udp4", fmt.Sprintf(":%d", s.port))
+		c, err = net.ListenPacket(network, fmt.Sprintf(":%d", s.port))
 		return err
 	}))
-	pc := ipv4.NewPacketConn(c)
-	must(t, pc.SetControlMessage(ipv4.FlagDst, true))
+	// reply answers one datagram from the address it was sent to.
+	var reply func(buf []byte) error
+	if s.v6 {
+		pc := ipv6.NewPacketConn(c)
+		must(t, pc.SetControlMessage(ipv6.FlagDst, true))
+		reply = func(buf []byte) error {
+			_, cm, from, err := pc.ReadFrom(buf)
+			if err == nil && cm != nil {
+				pc.WriteTo(s.answer(from), &ipv6.ControlMessage{Src: cm.Dst}, from)
+			}
+			return err
+		}
+	} else {
+		pc := ipv4.NewPacketConn(c)
+		must(t, pc.SetControlMessage(ipv4.FlagDst, true))
+		reply = func(buf []byte) error {
+			_, cm, from, err := pc.ReadFrom(buf)
+			if err == nil && cm != nil {
+				pc.WriteTo(s.answer(from), &ipv4.ControlMessage{Src: cm.Dst}, from)
+			}
+			return err
+		}
+	}
 	s.mu.Lock()
-	s.pc = pc
+	s.pc = c
 	s.mu.Unlock()
 	go func() {
 		buf := make([]byte, 1500)
-		for {
-			_, cm, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var reply *ipv4.ControlMessage
-			if cm != nil {
-				reply = &ipv4.ControlMessage{Src: cm.Dst}
-			}
-			ap := from.(*net.UDPAddr).AddrPort()
-			pc.WriteTo([]byte(fmt.Sprintf("%s %s", s.name, ap.Addr().Unmap())), reply, from)
+		for reply(buf) == nil {
 		}
 	}()
+}
+
+func (s *udpServer) answer(from net.Addr) []byte {
+	return []byte(fmt.Sprintf("%s %s", s.name, from.(*net.UDPAddr).AddrPort().Addr().Unmap()))
 }
 
 func (s *udpServer) close() {
@@ -244,7 +298,11 @@ func (s *udpServer) close() {
 
 // askTCP connects from the client to the VIP and returns the answer.
 func askTCP(ns *netns.NS, timeout time.Duration) (string, error) {
-	c, err := dialTCP(ns, tcpPort.Num, timeout)
+	return askTCPAt(ns, vip, timeout)
+}
+
+func askTCPAt(ns *netns.NS, addr netip.Addr, timeout time.Duration) (string, error) {
+	c, err := dialTCPAt(ns, addr, tcpPort.Num, timeout)
 	if err != nil {
 		return "", err
 	}
@@ -253,9 +311,13 @@ func askTCP(ns *netns.NS, timeout time.Duration) (string, error) {
 }
 
 func dialTCP(ns *netns.NS, port uint16, timeout time.Duration) (net.Conn, error) {
+	return dialTCPAt(ns, vip, port, timeout)
+}
+
+func dialTCPAt(ns *netns.NS, addr netip.Addr, port uint16, timeout time.Duration) (net.Conn, error) {
 	var c net.Conn
 	err := ns.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(vip, port).String(), timeout)
+		c, err = net.DialTimeout("tcp", netip.AddrPortFrom(addr, port).String(), timeout)
 		return err
 	})
 	return c, err
@@ -273,7 +335,11 @@ func ask(c net.Conn, timeout time.Duration) (string, error) {
 // askUDP sends one datagram from a connected socket, which only accepts a
 // reply from the VIP itself.
 func askUDP(ns *netns.NS, timeout time.Duration) (string, error) {
-	c, err := dialUDP(ns, udpPort.Num)
+	return askUDPAt(ns, vip, timeout)
+}
+
+func askUDPAt(ns *netns.NS, addr netip.Addr, timeout time.Duration) (string, error) {
+	c, err := dialUDPAt(ns, addr, udpPort.Num)
 	if err != nil {
 		return "", err
 	}
@@ -282,9 +348,13 @@ func askUDP(ns *netns.NS, timeout time.Duration) (string, error) {
 }
 
 func dialUDP(ns *netns.NS, port uint16) (net.Conn, error) {
+	return dialUDPAt(ns, vip, port)
+}
+
+func dialUDPAt(ns *netns.NS, addr netip.Addr, port uint16) (net.Conn, error) {
 	var c net.Conn
 	err := ns.Do(func() (err error) {
-		c, err = net.Dial("udp4", netip.AddrPortFrom(vip, port).String())
+		c, err = net.Dial("udp", netip.AddrPortFrom(addr, port).String())
 		return err
 	})
 	return c, err
@@ -439,6 +509,90 @@ func TestRelayNoLoop(t *testing.T) {
 	}
 }
 
+// TestRelayIPv6: a service's VIP6 is relayed like its VIP, through the same
+// tunnel (over IPv4) to the same peer, which sees the client's IPv6 address;
+// fallback covers a closed IPv6 listener; and two replicas relaying to each
+// other do not loop.
+func TestRelayIPv6(t *testing.T) {
+	tp := newTopo(t)
+	tp.startManagers(t)
+	ctx := context.Background()
+	local, relayed := "relayer "+client6.String(), "peer "+client6.String()
+	expect := func(addr netip.Addr, want string) {
+		t.Helper()
+		if got, err := askTCPAt(tp.client, addr, answerTimeout); err != nil || got != want {
+			t.Fatalf("TCP answer from %v: %q, %v; want %q", addr, got, err, want)
+		}
+		if got, err := askUDPAt(tp.client, addr, answerTimeout); err != nil || got != want {
+			t.Fatalf("UDP answer from %v: %q, %v; want %q", addr, got, err, want)
+		}
+	}
+	both := func(mode Mode, peer netip.Addr) []Want {
+		return []Want{{Service: "svc", VIP: vip, VIP6: vip6, Ports: []Port{tcpPort, udpPort}, Mode: mode, Peer: peer}}
+	}
+	expect(vip6, local)
+
+	must(t, tp.relayer.m.Set(ctx, both(All, peerIP)))
+	expect(vip6, relayed)
+	expect(vip, "peer "+clientIP.String())
+	// The peer's SYN-ACK announced an MSS that fits the tunnel with IPv6
+	// headers; a request larger than the tunnel's MTU goes through.
+	c, err := dialTCPAt(tp.client, vip6, tcpPort.Num, answerTimeout)
+	must(t, err)
+	defer c.Close()
+	if got := mss(t, c); got > DefaultMTU-60 {
+		t.Errorf("MSS of the relayed IPv6 connection %d, want at most %d", got, DefaultMTU-60)
+	}
+	if got, err := ask(c, answerTimeout); err != nil || got != relayed {
+		t.Fatalf("relayed IPv6 connection: %q, %v", got, err)
+	}
+	c.SetDeadline(time.Now().Add(answerTimeout))
+	if _, err := c.Write([]byte(strings.Repeat("x", 5000) + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bufio.NewReader(c).ReadString('\n'); err != nil || got != relayed+"\n" {
+		t.Fatalf("large request: %q, %v", got, err)
+	}
+	// Counted with the IPv4 flows: 3 TCP connections and 2 UDP flows.
+	if st := tp.relayer.m.Stats(); len(st) != 1 || st[0].Flows != 5 {
+		t.Errorf("stats after 5 relayed flows in both families: %+v", st)
+	}
+	// The relayed connection keeps its peer when the relay is off.
+	must(t, tp.relayer.m.Set(ctx, []Want{{Service: "svc", Mode: Off}}))
+	expect(vip6, local)
+	if got, err := ask(c, answerTimeout); err != nil || got != relayed {
+		t.Fatalf("relayed IPv6 connection after the relay is off: %q, %v", got, err)
+	}
+
+	// Fallback: local while the IPv6 listeners are there, relayed once they
+	// are gone (the IPv4 ones stay), local again when they are back.
+	must(t, tp.relayer.m.Set(ctx, both(Fallback, peerIP)))
+	expect(vip6, local)
+	tp.relayer.tcp6.close()
+	tp.relayer.udp6.close()
+	expect(vip6, relayed)
+	expect(vip, "relayer "+clientIP.String())
+	tp.relayer.tcp6.open(t)
+	tp.relayer.udp6.open(t)
+	expect(vip6, local)
+
+	// Both replicas relaying to each other, the peer's IPv6 servers down:
+	// no answer, and the peer relays nothing back.
+	must(t, tp.relayer.m.Set(ctx, both(All, peerIP)))
+	must(t, tp.peer.m.Set(ctx, both(All, relayIP)))
+	tp.peer.tcp6.close()
+	tp.peer.udp6.close()
+	if got, err := askTCPAt(tp.client, vip6, silence); err == nil {
+		t.Errorf("TCP answered %q with both replicas broken", got)
+	}
+	if got, err := askUDPAt(tp.client, vip6, silence); err == nil {
+		t.Errorf("UDP answered %q with both replicas broken", got)
+	}
+	if b := tp.peer.m.Stats()[0]; b.Packets != 0 {
+		t.Errorf("the peer relayed %d packets that came through the tunnel", b.Packets)
+	}
+}
+
 func TestRelayTunnelOnlyFromPeers(t *testing.T) {
 	tp := newTopo(t)
 	// The peer does not count the relayer among its peers: it drops what the
@@ -459,13 +613,18 @@ func kernelState(t testing.TB, ns *netns.NS) string {
 	must(t, err)
 	rules, err := ns.IP("rule", "show")
 	must(t, err)
+	rules6, err := ns.IP("-6", "rule", "show")
+	must(t, err)
 	links, err := ns.IP("-br", "link", "show", "type", "vxlan")
 	must(t, err)
-	routes, err := ns.IP("route", "show", "table", "all", "proto", "82")
+	routes, err := ns.IP("-4", "route", "show", "table", "all", "proto", "82")
 	must(t, err)
-	fwd, err := ns.Exec(context.Background(), "sysctl", "-n", "net.ipv4.ip_forward")
+	routes6, err := ns.IP("-6", "route", "show", "table", "all", "proto", "82")
 	must(t, err)
-	return "tables:\n" + tables + "rules:\n" + rules + "links:\n" + links + "routes:\n" + routes + "forwarding: " + fwd
+	fwd, err := ns.Exec(context.Background(), "sysctl", "-n", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
+	must(t, err)
+	return "tables:\n" + tables + "rules:\n" + rules + "rules6:\n" + rules6 + "links:\n" + links +
+		"routes:\n" + routes + routes6 + "forwarding:\n" + fwd
 }
 
 const cleanState = `tables:
@@ -473,9 +632,14 @@ rules:
 0:	from all lookup local
 32766:	from all lookup main
 32767:	from all lookup default
+rules6:
+0:	from all lookup local
+32766:	from all lookup main
 links:
 routes:
-forwarding: 0
+forwarding:
+0
+0
 `
 
 func TestRelayCleanup(t *testing.T) {
@@ -486,35 +650,52 @@ func TestRelayCleanup(t *testing.T) {
 	if got := kernelState(t, ns); got != cleanState {
 		t.Fatalf("fresh namespace:\n%s", got)
 	}
-	start := func() *Manager {
+	start := func(ipv6 bool) *Manager {
 		var m *Manager
 		must(t, ns.Do(func() (err error) {
-			m, err = New(context.Background(), Config{Local: relayIP, Peers: []netip.Addr{peerIP}})
+			m, err = New(context.Background(), Config{Local: relayIP, Peers: []netip.Addr{peerIP}, IPv6: ipv6})
 			return err
 		}))
-		must(t, m.Set(context.Background(), want(All, peerIP, tcpPort, udpPort)))
+		w := Want{Service: "svc", VIP: vip, Ports: []Port{tcpPort, udpPort}, Mode: All, Peer: peerIP}
+		if ipv6 {
+			w.VIP6 = vip6
+		}
+		must(t, m.Set(context.Background(), []Want{w}))
 		return m
 	}
-	m := start()
+	m := start(true)
 	running := kernelState(t, ns)
-	for _, s := range []string{"table ip ripcord_relay", "10:	from all fwmark 0x10000/0xff0000 lookup 7263 proto 82",
-		"11:	from all lookup local proto 82", "ripcord-relay", "10.0.9.9 via 10.0.3.2 dev ripcord-relay table 7263 onlink",
-		"forwarding: 1"} {
+	for _, s := range []string{"table ip ripcord_relay", "table ip6 ripcord_relay",
+		"rules:\n10:	from all fwmark 0x10000/0xff0000 lookup 7263 proto 82\n11:	from all lookup local proto 82\n",
+		"rules6:\n10:	from all fwmark 0x10000/0xff0000 lookup 7263 proto 82\n11:	from all lookup local proto 82\n",
+		"ripcord-relay", "10.0.9.9 via 10.0.3.2 dev ripcord-relay table 7263 onlink",
+		"fd00:9::9 via fe80::72:aff:fe00:302 dev ripcord-relay table 7263 metric 1024 onlink",
+		"forwarding:\n1\n1\n"} {
 		if !strings.Contains(running, s) {
 			t.Errorf("running: no %q in\n%s", s, running)
 		}
-	}
-	if strings.Contains(running, "0:	from all lookup local\n") {
-		t.Errorf("running: the local rule is still first:\n%s", running)
 	}
 	// A killed daemon leaves everything behind; the next one claims it.
 	m.abandon()
 	if got := kernelState(t, ns); got != running {
 		t.Fatalf("abandoned: state changed:\n%s", got)
 	}
-	m = start()
+	m = start(true)
 	if got := kernelState(t, ns); got != running {
 		t.Errorf("restarted:\n%s\nwant\n%s", got, running)
+	}
+	// A run without IPv6 after one with it removes the IPv6 objects and
+	// switches IPv6 forwarding off again.
+	m.abandon()
+	m = start(false)
+	running4 := kernelState(t, ns)
+	for _, s := range []string{"table ip6", "fd00:9::9", "rules6:\n10:"} {
+		if strings.Contains(running4, s) {
+			t.Errorf("running without IPv6: %q in\n%s", s, running4)
+		}
+	}
+	if !strings.Contains(running4, "forwarding:\n1\n0\n") {
+		t.Errorf("running without IPv6: forwarding not IPv4 only:\n%s", running4)
 	}
 	must(t, m.Close())
 	if got := kernelState(t, ns); got != cleanState {
@@ -580,6 +761,7 @@ func TestConfigErrors(t *testing.T) {
 
 func TestSetErrors(t *testing.T) {
 	m := &Manager{cfg: Config{Peers: []netip.Addr{peerIP}}}
+	m6 := &Manager{cfg: Config{Peers: []netip.Addr{peerIP}, IPv6: true}, fams: []*family{{}, {v6: true}}}
 	ok := Want{Service: "s", VIP: vip, Ports: []Port{tcpPort}, Mode: All, Peer: peerIP}
 	for _, tc := range []struct {
 		w   []Want
@@ -594,7 +776,16 @@ func TestSetErrors(t *testing.T) {
 		{[]Want{ok, ok}, `relay: service "s" listed twice`},
 		{[]Want{{Service: strings.Repeat("x", 201), Mode: Off}}, `relay: service name "xxxxxxxxxxxxxxxxxxxx"...: longer than 200 bytes`},
 		{[]Want{ok, {Service: "t", VIP: vip, Ports: ok.Ports, Mode: Fallback, Peer: peerIP}}, `relay: services "s" and "t" both relay 10.0.9.9 tcp/8080`},
+		{[]Want{{Service: "s", Mode: All, Peer: peerIP, Ports: ok.Ports}}, `relay: service "s": no VIP to relay`},
+		{[]Want{{Service: "s", Mode: All, VIP6: vip, Peer: peerIP, Ports: ok.Ports}}, `relay: service "s": VIP6 10.0.9.9: want an IPv6 address`},
+		{[]Want{{Service: "s", Mode: All, VIP6: vip6, Peer: peerIP, Ports: ok.Ports}}, `relay: service "s": VIP6 fd00:9::9: the relay was set up without IPv6`},
+		{[]Want{{Service: "s", VIP6: vip6, Ports: ok.Ports, Mode: All, Peer: peerIP}, {Service: "t", VIP: vip, VIP6: vip6, Ports: ok.Ports, Mode: Fallback, Peer: peerIP}},
+			`relay: services "s" and "t" both relay fd00:9::9 tcp/8080`},
 	} {
+		m := m
+		if tc.w[0].VIP6 == vip6 && len(tc.w) > 1 {
+			m = m6
+		}
 		err := m.Set(context.Background(), tc.w)
 		if err == nil || err.Error() != tc.err {
 			t.Errorf("Set(%+v) error = %v, want %q", tc.w, err, tc.err)
@@ -651,25 +842,27 @@ func TestRuleset(t *testing.T) {
 	ns := netnstest.New(t, "rlg")
 	var m *Manager
 	must(t, ns.Do(func() (err error) {
-		m, err = New(context.Background(), Config{Local: relayIP, Peers: []netip.Addr{peerIP, netip.MustParseAddr("10.0.4.2")}})
+		m, err = New(context.Background(), Config{Local: relayIP, Peers: []netip.Addr{peerIP, netip.MustParseAddr("10.0.4.2")}, IPv6: true})
 		return err
 	}))
 	defer m.Close()
 	must(t, m.Set(context.Background(), []Want{
-		{Service: "ldap", VIP: vip, Ports: []Port{{"tcp", 389}, {"tcp", 636}}, Mode: All, Peer: peerIP},
+		{Service: "ldap", VIP: vip, VIP6: vip6, Ports: []Port{{"tcp", 389}, {"tcp", 636}}, Mode: All, Peer: peerIP},
 		{Service: "radius", VIP: netip.MustParseAddr("10.0.9.10"), Ports: []Port{{"udp", 1812}}, Mode: Fallback, Peer: netip.MustParseAddr("10.0.4.2")},
 	}))
-	got, err := ns.Exec(context.Background(), "nft", "list", "table", "ip", DefaultTable)
-	must(t, err)
-	golden := filepath.Join("testdata", t.Name()+".golden")
-	if *update {
-		must(t, os.MkdirAll("testdata", 0o755))
-		must(t, os.WriteFile(golden, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	must(t, err)
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("nft list table (-%s +kernel):\n%s", golden, diff)
+	for family, suffix := range map[string]string{"ip": "", "ip6": ".ip6"} {
+		got, err := ns.Exec(context.Background(), "nft", "list", "table", family, DefaultTable)
+		must(t, err)
+		golden := filepath.Join("testdata", t.Name()+suffix+".golden")
+		if *update {
+			must(t, os.MkdirAll("testdata", 0o755))
+			must(t, os.WriteFile(golden, []byte(got), 0o644))
+		}
+		want, err := os.ReadFile(golden)
+		must(t, err)
+		if diff := cmp.Diff(string(want), got); diff != "" {
+			t.Errorf("nft list table %s (-%s +kernel):\n%s", family, golden, diff)
+		}
 	}
 }
 
@@ -680,25 +873,28 @@ func TestRelayLeavesHostSettings(t *testing.T) {
 	needRoot(t)
 	ns := netnstest.New(t, "rlh")
 	ctx := context.Background()
-	_, err := ns.Exec(ctx, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	_, err := ns.Exec(ctx, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 	must(t, err)
-	for _, args := range [][]string{{"rule", "add", "pref", "100", "lookup", "local"}, {"rule", "del", "pref", "0"}} {
+	for _, args := range [][]string{{"rule", "add", "pref", "100", "lookup", "local"}, {"rule", "del", "pref", "0"},
+		{"-6", "rule", "add", "pref", "100", "lookup", "local"}, {"-6", "rule", "del", "pref", "0"}} {
 		_, err := ns.IP(args...)
 		must(t, err)
 	}
 	before := kernelState(t, ns)
 	var m *Manager
 	must(t, ns.Do(func() (err error) {
-		m, err = New(ctx, Config{Local: relayIP, Peers: []netip.Addr{peerIP}})
+		m, err = New(ctx, Config{Local: relayIP, Peers: []netip.Addr{peerIP}, IPv6: true})
 		return err
 	}))
 	running := kernelState(t, ns)
-	table, err := ns.Exec(ctx, "nft", "list", "table", "ip", DefaultTable)
-	must(t, err)
-	if strings.Contains(table, "chain forward") {
-		t.Errorf("a forward guard on a host that forwarded already:\n%s", table)
+	for _, family := range []string{"ip", "ip6"} {
+		table, err := ns.Exec(ctx, "nft", "list", "table", family, DefaultTable)
+		must(t, err)
+		if strings.Contains(table, "chain forward") {
+			t.Errorf("a forward guard on a host that forwarded already:\n%s", table)
+		}
 	}
-	if strings.Count(running, "lookup local") != 1 || !strings.Contains(running, "100:	from all lookup local") {
+	if strings.Count(running, "lookup local") != 2 || strings.Count(running, "100:	from all lookup local\n") != 2 {
 		t.Errorf("the local rule, moved to 100 by someone else, changed:\n%s", running)
 	}
 	must(t, m.Close())

@@ -59,10 +59,22 @@ func (m Mode) String() string {
 // Want is the desired relay of one service.
 type Want struct {
 	Service string
-	VIP     netip.Addr
+	VIP     netip.Addr // IPv4; may be absent when VIP6 is set
+	VIP6    netip.Addr // IPv6, relayed through the same tunnel to the same peer
 	Ports   []Port
 	Mode    Mode
 	Peer    netip.Addr // the healthy peer's unicast address; one of Config.Peers
+}
+
+// vips are the want's addresses, IPv4 first.
+func (w Want) vips() []netip.Addr {
+	var a []netip.Addr
+	for _, v := range []netip.Addr{w.VIP, w.VIP6} {
+		if v.IsValid() {
+			a = append(a, v)
+		}
+	}
+	return a
 }
 
 // Stats is what a relay has carried since it was installed.
