@@ -378,7 +378,7 @@ func (e *Engine) desiredRelays() []relay.Want {
 }
 
 func sameWant(a, b relay.Want) bool {
-	return a.Service == b.Service && a.VIP == b.VIP && a.Mode == b.Mode && a.Peer == b.Peer && slices.Equal(a.Ports, b.Ports)
+	return a.Service == b.Service && a.VIP == b.VIP && a.VIP6 == b.VIP6 && a.Mode == b.Mode && a.Peer == b.Peer && slices.Equal(a.Ports, b.Ports)
 }
 
 // ObserveRelay feeds what the kernel's relays carried (relay.Manager's

@@ -204,7 +204,7 @@ func (s *Service) wantRelay() relay.Want {
 	if sp == nil {
 		return relay.Want{}
 	}
-	w := relay.Want{Service: s.spec.Name, VIP: s.spec.VIP.Addr(), Ports: sp.Ports}
+	w := relay.Want{Service: s.spec.Name, VIP: s.spec.VIP.Addr(), VIP6: s.spec.VIP6.Addr(), Ports: sp.Ports}
 	switch {
 	case r.phase != relayIdle:
 		w.Mode, w.Peer = relay.All, r.peer

@@ -172,6 +172,20 @@ func TestRelaySequence(t *testing.T) {
 	}
 }
 
+// A service's relay carries its VIP and its VIP6, or the VIP6 alone.
+func TestRelayWantAddresses(t *testing.T) {
+	v4, v6 := netip.MustParsePrefix("192.0.2.10/32"), netip.MustParsePrefix("2001:db8::10/128")
+	for _, vips := range [][2]netip.Prefix{{v4, v6}, {{}, v6}} {
+		svc := NewService(relaySpec(func(sp *ServiceSpec) { sp.VIP, sp.VIP6 = vips[0], vips[1] }), t0)
+		svc.Observe(t0, "a", &checkapi.Result{Status: checkapi.StatusOK, Reason: "x"})
+		svc.ObservePeer(t0, "sb", &checkapi.Result{Status: checkapi.StatusOK, Reason: "x"})
+		want, _ := svc.RelayWant()
+		if want.Mode != relay.Fallback || want.VIP != vips[0].Addr() || want.VIP6 != v6.Addr() {
+			t.Errorf("vip %v vip6 %v: relay %+v", vips[0], vips[1], want)
+		}
+	}
+}
+
 func TestRelayWakeAndStatus(t *testing.T) {
 	ms := time.Millisecond
 	svc := NewService(relaySpec(func(sp *ServiceSpec) { sp.FailbackDelay = time.Second }), t0)

@@ -260,7 +260,7 @@ func Run(ctx context.Context, o Options) error {
 	specs, jobs := Specs(cfg)
 	rl := o.Relay
 	if rl == nil && slices.ContainsFunc(specs, func(s core.ServiceSpec) bool { return s.Relay != nil }) {
-		if rl, err = newRelayer(ctx, cfg, log); err != nil {
+		if rl, err = newRelayer(ctx, cfg, relayIPv6(specs), log); err != nil {
 			return err
 		}
 	}
@@ -274,6 +274,7 @@ func Run(ctx context.Context, o Options) error {
 			}
 		}()
 		relays = newRelayLoop(rl, d.metrics, log)
+		relays.ipv6 = relayIPv6(specs)
 		wantRelays = relays.want
 		d.relays = relays
 	} else {

@@ -37,6 +37,7 @@ type relayLoop struct {
 	log    *slog.Logger
 	next   chan []relay.Want
 	errors prometheus.Counter
+	ipv6   bool // the relay carries IPv6 VIPs too
 
 	mu    sync.Mutex
 	stats []relay.Stats
@@ -142,8 +143,9 @@ func (c relayCollector) Collect(ch chan<- prometheus.Metric) {
 
 // newRelayer builds the kernel relay for the services that relay: one
 // tunnel to every relay peer, from relay_address (default: the source
-// address the kernel picks towards the first peer).
-func newRelayer(ctx context.Context, cfg *config.Config, log *slog.Logger) (Relayer, error) {
+// address the kernel picks towards the first peer), carrying IPv6 VIPs too
+// with ipv6.
+func newRelayer(ctx context.Context, cfg *config.Config, ipv6 bool, log *slog.Logger) (Relayer, error) {
 	var peers []netip.Addr
 	for _, s := range cfg.Services {
 		if s.Relay == nil {
@@ -162,11 +164,11 @@ func newRelayer(ctx context.Context, cfg *config.Config, log *slog.Logger) (Rela
 			return nil, fmt.Errorf("relay_address: %w", err)
 		}
 	}
-	m, err := relay.New(ctx, relay.Config{Local: local, Peers: peers, Logger: log.With("component", "relay")})
+	m, err := relay.New(ctx, relay.Config{Local: local, Peers: peers, IPv6: ipv6, Logger: log.With("component", "relay")})
 	if err != nil {
 		return nil, err
 	}
-	log.Info("relay ready", "local", local, "peers", fmt.Sprint(peers))
+	log.Info("relay ready", "local", local, "peers", fmt.Sprint(peers), "ipv6", ipv6)
 	return m, nil
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,7 @@ type kernelRelay struct {
 	mu     sync.Mutex
 	stats  map[string]relay.Stats
 	modes  []relay.Mode // every mode asked for, in order
+	last   []relay.Want // the latest set
 	closed bool
 }
 
@@ -28,6 +31,7 @@ func (k *kernelRelay) Set(_ context.Context, want []relay.Want) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := time.Now()
+	k.last = want
 	for _, w := range want {
 		st := k.stats[w.Service]
 		if st.Mode != w.Mode || st.Peer != w.Peer {
@@ -124,6 +128,55 @@ services:
 	}
 	if m := httpGet(t, "http://"+metricsA+"/metrics"); !strings.Contains(m, `ripcord_relay_packets_total{service="svc"} 5`) {
 		t.Errorf("metrics lack the relay's packets")
+	}
+}
+
+// TestRelayVIP6: the kernel relay is asked for a service's vip6 beside its
+// vip, and a relay set up without IPv6 refuses, until a restart, a reload
+// that relays a vip6.
+func TestRelayVIP6(t *testing.T) {
+	pluginDir := buildTCPConnect(t)
+	svc := listenTCP(t, "127.0.0.1:0")
+	defer svc.Close()
+	body := func(vip6 string) string {
+		return fmt.Sprintf(`relay_address: 127.0.0.2
+services:
+  - name: svc
+    vip: 192.0.2.50
+%s    checks: [{name: port, checker: tcpconnect, target: "%s", interval: 100ms, timeout: 90ms, rise: 1}]
+    assist: {peers: [{name: b, checker: peer, target: "http://127.0.0.1:1", interval: 100ms, timeout: 90ms, settings: {service: svc}}]}
+    relay: {ports: [tcp/389]}
+`, vip6, svc.Addr())
+	}
+	wantVIP6 := func(k *kernelRelay) netip.Addr {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if len(k.last) != 1 {
+			return netip.Addr{}
+		}
+		return k.last[0].VIP6
+	}
+	k6 := &kernelRelay{stats: map[string]relay.Stats{}}
+	startDaemon(t, writeConfig(t, pluginDir, freePort(t), body("    vip6: 2001:db8::50\n")), &recordingAdvertiser{}, func(o *Options) { o.Relay = k6 })
+	waitUntil(t, "the vip6 relayed", func() bool { return wantVIP6(k6) == netip.MustParseAddr("2001:db8::50") })
+
+	path := writeConfig(t, pluginDir, freePort(t), body(""))
+	k := &kernelRelay{stats: map[string]relay.Stats{}}
+	startDaemon(t, path, &recordingAdvertiser{}, func(o *Options) { o.Relay = k; o.ConfigPath = path })
+	waitUntil(t, "the relay set", func() bool { k.mu.Lock(); defer k.mu.Unlock(); return len(k.last) == 1 })
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), "vip: 192.0.2.50\n", "vip: 192.0.2.50\n    vip6: 2001:db8::50\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	client := control.NewClient(filepath.Join(filepath.Dir(path), "s.sock"))
+	if _, err := client.Reload(); err == nil || !strings.Contains(err.Error(), "the relay was set up without IPv6 and now relays a vip6: that needs a restart") {
+		t.Errorf("reload adding a relayed vip6: %v", err)
+	}
+	if got := wantVIP6(k); got.IsValid() {
+		t.Errorf("relayed vip6 %v after a refused reload", got)
 	}
 }
 

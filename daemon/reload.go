@@ -70,6 +70,9 @@ func (d *Daemon) reload() (string, error) {
 		// kernel, numbered by its place in the list.
 		return "", fmt.Errorf("%s: relay peers %v instead of %v: changing them needs a restart", d.path, want, have)
 	}
+	if d.relays != nil && !d.relays.ipv6 && relayIPv6(specs) {
+		return "", fmt.Errorf("%s: the relay was set up without IPv6 and now relays a vip6: that needs a restart", d.path)
+	}
 	drained, err := d.drainedOf(cfg)
 	if err != nil {
 		return "", err
@@ -145,6 +148,12 @@ func relayPeers(specs []core.ServiceSpec) []netip.Addr {
 		}
 	}
 	return slices.SortedFunc(maps.Keys(set), func(a, b netip.Addr) int { return a.Compare(b) })
+}
+
+// relayIPv6 reports whether some service relays a vip6: the kernel relay
+// then sets up its IPv6 side (and IPv6 forwarding).
+func relayIPv6(specs []core.ServiceSpec) bool {
+	return slices.ContainsFunc(specs, func(s core.ServiceSpec) bool { return s.Relay != nil && s.VIP6.IsValid() })
 }
 
 // allow sets the prefixes the appliers pass on to the advertisers.

@@ -39,7 +39,7 @@ type Summary struct {
 	Repair               string                  `json:"repair"`
 	Clients              map[string]ClientResult `json:"clients"`
 	// ClientsIPv6 are the same clients' requests to the LDAP vip6 (with
-	// --ipv6; the relay carries IPv4 only, so these are not relayed).
+	// --ipv6; the relay carries them like the IPv4 ones).
 	ClientsIPv6 map[string]ClientResult `json:"clients_ipv6,omitempty"`
 	SVG         string                  `json:"svg,omitempty"`
 	Namespaces  map[string]string       `json:"namespaces"`
@@ -194,7 +194,7 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 			say("  %s", describeResult(r, l.Opts.FailbackDelay))
 		}
 		if len(results6) > 0 {
-			say("measured (LDAP at its IPv6 address, announced with RIPng; the relay carries IPv4 only):")
+			say("measured (LDAP at its IPv6 address, announced with RIPng):")
 			for _, r := range results6 {
 				say("  %s", describeResult(r, l.Opts.FailbackDelay))
 			}

@@ -529,9 +529,6 @@ func (c *Config) validateRelay(s *Service, p string) error {
 		return nil
 	}
 	p += ".relay"
-	if !s.VIP.IsValid() {
-		return c.at(p, "needs an IPv4 vip: the relay carries IPv4 only")
-	}
 	if len(r.Ports) == 0 {
 		return c.at(p+".ports", "at least one port is required (tcp/389, udp/1812)")
 	}
@@ -943,9 +940,6 @@ func (c *Config) Warnings() []string {
 		w = append(w, "assist uses checker peer, which reads a peer's control.metrics_listen; this replica has none, so its peers cannot watch it the same way")
 	}
 	for _, s := range c.Services {
-		if s.Relay != nil && s.VIP6.IsValid() {
-			w = append(w, fmt.Sprintf("service %s: the relay carries IPv4 only: clients of vip6 %s are not relayed while the routes move", s.Name, s.VIP6.Addr()))
-		}
 		if s.Assist != nil && s.FailbackDelay.D() < 5*time.Second {
 			w = append(w, fmt.Sprintf("service %s: failback_delay %s is short: a repaired replica may take its traffic back before routers settle", s.Name, s.FailbackDelay))
 		}

@@ -260,6 +260,24 @@ func TestRIPDefaults(t *testing.T) {
 	}
 }
 
+// A relay may carry a service's vip6 alone, with no warning.
+func TestRelayVIP6(t *testing.T) {
+	o := testOptions
+	o.Portable = true
+	c, err := Parse("f.yml", []byte("ripng: {interfaces: [{name: lo}]}\nservices:\n  - {name: a, vip6: \"2001:db8::1\", checks: [{name: c, checker: http, target: t}], assist: {peers: [{name: p, checker: peer, target: \"http://10.0.0.2:9473\"}]}, relay: {ports: [tcp/80]}}\n"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Services[0].Relay == nil {
+		t.Fatal("no relay")
+	}
+	for _, w := range c.Warnings() {
+		if strings.Contains(w, "relay") {
+			t.Errorf("warning %q", w)
+		}
+	}
+}
+
 // A family whose addresses reach no router is a warning, as is a ripng
 // section with nothing to announce.
 func TestFamilyWarnings(t *testing.T) {
@@ -268,8 +286,6 @@ func TestFamilyWarnings(t *testing.T) {
 			"services have a vip6 but there is no ripng or bgp section: the IPv6 addresses are announced to no router"},
 		{"ripng: {interfaces: [{name: lo}]}\nservices:\n  - {name: a, vip: 192.0.2.1, checks: [{name: c, checker: http, target: t}]}\n",
 			"services have a vip but there is no rip or bgp section: the IPv4 addresses are announced to no router"},
-		{"rip: {interfaces: [{name: lo}]}\nripng: {interfaces: [{name: lo}]}\nservices:\n  - {name: a, vip: 192.0.2.1, vip6: \"2001:db8::1\", checks: [{name: c, checker: http, target: t}], assist: {peers: [{name: p, checker: peer, target: \"http://10.0.0.2:9473\"}]}, relay: {ports: [tcp/80]}}\n",
-			"service a: the relay carries IPv4 only: clients of vip6 2001:db8::1 are not relayed while the routes move"},
 		{"bgp: {asn: 1, router_id: 10.0.0.1, peers: [{address: 10.0.0.2, asn: 2}]}\nservices:\n  - {name: a, vip6: \"2001:db8::1\", checks: [{name: c, checker: http, target: t}]}\n",
 			"services have a vip6 but bgp has only IPv4 peers and no next_hop6: BGP announces no IPv6 address"},
 	} {
