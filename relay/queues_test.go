@@ -160,3 +160,28 @@ func TestRelayStalled(t *testing.T) {
 	must(t, err)
 	waitStalled("read", false)
 }
+
+// serviceQueue takes the sockets bound to the VIP, the VIP6 or a wildcard
+// address, with the service's protocol and port, and no other.
+func TestServiceQueue(t *testing.T) {
+	w := Want{VIP: vip, VIP6: vip6, Ports: []Port{{"tcp", 389}}}
+	for _, tc := range []struct {
+		proto string
+		addr  netip.Addr
+		port  uint16
+		want  uint32
+	}{
+		{"tcp", vip, 389, 5},
+		{"tcp", vip6, 389, 5},
+		{"tcp", netip.IPv4Unspecified(), 389, 5},
+		{"tcp", netip.IPv6Unspecified(), 389, 5},
+		{"tcp", netip.MustParseAddr("fd00:9::10"), 389, 0},
+		{"udp", vip6, 389, 0},
+		{"tcp", vip6, 636, 0},
+	} {
+		q := map[queueKey]uint32{{tc.proto, tc.addr, tc.port}: 5}
+		if got := serviceQueue(q, w); got != tc.want {
+			t.Errorf("socket %s %v:%d: queue %d, want %d", tc.proto, tc.addr, tc.port, got, tc.want)
+		}
+	}
+}

@@ -942,38 +942,57 @@ func TestRelayFallbackUnderLoad(t *testing.T) {
 	}
 }
 
-// TestRelayRescuesAtFailback: a client connects while the routes point at
-// the peer; when they come back to the relayer (failback), its connection
-// keeps going to the peer instead of being reset, and new connections are
-// answered here.
+// TestRelayRescuesAtFailback: a client connects (to the VIP and to the
+// VIP6) while the routes point at the peer; when they come back to the
+// relayer (failback), its connections keep going to the peer instead of
+// being reset, and new connections are answered here.
 func TestRelayRescuesAtFailback(t *testing.T) {
 	tp := newTopo(t)
 	tp.startManagers(t)
 	ctx := context.Background()
-	routeTo := func(a netip.Addr) {
+	routeTo := func(peer bool) {
 		t.Helper()
-		_, err := tp.router.IP("route", "replace", vip.String()+"/32", "via", a.String())
-		must(t, err)
-	}
-	routeTo(peerIP)
-	held, err := dialTCP(tp.client, tcpPort.Num, answerTimeout)
-	must(t, err)
-	defer held.Close()
-	relayed, local := "peer "+clientIP.String(), "relayer "+clientIP.String()
-	if got, err := ask(held, answerTimeout); err != nil || got != relayed {
-		t.Fatalf("connection to the peer: %q, %v", got, err)
-	}
-	// The service is off here, and its peer is known (it relayed there).
-	must(t, tp.relayer.m.Set(ctx, []Want{{Service: "svc", VIP: vip, Ports: []Port{tcpPort}, Mode: Off, Peer: peerIP}}))
-	routeTo(relayIP)
-	for range 3 {
-		if got, err := ask(held, answerTimeout); err != nil || got != relayed {
-			t.Fatalf("the peer's connection after failback: %q, %v; want still %q", got, err, relayed)
+		for _, r := range [][]string{{vip.String() + "/32", "10.0.2.2", "10.0.3.2"}, {vip6.String() + "/128", "fd00:2::2", "fd00:3::2"}} {
+			gw := r[1]
+			if peer {
+				gw = r[2]
+			}
+			_, err := tp.router.IP("route", "replace", r[0], "via", gw)
+			must(t, err)
 		}
 	}
-	expectTCP(t, tp, local)
-	if st := tp.relayer.m.Stats()[0]; st.Flows != 1 || st.Packets < 3 {
-		t.Errorf("stats: %d flows, %d packets; want the one rescued connection", st.Flows, st.Packets)
+	routeTo(true)
+	type conn struct {
+		c              net.Conn
+		relayed, local string
+	}
+	var held []conn
+	for _, a := range []struct{ vip, client netip.Addr }{{vip, clientIP}, {vip6, client6}} {
+		c, err := dialTCPAt(tp.client, a.vip, tcpPort.Num, answerTimeout)
+		must(t, err)
+		defer c.Close()
+		h := conn{c, "peer " + a.client.String(), "relayer " + a.client.String()}
+		if got, err := ask(c, answerTimeout); err != nil || got != h.relayed {
+			t.Fatalf("connection to the peer at %v: %q, %v", a.vip, got, err)
+		}
+		held = append(held, h)
+	}
+	// The service is off here, and its peer is known (it relayed there).
+	must(t, tp.relayer.m.Set(ctx, []Want{{Service: "svc", VIP: vip, VIP6: vip6, Ports: []Port{tcpPort}, Mode: Off, Peer: peerIP}}))
+	routeTo(false)
+	for _, h := range held {
+		for range 3 {
+			if got, err := ask(h.c, answerTimeout); err != nil || got != h.relayed {
+				t.Fatalf("the peer's connection after failback: %q, %v; want still %q", got, err, h.relayed)
+			}
+		}
+	}
+	expectTCP(t, tp, held[0].local)
+	if got, err := askTCPAt(tp.client, vip6, answerTimeout); err != nil || got != held[1].local {
+		t.Fatalf("new IPv6 connection after failback: %q, %v; want %q", got, err, held[1].local)
+	}
+	if st := tp.relayer.m.Stats()[0]; st.Flows != 2 || st.Packets < 6 {
+		t.Errorf("stats: %d flows, %d packets; want the two rescued connections", st.Flows, st.Packets)
 	}
 }
 
