@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"net"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -19,17 +20,30 @@ import (
 //	tcp:  one request on an open connection
 //	conn: connect, one request, close (the relay's per-flow work)
 //	udp:  one datagram and its reply, from a new socket each time
+//
+// The ipv4 sub-benchmark asks the VIP, ipv6 the VIP6 (the same tunnel, over
+// IPv4).
 func BenchmarkRelayLatency(b *testing.B) {
+	b.Run("ipv4", func(b *testing.B) { benchRelayLatency(b, vip, clientIP) })
+	b.Run("ipv6", func(b *testing.B) { benchRelayLatency(b, vip6, client6) })
+}
+
+func benchRelayLatency(b *testing.B, addr, client netip.Addr) {
 	tp := newTopo(b)
 	tp.startManagers(b)
 	const directTCP, directUDP = 8081, 1813
-	startTCP(b, tp.relayer.ns, tp.relayer.name, directTCP)
-	startUDP(b, tp.relayer.ns, tp.relayer.name, directUDP)
-	must(b, tp.relayer.m.Set(context.Background(), want(All, peerIP, tcpPort, udpPort)))
+	if addr.Is4() {
+		startTCP(b, tp.relayer.ns, tp.relayer.name, directTCP)
+		startUDP(b, tp.relayer.ns, tp.relayer.name, directUDP)
+	} else {
+		startTCP6(b, tp.relayer.ns, tp.relayer.name, directTCP)
+		startUDP6(b, tp.relayer.ns, tp.relayer.name, directUDP)
+	}
+	must(b, tp.relayer.m.Set(context.Background(), []Want{{Service: "svc", VIP: vip, VIP6: vip6, Ports: []Port{tcpPort, udpPort}, Mode: All, Peer: peerIP}}))
 
 	timeout := answerTimeout
 	open := func(port uint16) net.Conn {
-		c, err := dialTCP(tp.client, port, timeout)
+		c, err := dialTCPAt(tp.client, addr, port, timeout)
 		must(b, err)
 		b.Cleanup(func() { c.Close() })
 		return c
@@ -50,7 +64,7 @@ func BenchmarkRelayLatency(b *testing.B) {
 			if relayed {
 				port = tcpPort.Num
 			}
-			c, err := dialTCP(tp.client, port, timeout)
+			c, err := dialTCPAt(tp.client, addr, port, timeout)
 			if err != nil {
 				return "", err
 			}
@@ -62,7 +76,7 @@ func BenchmarkRelayLatency(b *testing.B) {
 			if relayed {
 				port = udpPort.Num
 			}
-			c, err := dialUDP(tp.client, port)
+			c, err := dialUDPAt(tp.client, addr, port)
 			if err != nil {
 				return "", err
 			}
@@ -70,7 +84,7 @@ func BenchmarkRelayLatency(b *testing.B) {
 			return askDatagram(c, timeout)
 		}},
 	}
-	wantFrom := map[bool]string{false: "relayer " + clientIP.String(), true: "peer " + clientIP.String()}
+	wantFrom := map[bool]string{false: "relayer " + client.String(), true: "peer " + client.String()}
 	times := make(map[string][]time.Duration)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
