@@ -383,9 +383,7 @@ func (m *Manager) validate(w Want) error {
 	if w.Peer.IsValid() && m.peerIndex(w.Peer) < 0 {
 		return fmt.Errorf("relay: service %q: peer %v is not one of the configured peers %v", w.Service, w.Peer, m.cfg.Peers)
 	}
-	if w.Mode == Off {
-		return nil
-	}
+	// Also when Off: the addresses of an Off want keep their routes.
 	switch {
 	case w.VIP.IsValid() && !w.VIP.Is4():
 		return fmt.Errorf("relay: service %q: VIP %v: want an IPv4 address", w.Service, w.VIP)
@@ -393,6 +391,11 @@ func (m *Manager) validate(w Want) error {
 		return fmt.Errorf("relay: service %q: VIP6 %v: want an IPv6 address", w.Service, w.VIP6)
 	case w.VIP6.IsValid() && len(m.fams) < 2:
 		return fmt.Errorf("relay: service %q: VIP6 %v: the relay was set up without IPv6", w.Service, w.VIP6)
+	}
+	if w.Mode == Off {
+		return nil
+	}
+	switch {
 	case len(w.vips()) == 0:
 		return fmt.Errorf("relay: service %q: no VIP to relay", w.Service)
 	case len(w.Ports) == 0:

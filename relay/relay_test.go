@@ -779,6 +779,8 @@ func TestSetErrors(t *testing.T) {
 		{[]Want{{Service: "s", Mode: All, Peer: peerIP, Ports: ok.Ports}}, `relay: service "s": no VIP to relay`},
 		{[]Want{{Service: "s", Mode: All, VIP6: vip, Peer: peerIP, Ports: ok.Ports}}, `relay: service "s": VIP6 10.0.9.9: want an IPv6 address`},
 		{[]Want{{Service: "s", Mode: All, VIP6: vip6, Peer: peerIP, Ports: ok.Ports}}, `relay: service "s": VIP6 fd00:9::9: the relay was set up without IPv6`},
+		{[]Want{{Service: "s", Mode: Off, VIP6: vip6, Peer: peerIP, Ports: ok.Ports}}, `relay: service "s": VIP6 fd00:9::9: the relay was set up without IPv6`},
+		{[]Want{{Service: "s", Mode: Off, VIP: netip.MustParseAddr("::1"), Peer: peerIP, Ports: ok.Ports}}, `relay: service "s": VIP ::1: want an IPv4 address`},
 		{[]Want{{Service: "s", VIP6: vip6, Ports: ok.Ports, Mode: All, Peer: peerIP}, {Service: "t", VIP: vip, VIP6: vip6, Ports: ok.Ports, Mode: Fallback, Peer: peerIP}},
 			`relay: services "s" and "t" both relay fd00:9::9 tcp/8080`},
 	} {
