@@ -1,6 +1,7 @@
 package checkpipe
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -96,8 +97,9 @@ func (c *Client) writeLocked(b []byte, deadline time.Time) error {
 
 func (c *Client) read() {
 	var buf []byte
+	r := bufio.NewReader(c.conn) // a frame, often several, per read
 	for {
-		body, err := readFrame(c.conn, buf)
+		body, err := readFrame(r, buf)
 		if err != nil {
 			c.close(err)
 			return

@@ -1,6 +1,7 @@
 package checkpipe
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -70,8 +71,9 @@ func ServeConn(conn io.ReadWriteCloser, c checkapi.Checker) error {
 		filled: checkapi.NewFilledSettings(c)}
 	s.send(&answer{kind: kindHello, version: Version})
 	buf := make([]byte, 512)
+	r := bufio.NewReader(conn) // a frame, often several, per read
 	for {
-		body, err := readFrame(conn, buf)
+		body, err := readFrame(r, buf)
 		switch {
 		case errors.Is(err, io.EOF):
 			return nil
