@@ -26,8 +26,14 @@ func BenchmarkCheckDirect(b *testing.B) {
 	})
 }
 
-func BenchmarkCheckPlugin(b *testing.B) {
-	h, _ := newTestHost(b, builtin, Options{})
+// BenchmarkCheckPlugin: a built-in checker, over checkpipe.
+func BenchmarkCheckPlugin(b *testing.B) { benchPlugin(b, builtin) }
+
+// BenchmarkCheckPluginGRPC: a third-party plugin, over go-plugin's gRPC.
+func BenchmarkCheckPluginGRPC(b *testing.B) { benchPlugin(b, thirdParty) }
+
+func benchPlugin(b *testing.B, tr transport) {
+	h, _ := newTestHost(b, tr, Options{})
 	if res := check(h, "test-bench", "ok", 10*time.Second); res.Status != checkapi.StatusOK {
 		b.Fatalf("warm-up: %+v", res)
 	}
