@@ -42,6 +42,7 @@ import (
 func main() {
 	rates := flag.String("rates", "20,200", "checks per second for the side-by-side runs (comma-separated; empty: none)")
 	high := flag.Int("high", 1000, "checks per second for the ripcord-only run (0: none)")
+	replica := flag.Bool("replica", false, "first measure an idle replica: one http, ldap, radius and peer check each, every 1s, against closed ports")
 	warmup := flag.Duration("warmup", 15*time.Second, "time before the window (plugins start, caches fill)")
 	window := flag.Duration("window", 60*time.Second, "measuring window of each run")
 	bin := flag.String("bin", "", "directory with prebuilt ripcord and ripcord-checker (default: build them); "+
@@ -54,7 +55,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *rates, *high, *warmup, *window, *bin, *every, *write); err != nil {
+	if err := run(ctx, *replica, *rates, *high, *warmup, *window, *bin, *every, *write); err != nil {
 		fail(err)
 	}
 }
@@ -133,7 +134,7 @@ func (b binSet) label() string {
 	return "ripcord (" + b.name + ")"
 }
 
-func run(ctx context.Context, rates string, high int, warmup, window time.Duration, bin string, every time.Duration, write string) error {
+func run(ctx context.Context, replica bool, rates string, high int, warmup, window time.Duration, bin string, every time.Duration, write string) error {
 	dir, err := os.MkdirTemp("", "ripcord-res-")
 	if err != nil {
 		return err
@@ -160,6 +161,18 @@ func run(ctx context.Context, rates string, high int, warmup, window time.Durati
 	target := fmt.Sprintf("http://%s/healthz", ngx.Addr)
 
 	var rows, notes []string
+	if replica {
+		for _, b := range bins {
+			u, err := measureReplica(ctx, dir, b, warmup)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, fmt.Sprintf("| %s | idle replica | %.3f ms | %.1f %% | %d in %s | %.1f MB | %.1f MB (PSS %.1f MB) | %s |",
+				b.label(), u.cpuPerCheck(), 100*u.cpu.Seconds()/replicaWindow.Seconds(), u.checks, replicaWindow,
+				mb(u.maxRSS), mb(u.rss), mb(u.pss), u.perProc))
+			fmt.Println(rows[len(rows)-1])
+		}
+	}
 	for _, f := range strings.Split(rates, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
@@ -282,6 +295,51 @@ func measureRipcord(ctx context.Context, dir string, bin binSet, target string, 
 	u.checks = int(after.count - before.count)
 	u.delayP50, u.delayP99, u.delayOver = after.delays(before)
 	return u, nil
+}
+
+// replicaWindow is the measuring window of the idle replica.
+const replicaWindow = 10 * time.Second
+
+// measureReplica runs an idle replica: one check of each built-in checker at
+// 1 s intervals against closed ports on 127.0.0.1.
+func measureReplica(ctx context.Context, dir string, bin binSet, warmup time.Duration) (usage, error) {
+	port, err := freePort()
+	if err != nil {
+		return usage{}, err
+	}
+	tag := "replica" + bin.name
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("x\n"), 0o600); err != nil {
+		return usage{}, err
+	}
+	cfg := filepath.Join(dir, tag+".yaml")
+	yaml := fmt.Sprintf(`state_dir: %[1]s/state-%[2]s
+control: {socket: %[1]s/ripcord-%[2]s.sock, metrics_listen: "127.0.0.1:%[3]d"}
+log: {level: warn}
+services:
+  - name: all
+    vip: 10.200.255.1
+    checks:
+      - {name: h, checker: http, target: "http://127.0.0.1:1/", interval: 1s, timeout: 500ms}
+      - {name: l, checker: ldap, target: "ldap://127.0.0.1:1", interval: 1s, timeout: 500ms, settings: {bind_dn: cn=x, password_file: %[4]s}}
+      - {name: r, checker: radius, target: "127.0.0.1:1", interval: 1s, timeout: 500ms, settings: {secret_file: %[4]s, user: u, password_file: %[4]s}}
+    assist:
+      metric: 2
+      peers:
+        - {name: p, checker: peer, target: "http://127.0.0.1:1", interval: 1s, timeout: 500ms, settings: {service: all}}
+`, dir, tag, port, secret)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		return usage{}, err
+	}
+	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+	var before, after scrape
+	u, err := measure(ctx, "rc"+tag, filepath.Join(dir, tag+".log"),
+		[][]string{{filepath.Join(bin.dir, "ripcord"), "run", "-no-vip", "-c", cfg}}, warmup, replicaWindow,
+		func(context.Context) error { return nil },
+		func(context.Context) (err error) { before, err = scrapeMetrics(metrics); return err },
+		func(context.Context) (err error) { after, err = scrapeMetrics(metrics); return err }, 0, nil)
+	u.checks = int(after.count - before.count)
+	return u, err
 }
 
 // measureExaBGP runs rate ExaBGP healthcheck processes, each checking every
@@ -495,6 +553,8 @@ func memOf(pid int) (rss, pss int64, name string) {
 	case name == "python3" && slices.Contains(args, "healthcheck"):
 		name = "healthcheck"
 	case name == "ripcord" && len(args) > 1:
+		name = strings.Join(args[:min(len(args), 3)], " ")[len(args[0])-len(name):] // ripcord run, ripcord checker NAME
+	case name == "ripcord-checker" && len(args) > 1:
 		name += " " + args[1]
 	}
 	return rss, pss, name
