@@ -94,9 +94,13 @@ func (u usage) growth() string {
 	for _, s := range u.samples {
 		maxRSS = max(maxRSS, s.rss)
 	}
-	return fmt.Sprintf("Over the window (%d samples, %s to %s): RSS %.1f → %.1f MB (max %.1f), descriptors %d → %d, "+
-		"daemon goroutines %d → %d.", len(u.samples), first.at, last.at, mb(first.rss), mb(last.rss), mb(maxRSS),
-		first.fds, last.fds, first.goroutines, last.goroutines)
+	var series []string
+	for _, s := range u.samples {
+		series = append(series, fmt.Sprintf("%.1f", mb(s.rss)))
+	}
+	return fmt.Sprintf("Over the window (%d samples, %s to %s): RSS %.1f → %.1f MB (max %.1f; every sample: %s), "+
+		"descriptors %d → %d, daemon goroutines %d → %d.", len(u.samples), first.at, last.at, mb(first.rss), mb(last.rss),
+		mb(maxRSS), strings.Join(series, " "), first.fds, last.fds, first.goroutines, last.goroutines)
 }
 
 func (u usage) cpuPerCheck() float64 {
@@ -212,8 +216,7 @@ func run(ctx context.Context, replica bool, rates string, high int, warmup, wind
 			rows = append(rows, row(b.label(), high, window, rc))
 			fmt.Println(rows[len(rows)-1])
 			note := fmt.Sprintf("%s at %d checks/s: scheduling delay (actual start minus planned start) p50 %s, p99 %s; "+
-				"%d checks started more than 20 ms late.", b.label(), high, rc.delayP50.Round(10*time.Microsecond),
-				rc.delayP99.Round(10*time.Microsecond), rc.delayOver)
+				"%d checks started more than 20 ms late.", b.label(), high, delayText(rc.delayP50), delayText(rc.delayP99), rc.delayOver)
 			if len(rc.samples) > 0 {
 				note += " " + rc.growth()
 			}
@@ -640,8 +643,18 @@ func scrapeMetrics(url string) (scrape, error) {
 	return s, nil
 }
 
+// delayText shows a delay quantile; a negative one is beyond the
+// histogram's largest bound.
+func delayText(d time.Duration) string {
+	if d < 0 {
+		return "over " + (-d).String()
+	}
+	return d.Round(10 * time.Microsecond).String()
+}
+
 // delays are the p50 and p99 of the schedule delay between two scrapes (the
-// upper bound of the bucket each falls in) and how many were over 20 ms.
+// upper bound of the bucket each falls in, or minus the largest bound when
+// beyond it) and how many were over 20 ms.
 func (s scrape) delays(before scrape) (p50, p99 time.Duration, over20 int) {
 	bounds := slices.Sorted(func(yield func(float64) bool) {
 		for k := range s.buckets {
@@ -657,8 +670,8 @@ func (s scrape) delays(before scrape) (p50, p99 time.Duration, over20 int) {
 	q := func(p float64) time.Duration {
 		for _, b := range bounds {
 			if s.buckets[b]-before.buckets[b] >= p*total {
-				if math.IsInf(b, 1) {
-					return -1
+				if math.IsInf(b, 1) && len(bounds) > 1 {
+					return -time.Duration(bounds[len(bounds)-2] * float64(time.Second))
 				}
 				return time.Duration(b * float64(time.Second))
 			}
