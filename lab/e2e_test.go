@@ -292,7 +292,9 @@ func TestLoadBalanceShape(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
 	ctx := labContext(t, 3*time.Minute)
-	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance})
+	// Dual-stack: with TestDualStack (FRR, failover) and TestBIRDRouters
+	// (BIRD, load balancing) every shape runs over RIPng with both routers.
+	l := buildLab(t, ctx, Options{Shape: ShapeLoadBalance, IPv6: true})
 
 	t.Run("initial: each site uses its own replica", func(t *testing.T) {
 		l.expect(t, ctx, merge(map[Key]string{}, everyoneAt("ca", "sa"), everyoneAt("cb", "sb")), 10*time.Second)
@@ -315,7 +317,9 @@ func TestLoadBalanceShape(t *testing.T) {
 			}
 			samples := l.rec.Samples()
 			survivor := tc.replica.peer.Name
-			for _, r := range Analyze(samples, tr, []string{"ca", "cb"}) {
+			tr6 := tr
+			tr6.Service = Over6(tc.service) // one state, both addresses
+			for _, r := range append(Analyze(samples, tr, []string{"ca", "cb"}), Analyze(samples, tr6, []string{"ca", "cb"})...) {
 				t.Logf("%s/%s: home %s, during %s, failover %vs, failback %vs, %d of %d requests failed", r.Client, r.Service, r.Home, r.During, deref(r.FailoverSeconds), deref(r.FailbackSeconds), r.FailedRequests, r.Requests)
 				home := l.Home(r.Client)
 				if r.Home != home {
@@ -329,7 +333,7 @@ func TestLoadBalanceShape(t *testing.T) {
 					continue
 				}
 				// The survivor's own client never moves.
-				if n := answeredBy(samples, r.Client, tc.service, tc.replica.Name, tr.Fault); n > 0 || r.Affect {
+				if n := answeredBy(samples, r.Client, r.Service, tc.replica.Name, tr.Fault); n > 0 || r.Affect {
 					t.Errorf("%s: answered %d times by the broken replica %s (affected %v)", r.Client, n, tc.replica.Name, r.Affect)
 				}
 			}
@@ -482,8 +486,9 @@ func TestBIRDRouters(t *testing.T) {
 // TestRelay breaks services on sa with make-before-break configured: sa
 // relays the broken service's new flows to sb while the routes move, so no
 // request fails after the detection window (a crashed listener is covered
-// even inside it, by the fallback relay). One lab per shape, FRR routers in
-// one and BIRD in the other.
+// even inside it, by the fallback relay, and a hung one from the moment its
+// listener's queue stands still). Four labs: each shape with FRR and with
+// BIRD routers.
 func TestRelay(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
@@ -498,20 +503,24 @@ func TestRelay(t *testing.T) {
 		radiusKilled = fault{"freeradius killed", ServiceRADIUS, FaultKill}
 	)
 	// Every shape with both kinds of routers, and every fault in both
-	// shapes and with both kinds of routers.
+	// shapes and with both kinds of routers. The BIRD failover lab is
+	// dual-stack: its vip6 moves with the service over RIPng (the last of
+	// the four shape and router pairs over IPv6, with TestDualStack,
+	// TestLoadBalanceShape and TestBIRDRouters).
 	for _, lc := range []struct {
 		shape   Shape
 		routers string
+		ipv6    bool
 		faults  []fault
 	}{
-		{ShapeFailover, "frr", []fault{ldapKilled, radiusKilled}},
-		{ShapeFailover, "bird", []fault{ldapHung}},
-		{ShapeLoadBalance, "frr", []fault{ldapHung}},
-		{ShapeLoadBalance, "bird", []fault{ldapKilled, radiusKilled}},
+		{ShapeFailover, "frr", false, []fault{ldapKilled, radiusKilled}},
+		{ShapeFailover, "bird", true, []fault{ldapHung}},
+		{ShapeLoadBalance, "frr", false, []fault{ldapHung}},
+		{ShapeLoadBalance, "bird", false, []fault{ldapKilled, radiusKilled}},
 	} {
 		t.Run(string(lc.shape)+"/"+lc.routers, func(t *testing.T) {
 			ctx := labContext(t, 3*time.Minute) // about 1 min measured
-			l := buildLab(t, ctx, Options{Shape: lc.shape, Routers: lc.routers, Relay: true})
+			l := buildLab(t, ctx, Options{Shape: lc.shape, Routers: lc.routers, Relay: true, IPv6: lc.ipv6})
 			o := l.Opts
 			// Detection: the next check, then fall-1 fast re-checks, each
 			// up to its timeout; then the kernel's rules go in.
@@ -525,7 +534,13 @@ func TestRelay(t *testing.T) {
 						t.Fatal(err)
 					}
 					samples := l.rec.Samples()
-					for _, r := range Analyze(samples, tr, []string{"ca", "cb"}) {
+					results := Analyze(samples, tr, []string{"ca", "cb"})
+					if lc.ipv6 { // the vip6 is relayed too
+						tr6 := tr
+						tr6.Service = Over6(tc.service)
+						results = append(results, Analyze(samples, tr6, []string{"ca", "cb"})...)
+					}
+					for _, r := range results {
 						t.Logf("%s/%s: home %s, during %s, failover %vs, failback %vs, %d of %d requests failed", r.Client, r.Service, r.Home, r.During, deref(r.FailoverSeconds), deref(r.FailbackSeconds), r.FailedRequests, r.Requests)
 						if r.Home != l.Home(r.Client) {
 							t.Errorf("%s: home %s, want %s", r.Client, r.Home, l.Home(r.Client))
@@ -535,7 +550,7 @@ func TestRelay(t *testing.T) {
 						}
 						var late []string
 						for _, s := range samples {
-							if s.Client == r.Client && s.Service == tc.service && s.Replica == "" &&
+							if s.Client == r.Client && s.Service == r.Service && s.Replica == "" &&
 								s.At.After(tr.Fault.Add(detect)) && s.At.Before(tr.End) {
 								late = append(late, fmt.Sprintf("%.2fs: %s", s.At.Sub(tr.Fault).Seconds(), s.Err))
 							}
