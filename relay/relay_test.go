@@ -557,6 +557,29 @@ func TestRelayIPv6(t *testing.T) {
 	if st := tp.relayer.m.Stats(); len(st) != 1 || st[0].Flows != 5 {
 		t.Errorf("stats after 5 relayed flows in both families: %+v", st)
 	}
+	// A datagram larger than the tunnel's MTU: IPv6 routers do not
+	// fragment, so the relayer answers the first with ICMPv6 Packet Too Big
+	// (measured: that one is lost, the client's socket reports EMSGSIZE)
+	// and the client sends the next ones in fragments that fit.
+	big6 := func() (string, error) {
+		c, err := dialUDPAt(tp.client, vip6, udpPort.Num)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(answerTimeout))
+		if _, err := c.Write([]byte(strings.Repeat("x", 3000))); err != nil {
+			return "", err
+		}
+		buf := make([]byte, 1500)
+		n, err := c.Read(buf)
+		return string(buf[:n]), err
+	}
+	if got, err := big6(); err == nil {
+		t.Logf("a 3000-byte datagram answered at once (%q): the client knew the path MTU", got)
+	} else if got, err := big6(); err != nil || got != relayed {
+		t.Errorf("3000-byte datagram after Packet Too Big: %q, %v; want %q", got, err, relayed)
+	}
 	// The relayed connection keeps its peer when the relay is off.
 	must(t, tp.relayer.m.Set(ctx, []Want{{Service: "svc", Mode: Off}}))
 	expect(vip6, local)
