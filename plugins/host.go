@@ -1,13 +1,14 @@
 // Package plugins runs checker plugins for the daemon. It finds a checker
-// (compiled into the ripcord binary, or a third-party executable
-// ripcord-checker-NAME in a directory, optionally pinned by sha256), starts one
-// process per checker through hashicorp/go-plugin over gRPC, shares it between
-// all checks that use the checker, and kills and restarts it, with exponential
-// backoff, when it crashes, hangs past a check's deadline or answers nonsense.
+// (built in, or a third-party executable ripcord-checker-NAME in a directory,
+// optionally pinned by sha256), starts one process per checker, shares it
+// between all checks that use the checker, and kills and restarts it, with
+// exponential backoff, when it crashes, hangs past a check's deadline or
+// answers nonsense.
 //
-// Built-in checkers run out of process too: the daemon starts
-// `ripcord-checker NAME` (or re-executes itself as `ripcord checker NAME`),
-// which calls sdk.Serve.
+// Third-party plugins speak hashicorp/go-plugin over gRPC (the public SDK).
+// Built-in checkers run out of process too, as `ripcord-checker NAME` (or the
+// daemon re-executed as `ripcord checker NAME`), and speak checkpipe: small
+// frames over a socket pair, without gRPC's weight.
 package plugins
 
 import (
