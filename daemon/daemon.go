@@ -37,14 +37,26 @@ var Version = "dev"
 // NewHost returns the plugin host for a config. self is the argv prefix that
 // starts this binary as a built-in checker.
 func NewHost(cfg *config.Config, self []string, log *slog.Logger) *plugins.Host {
-	return plugins.NewHost(plugins.Options{
+	return plugins.NewHost(hostOptions(cfg, self, log))
+}
+
+// NewOneShotHost is NewHost for a command that asks its plugins once
+// (validate, check): it never restarts a plugin, and its errors say so.
+func NewOneShotHost(cfg *config.Config, self []string, log *slog.Logger) *plugins.Host {
+	o := hostOptions(cfg, self, log)
+	o.OneShot = true
+	return plugins.NewHost(o)
+}
+
+func hostOptions(cfg *config.Config, self []string, log *slog.Logger) plugins.Options {
+	return plugins.Options{
 		Builtin:  checkers.IsBuiltin,
 		Self:     self,
 		Dir:      cfg.Plugins.Dir,
 		SHA256:   cfg.Plugins.SHA256,
 		Logger:   log,
 		StateDir: filepath.Join(cfg.StateDir, "checkers"),
-	})
+	}
 }
 
 // KnownChecker resolves a checker name for config validation: the host's

@@ -77,6 +77,9 @@ type Options struct {
 	// StateDir, when set, gives each checker the directory StateDir/NAME
 	// for state that must survive a restart (checkapi.EnvStateDir).
 	StateDir string
+	// OneShot is for a command that asks its plugins once (validate,
+	// check): errors say what failed, not when the next start would be.
+	OneShot bool
 }
 
 // Host starts and supervises checker plugins. Its methods are safe for
@@ -403,7 +406,10 @@ func (h *Host) get(ctx context.Context, checker string) (*instance, error) {
 		}
 		if s.starting == nil {
 			if wait := time.Until(s.retryAt); wait > 0 {
-				msg := fmt.Sprintf("plugins: checker %s: %s; restarting in %s", checker, s.lastErr, wait.Round(time.Millisecond))
+				msg := fmt.Sprintf("plugins: checker %s: %s", checker, s.lastErr)
+				if !h.o.OneShot {
+					msg += fmt.Sprintf("; restarting in %s", wait.Round(time.Millisecond))
+				}
 				h.mu.Unlock()
 				return nil, errors.New(msg)
 			}
@@ -627,6 +633,9 @@ func (h *Host) failLocked(checker string, s *slot, inst *instance, why string) s
 		defer h.bg.Done()
 		inst.stop(false)
 	}()
+	if h.o.OneShot {
+		return fmt.Sprintf("plugins: checker %s: %s; plugin killed", checker, why)
+	}
 	return fmt.Sprintf("plugins: checker %s: %s; plugin killed, restarting in %s", checker, why, d)
 }
 

@@ -541,6 +541,15 @@ func TestNameMismatchRefused(t *testing.T) {
 	if res.Reason != checkapi.ReasonCheckerError || !strings.Contains(res.Message, "restarting in") {
 		t.Errorf("check: %s %s %q", res.Status, res.Reason, res.Message)
 	}
+
+	// validate and check ask once: no restart to announce.
+	one := NewHost(Options{Dir: dir, OneShot: true})
+	defer one.Close()
+	for i := range 2 {
+		if _, _, err := one.Configure(context.Background(), "impostor", &checkapi.Request{Target: "ok"}); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "restarting") {
+			t.Errorf("one-shot host, call %d: %v", i, err)
+		}
+	}
 }
 
 // Goroutines that lock their thread and return end that thread (as the

@@ -27,7 +27,7 @@ func cmdCheck(args []string) error {
 		return exitError(2)
 	}
 	ctx := context.Background()
-	cfg, host, err := load(ctx, *cfgPath, oneShotLogger)
+	cfg, host, err := load(ctx, *cfgPath, oneShotLogger, true)
 	if err != nil {
 		return err
 	}

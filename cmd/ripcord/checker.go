@@ -83,7 +83,7 @@ func listPlugins(w io.Writer, path string, explicit bool) error {
 		fmt.Fprintf(w, "(no %s* in %s)\n", plugins.FilePrefix, cfg.Plugins.Dir)
 		return nil
 	}
-	host := daemon.NewHost(cfg, selfCommand(), oneShotLogger(cfg))
+	host := daemon.NewOneShotHost(cfg, selfCommand(), oneShotLogger(cfg))
 	defer host.Close()
 	for _, f := range files {
 		name := strings.TrimPrefix(filepath.Base(f), plugins.FilePrefix)

@@ -71,8 +71,12 @@ func oneShotLogger(c *config.Config) *slog.Logger {
 }
 
 // load reads and validates a config, asking each checker about its settings.
-func load(ctx context.Context, path string, log func(*config.Config) *slog.Logger) (*config.Config, *plugins.Host, error) {
+// The host of a one-shot command (oneShotLogger) never restarts a plugin.
+func load(ctx context.Context, path string, log func(*config.Config) *slog.Logger, oneShot bool) (*config.Config, *plugins.Host, error) {
 	return daemon.Load(ctx, path, func(c *config.Config) *plugins.Host {
+		if oneShot {
+			return daemon.NewOneShotHost(c, selfCommand(), log(c))
+		}
 		return daemon.NewHost(c, selfCommand(), log(c))
 	})
 }

@@ -99,4 +99,7 @@ services:
 	if want := `:6:31: services[0].checks[0].checker: plugins: checker resolver: ` + dir + `/ripcord-checker-resolver: the plugin answers as checker "tcpconnect", not "resolver"`; code != 1 || !strings.Contains(out, want) {
 		t.Errorf("validate: exit %d\n%s\nwant it to contain %s", code, out, want)
 	}
+	if strings.Contains(out, "restarting") {
+		t.Errorf("validate announces a restart it will not make:\n%s", out)
+	}
 }

@@ -24,7 +24,7 @@ func cmdRun(args []string) error {
 	defer signal.Stop(hup)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	cfg, host, err := load(ctx, *cfgPath, newLogger)
+	cfg, host, err := load(ctx, *cfgPath, newLogger, false)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func cmdValidate(args []string) error {
 	}
 	ctx := context.Background()
 	cfg, host, err := loadCfg(ctx, *cfgPath, func(c *config.Config) *plugins.Host {
-		return daemon.NewHost(c, selfCommand(), oneShotLogger(c))
+		return daemon.NewOneShotHost(c, selfCommand(), oneShotLogger(c))
 	})
 	if err != nil {
 		return err
