@@ -339,6 +339,19 @@ func TestLoadBalanceShape(t *testing.T) {
 			}
 		})
 	}
+
+	// ripcord SIGTERM on sa: RIPv2 and RIPng poison, ca moves to sb on both
+	// addresses, and back when ripcord starts again.
+	t.Run("ripcord stopped on sa", func(t *testing.T) {
+		if err := l.SA.StopRipcord(); err != nil {
+			t.Fatal(err)
+		}
+		l.expect(t, ctx, everyone("sb", l.Probed()...), failoverBound)
+		if err := l.SA.StartRipcord(); err != nil {
+			t.Fatal(err)
+		}
+		l.expect(t, ctx, l.HomeState(), failbackBound)
+	})
 }
 
 func everyoneAt(client, replica string) map[Key]string {
@@ -514,7 +527,7 @@ func TestRelay(t *testing.T) {
 		faults  []fault
 	}{
 		{ShapeFailover, "frr", false, []fault{ldapKilled, radiusKilled}},
-		{ShapeFailover, "bird", true, []fault{ldapHung}},
+		{ShapeFailover, "bird", true, []fault{ldapHung, ldapKilled}},
 		{ShapeLoadBalance, "frr", false, []fault{ldapHung}},
 		{ShapeLoadBalance, "bird", false, []fault{ldapKilled, radiusKilled}},
 	} {
@@ -577,6 +590,20 @@ func TestRelay(t *testing.T) {
 					if m := httpGetIn(t, l.SA, fmt.Sprintf("http://%s:%d/metrics", l.SA.Addr, portStatus)); !strings.Contains(m, `ripcord_relay_flows_total{service="`+tc.service+`"}`) {
 						t.Errorf("sa's metrics lack ripcord_relay_flows_total for %s", tc.service)
 					}
+				})
+			}
+			if lc.ipv6 {
+				// ripcord SIGTERM on sa over BIRD's rip and rip ng: both
+				// families poisoned, everything on sb, and back.
+				t.Run("ripcord stopped", func(t *testing.T) {
+					if err := l.SA.StopRipcord(); err != nil {
+						t.Fatal(err)
+					}
+					l.expect(t, ctx, everyone("sb", l.Probed()...), failoverBound)
+					if err := l.SA.StartRipcord(); err != nil {
+						t.Fatal(err)
+					}
+					l.expect(t, ctx, l.HomeState(), failbackBound)
 				})
 			}
 		})
