@@ -42,6 +42,7 @@ import (
 func main() {
 	rates := flag.String("rates", "20,200", "checks per second for the side-by-side runs (comma-separated; empty: none)")
 	high := flag.Int("high", 1000, "checks per second for the ripcord-only run (0: none)")
+	targetURL := flag.String("target", "", "what ripcord checks instead of the local nginx, e.g. a closed port to measure the cost of a check that does almost nothing")
 	replica := flag.Bool("replica", false, "first measure an idle replica: one http, ldap, radius and peer check each, every 1s, against closed ports")
 	warmup := flag.Duration("warmup", 15*time.Second, "time before the window (plugins start, caches fill)")
 	window := flag.Duration("window", 60*time.Second, "measuring window of each run")
@@ -55,7 +56,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *replica, *rates, *high, *warmup, *window, *bin, *every, *write); err != nil {
+	if err := run(ctx, *targetURL, *replica, *rates, *high, *warmup, *window, *bin, *every, *write); err != nil {
 		fail(err)
 	}
 }
@@ -138,7 +139,7 @@ func (b binSet) label() string {
 	return "ripcord (" + b.name + ")"
 }
 
-func run(ctx context.Context, replica bool, rates string, high int, warmup, window time.Duration, bin string, every time.Duration, write string) error {
+func run(ctx context.Context, targetURL string, replica bool, rates string, high int, warmup, window time.Duration, bin string, every time.Duration, write string) error {
 	dir, err := os.MkdirTemp("", "ripcord-res-")
 	if err != nil {
 		return err
@@ -163,6 +164,9 @@ func run(ctx context.Context, replica bool, rates string, high int, warmup, wind
 	}
 	defer ngx.Stop()
 	target := fmt.Sprintf("http://%s/healthz", ngx.Addr)
+	if targetURL != "" {
+		target = targetURL
+	}
 
 	var rows, notes []string
 	if replica {
