@@ -265,15 +265,8 @@ func TestFailoverShape(t *testing.T) {
 	})
 
 	t.Run("ripcord SIGTERM poisons at once", func(t *testing.T) {
-		if err := l.SA.StopRipcord(); err != nil {
-			t.Fatal(err)
-		}
 		// The services on sa still run: only the routes move them.
-		l.expect(t, ctx, everyone("sb", Services...), failoverBound)
-		if err := l.SA.StartRipcord(); err != nil {
-			t.Fatal(err)
-		}
-		l.expect(t, ctx, everyone("sa", Services...), failbackBound)
+		l.stopAndStartRipcord(t, ctx)
 	})
 
 	t.Run("replica link down", func(t *testing.T) {
@@ -342,16 +335,24 @@ func TestLoadBalanceShape(t *testing.T) {
 
 	// ripcord SIGTERM on sa: RIPv2 and RIPng poison, ca moves to sb on both
 	// addresses, and back when ripcord starts again.
-	t.Run("ripcord stopped on sa", func(t *testing.T) {
-		if err := l.SA.StopRipcord(); err != nil {
-			t.Fatal(err)
-		}
-		l.expect(t, ctx, everyone("sb", l.Probed()...), failoverBound)
-		if err := l.SA.StartRipcord(); err != nil {
-			t.Fatal(err)
-		}
-		l.expect(t, ctx, l.HomeState(), failbackBound)
-	})
+	t.Run("ripcord stopped on sa", func(t *testing.T) { l.stopAndStartRipcord(t, ctx) })
+}
+
+// stopAndStartRipcord stops ripcord on sa with SIGTERM (it poisons every
+// route, on every family), expects every client on sb for every probed
+// service, starts it again and expects every client home.
+func (l *testLab) stopAndStartRipcord(t *testing.T, ctx context.Context) {
+	t.Helper()
+	doing(t, "stopping ripcord on sa (SIGTERM)")
+	if err := l.SA.StopRipcord(); err != nil {
+		t.Fatal(err)
+	}
+	l.expect(t, ctx, everyone("sb", l.Probed()...), failoverBound)
+	doing(t, "starting ripcord on sa again")
+	if err := l.SA.StartRipcord(); err != nil {
+		t.Fatal(err)
+	}
+	l.expect(t, ctx, l.HomeState(), failbackBound)
 }
 
 func everyoneAt(client, replica string) map[Key]string {
@@ -483,17 +484,7 @@ func TestBIRDRouters(t *testing.T) {
 
 	// ripcord SIGTERM on sa: RIPv2 and RIPng poison, BIRD drops both, and ca
 	// moves to sb on both addresses; it comes back when ripcord starts.
-	doing(t, "stopping ripcord on sa (SIGTERM)")
-	if err := l.SA.StopRipcord(); err != nil {
-		t.Fatal(err)
-	}
-	all := l.Probed()
-	l.expect(t, ctx, everyone("sb", all...), failoverBound)
-	doing(t, "starting ripcord on sa again")
-	if err := l.SA.StartRipcord(); err != nil {
-		t.Fatal(err)
-	}
-	l.expect(t, ctx, l.HomeState(), failbackBound)
+	l.stopAndStartRipcord(t, ctx)
 }
 
 // TestRelay breaks services on sa with make-before-break configured: sa
@@ -595,16 +586,7 @@ func TestRelay(t *testing.T) {
 			if lc.ipv6 {
 				// ripcord SIGTERM on sa over BIRD's rip and rip ng: both
 				// families poisoned, everything on sb, and back.
-				t.Run("ripcord stopped", func(t *testing.T) {
-					if err := l.SA.StopRipcord(); err != nil {
-						t.Fatal(err)
-					}
-					l.expect(t, ctx, everyone("sb", l.Probed()...), failoverBound)
-					if err := l.SA.StartRipcord(); err != nil {
-						t.Fatal(err)
-					}
-					l.expect(t, ctx, l.HomeState(), failbackBound)
-				})
+				t.Run("ripcord stopped", func(t *testing.T) { l.stopAndStartRipcord(t, ctx) })
 			}
 		})
 	}
@@ -700,14 +682,5 @@ func TestDualStack(t *testing.T) {
 		}
 	}
 
-	doing(t, "stopping ripcord on sa (SIGTERM)")
-	if err := l.SA.StopRipcord(); err != nil {
-		t.Fatal(err)
-	}
-	l.expect(t, ctx, everyone("sb", all...), failoverBound)
-	doing(t, "starting ripcord on sa again")
-	if err := l.SA.StartRipcord(); err != nil {
-		t.Fatal(err)
-	}
-	l.expect(t, ctx, everyone("sa", all...), failbackBound)
+	l.stopAndStartRipcord(t, ctx)
 }
