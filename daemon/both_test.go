@@ -15,7 +15,6 @@ import (
 	"github.com/ripcord/ripcord/advertisers/bgp"
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core/config"
-	"github.com/ripcord/ripcord/plugins"
 )
 
 // TestDaemonRIPAndBGPAtOnce: one replica announcing to RIP routers on one
@@ -42,31 +41,15 @@ services:
     checks:
       - {name: page, checker: http, target: "http://%[3]s/", interval: 100ms, timeout: 90ms, rise: 1, fall: 1}
 `, dir, r.bgpConfig(), page)), 0o644)
-	log := slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	cfg, host, err := Load(ctx, cfgPath, func(c *config.Config) *plugins.Host { return NewHost(c, []string{os.Args[0]}, log) })
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	sp, err := bgp.New(ctx, bgp.Config{ASN: cfg.BGP.ASN, RouterID: cfg.BGP.RouterID, NextHop: cfg.BGP.NextHop,
-		Priority: cfg.BGP.Priority, Logger: log, Peers: []bgp.Peer{{Address: netip.MustParseAddr("127.0.0.1"), ASN: 65000, Port: uint16(r.port)}}})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	ripAdv := &recordingAdvertiser{}
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Config: cfg, Host: host, Logger: log, NoVIP: true,
-			Advertisers: map[string]advertisers.Advertiser{"rip": ripAdv, "bgp": sp}})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
+	runDaemonWith(t, cfgPath, func(cfg *config.Config) map[string]advertisers.Advertiser {
+		sp, err := bgp.New(context.Background(), bgp.Config{ASN: cfg.BGP.ASN, RouterID: cfg.BGP.RouterID, NextHop: cfg.BGP.NextHop,
+			Priority: cfg.BGP.Priority, Logger: slog.New(slog.DiscardHandler), Peers: []bgp.Peer{{Address: netip.MustParseAddr("127.0.0.1"), ASN: 65000, Port: uint16(r.port)}}})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
+		return map[string]advertisers.Advertiser{"rip": ripAdv, "bgp": sp}
+	})
 
 	// routerHolds reports whether the router has the VIP and whether it
 	// carries GRACEFUL_SHUTDOWN (65535:0).

@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -17,7 +15,6 @@ import (
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/internal/memconn"
-	"github.com/ripcord/ripcord/plugins"
 )
 
 // A dual-stack service is announced by RIPv2 (its vip) and RIPng (its vip6)
@@ -40,13 +37,6 @@ services:
     checks:
       - {name: page, checker: http, target: "http://%[2]s/", interval: 100ms, timeout: 90ms, rise: 1, fall: 1}
 `, dir, page)), 0o644)
-	log := slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	cfg, host, err := Load(ctx, cfgPath, func(c *config.Config) *plugins.Host { return NewHost(c, []string{os.Args[0]}, log) })
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	c4 := memconn.New(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: rip.Port})
 	c6 := memconn.New(&net.UDPAddr{IP: net.ParseIP("fe80::2"), Port: ripng.Port, Zone: "eth0"})
 	ifcs := []rip.Interface{{Name: "eth0"}}
@@ -58,17 +48,9 @@ services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Config: cfg, Host: host, Logger: log, NoVIP: true,
-			Advertisers: map[string]advertisers.Advertiser{"rip": s4, "ripng": s6}})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	runDaemonWith(t, cfgPath, func(*config.Config) map[string]advertisers.Advertiser {
+		return map[string]advertisers.Advertiser{"rip": s4, "ripng": s6}
+	})
 	vip4, vip6 := netip.MustParsePrefix("192.0.2.37/32"), netip.MustParsePrefix("2001:db8::37/128")
 	// sent waits for the next update of each speaker and checks it names
 	// only its own family's address, with metric.
