@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,7 +13,6 @@ import (
 	"github.com/ripcord/ripcord/advertisers"
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core/config"
-	"github.com/ripcord/ripcord/plugins"
 )
 
 // TestDaemonReload: a reload that changes nothing sends nothing; one that
@@ -44,23 +41,9 @@ func TestDaemonReload(t *testing.T) {
 	write(svc("keep", "192.0.2.40", "100ms") + svc("gone", "192.0.2.41", "100ms"))
 
 	adv := &recordingAdvertiser{}
-	log := slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	cfg, host, err := Load(ctx, cfgPath, func(c *config.Config) *plugins.Host { return NewHost(c, []string{os.Args[0]}, log) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Config: cfg, Host: host, Logger: log, NoVIP: true, ConfigPath: cfgPath,
-			Advertisers: map[string]advertisers.Advertiser{"rip": adv}})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	runDaemonWith(t, cfgPath, func(*config.Config) map[string]advertisers.Advertiser {
+		return map[string]advertisers.Advertiser{"rip": adv}
+	})
 	client := control.NewClient(filepath.Join(dir, "ripcord.sock"))
 	waitSet := func(why string, want map[string]int) {
 		t.Helper()
