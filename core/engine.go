@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -83,6 +82,8 @@ type Engine struct {
 	// so that a result of a job stopped by Update is never applied.
 	running map[jobKey]*runningJob
 	gen     uint64
+	ticks   map[tickKey]int // running jobs per tick, guarded by mu
+	start   time.Time       // the origin of every job's ticks
 	runCtx  context.Context // Run's; jobs started later derive from it
 	jobs    sync.WaitGroup
 
@@ -103,6 +104,7 @@ func keyOf(j Job) jobKey { return jobKey{j.Service, j.Name, j.Peer} }
 type runningJob struct {
 	job    Job
 	gen    uint64
+	tick   tickKey
 	cancel context.CancelFunc
 	trig   chan struct{} // check now
 }
@@ -123,7 +125,7 @@ func New(o Options) *Engine {
 	}
 	e := &Engine{o: o, byName: map[string]*Service{}, results: make(chan jobResult, 64),
 		kick: make(chan struct{}, 1), stats: make(chan []relay.Stats, 1), updates: make(chan update), now: o.Now,
-		running: map[jobKey]*runningJob{}}
+		running: map[jobKey]*runningJob{}, ticks: map[tickKey]int{}}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -146,8 +148,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer cancel()
 	e.mu.Lock()
 	e.runCtx = ctx
+	e.start = time.Now()
 	for _, j := range e.o.Jobs {
-		e.startJobLocked(j)
+		e.startJobLocked(j, true)
 	}
 	e.mu.Unlock()
 	e.publish()
@@ -181,26 +184,103 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 // startJobLocked runs a job on its schedule until it is stopped (Update) or
-// Run ends. Called with e.mu held.
-func (e *Engine) startJobLocked(j Job) {
+// Run ends. Its first check comes on its own tick if it starts with Run;
+// one that Update starts joins the next tick of its interval, whatever the
+// slot, so that it waits at most interval/slotsPerInterval. Called with
+// e.mu held.
+func (e *Engine) startJobLocked(j Job, withRun bool) {
 	e.gen++
 	ctx, cancel := context.WithCancel(e.runCtx)
-	rj := &runningJob{job: j, gen: e.gen, cancel: cancel, trig: make(chan struct{}, 1)}
+	rj := &runningJob{job: j, gen: e.gen, tick: e.takeTickLocked(j.Interval), cancel: cancel, trig: make(chan struct{}, 1)}
 	e.running[keyOf(j)] = rj
+	first := e.start.Add(rj.tick.phase())
+	if !withRun {
+		first = tickAtOrAfter(time.Now(), e.start, j.Interval/slotsPerInterval)
+	}
 	e.jobs.Add(1)
 	go func() {
 		defer e.jobs.Done()
-		e.schedule(ctx, j, rj.gen, rj.trig)
+		e.schedule(ctx, j, rj.gen, first, rj.tick.phase(), rj.trig)
 	}()
 }
 
-// schedule runs one job at its interval with ±10 % jitter; the first run
-// comes soon after start, spread so that checks do not fire together.
-func (e *Engine) schedule(ctx context.Context, j Job, gen uint64, trig <-chan struct{}) {
-	wait := time.Duration(rand.Int64N(int64(j.Interval)/10 + 1))
+// stopJobLocked stops a running job and gives up its place in its tick.
+// Called with e.mu held; the caller updates e.running.
+func (e *Engine) stopJobLocked(rj *runningJob) {
+	rj.cancel()
+	if e.ticks[rj.tick]--; e.ticks[rj.tick] <= 0 {
+		delete(e.ticks, rj.tick)
+	}
+}
+
+// Checks run on ticks: every check with the same interval and slot starts
+// at the same moment, start + slot*interval/slotsPerInterval +
+// k*interval. The checker processes then get a tick's checks in one frame
+// and answer several in one, and the processes on both sides wake once per
+// tick instead of once per check: on a small VM a wake-up of a Go process
+// costs more CPU than the check itself (docs/benchmarks.md). Up to
+// checksPerTick checks share a tick, so that a replica with many checks
+// does not open them all to its servers at one instant; the slots spread
+// the rest over the interval.
+const (
+	slotsPerInterval = 16
+	checksPerTick    = 64
+)
+
+// tickKey names a tick: an interval and a slot of it.
+type tickKey struct {
+	interval time.Duration
+	slot     int
+}
+
+func (k tickKey) phase() time.Duration {
+	return k.interval * time.Duration(k.slot) / slotsPerInterval
+}
+
+// takeTickLocked places a new job with this interval: the first slot
+// with room, else the least crowded. Called with e.mu held.
+func (e *Engine) takeTickLocked(interval time.Duration) tickKey {
+	best := tickKey{interval, 0}
+	for slot := range slotsPerInterval {
+		k := tickKey{interval, slot}
+		if e.ticks[k] < checksPerTick {
+			best = k
+			break
+		}
+		if e.ticks[k] < e.ticks[best] {
+			best = k
+		}
+	}
+	e.ticks[best]++
+	return best
+}
+
+// nextTick is the first tick of a job's grid (e.start + phase + k*every,
+// phase taken modulo every) that is at least every/2 after last and not
+// before now. A check that ran on its tick runs again one interval later;
+// one that ran off the grid (the first fast check, a check-now, a check
+// that overran) rejoins it.
+func (e *Engine) nextTick(last, now time.Time, every, phase time.Duration) time.Time {
+	after := last.Add(every / 2)
+	if now.After(after) {
+		after = now
+	}
+	return tickAtOrAfter(after, e.start.Add(phase%every), every)
+}
+
+// tickAtOrAfter is the first of origin + k*every (k >= 0) at or after t.
+func tickAtOrAfter(t, origin time.Time, every time.Duration) time.Time {
+	k := (t.Sub(origin) + every - 1) / every
+	return origin.Add(max(k, 0) * every)
+}
+
+// schedule runs one job on its ticks (see slotsPerInterval) from first; a
+// check-now runs it at once.
+func (e *Engine) schedule(ctx context.Context, j Job, gen uint64, first time.Time, phase time.Duration, trig <-chan struct{}) {
+	planned := first
 	for {
-		planned := time.Now().Add(wait)
-		t := time.NewTimer(wait)
+		t := time.NewTimer(time.Until(planned))
+		last := planned
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -211,6 +291,7 @@ func (e *Engine) schedule(ctx context.Context, j Job, gen uint64, trig <-chan st
 			}
 		case <-trig:
 			t.Stop()
+			last = time.Now()
 		}
 		cctx, cancel := context.WithTimeout(ctx, j.Timeout)
 		start := time.Now()
@@ -226,17 +307,16 @@ func (e *Engine) schedule(ctx context.Context, j Job, gen uint64, trig <-chan st
 		case <-ctx.Done():
 			return
 		}
-		interval := j.Interval
+		every := j.Interval
 		select {
 		case changing := <-fast:
 			if changing && j.FastInterval > 0 {
-				interval = j.FastInterval
+				every = j.FastInterval
 			}
 		case <-ctx.Done():
 			return
 		}
-		jitter := 0.9 + 0.2*rand.Float64()
-		wait = time.Duration(float64(interval) * jitter)
+		planned = e.nextTick(last, time.Now(), every, phase)
 	}
 }
 

@@ -107,18 +107,18 @@ func (e *Engine) update(u update) Changes {
 			continue
 		}
 		if rj != nil {
-			rj.cancel()
+			e.stopJobLocked(rj)
 		}
 		if old[j.Service] != nil {
 			c.Restarted = append(c.Restarted, checkLabel(k))
 		}
 		if e.runCtx != nil {
-			e.startJobLocked(j)
+			e.startJobLocked(j, false)
 		}
 	}
 	for k, rj := range e.running {
 		if !want[k] {
-			rj.cancel()
+			e.stopJobLocked(rj)
 			delete(e.running, k)
 			if e.byName[k.service] != nil {
 				c.Stopped = append(c.Stopped, checkLabel(k))

@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -74,6 +75,7 @@ type usage struct {
 	procs     int
 	maxRSS    int64 // of the largest process
 	perProc   string
+	split     map[string]time.Duration // CPU of the processes that lived through the window, by name
 	delayP50  time.Duration // ripcord only: scheduling delay
 	delayP99  time.Duration
 	delayOver int // checks later than 20 ms
@@ -224,6 +226,7 @@ func run(ctx context.Context, targetURL string, replica bool, rates string, high
 			if len(rc.samples) > 0 {
 				note += " " + rc.growth()
 			}
+			note += " " + rc.splitText()
 			fmt.Println(note)
 			notes = append(notes, note)
 		}
@@ -458,6 +461,7 @@ func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup,
 	if err != nil {
 		return usage{}, err
 	}
+	onCPU0 := onCPUByPid(cg)
 	if err := start(ctx); err != nil {
 		return usage{}, err
 	}
@@ -482,6 +486,14 @@ func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup,
 		return usage{}, err
 	}
 	u := usage{cpu: time.Duration(cpu1 - cpu0)}
+	onCPU1 := onCPUByPid(cg)
+	splitCPU := map[string]time.Duration{}
+	for pid, t1 := range onCPU1 {
+		if t0, ok := onCPU0[pid]; ok {
+			_, _, comm := memOf(pid)
+			splitCPU[comm] += t1 - t0
+		}
+	}
 	if err := end(ctx); err != nil {
 		return u, err
 	}
@@ -510,7 +522,37 @@ func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup,
 		parts = append(parts, fmt.Sprintf("%d× %s %.1f–%.1f MB", len(r), n, mb(r[0]), mb(r[len(r)-1])))
 	}
 	u.perProc = strings.Join(parts, ", ")
+	u.split = splitCPU
 	return u, nil
+}
+
+// splitText says how the CPU per check divides between the processes.
+func (u usage) splitText() string {
+	if u.checks == 0 || len(u.split) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(u.split)) {
+		parts = append(parts, fmt.Sprintf("%s %.3f ms", n, u.split[n].Seconds()*1e3/float64(u.checks)))
+	}
+	return "CPU per check by process: " + strings.Join(parts, ", ") + "."
+}
+
+// onCPUByPid is the time each process of cgroup cg has spent on a CPU, the
+// sum over its threads (schedstat, in nanoseconds).
+func onCPUByPid(cg string) map[int]time.Duration {
+	out := map[int]time.Duration{}
+	for _, pid := range cgroupPids(cg) {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+			if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+				ns, _ := strconv.ParseInt(f[0], 10, 64)
+				out[pid] += time.Duration(ns)
+			}
+		}
+	}
+	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -5,6 +5,7 @@
 package http
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -15,11 +16,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ripcord/ripcord/plugins/checkapi"
@@ -103,11 +102,11 @@ func (Checker) Check(ctx context.Context, req *checkapi.Request) (*checkapi.Resu
 
 // probe is one check in progress.
 type probe struct {
-	c      *Config
-	target *url.URL
-	client *http.Client
-	mu     sync.Mutex
-	phases map[string]time.Duration
+	c       *Config
+	target  *url.URL
+	tlsConf *tls.Config
+	jar     http.CookieJar // nil unless a later request may need what an earlier one set
+	phases  map[string]time.Duration
 	// earliest NotAfter seen in a verified chain (zero for plain http).
 	notAfter time.Time
 }
@@ -130,55 +129,20 @@ func newProbe(c *Config, target *url.URL) (*probe, error) {
 		}
 		tlsConf.RootCAs = pool
 	}
-	p := &probe{c: c, target: target, phases: map[string]time.Duration{}}
-	// Name overrides belong to the target's origin only; a login URL on
-	// another host is verified under its own name.
-	targetAddr := canonicalAddr(target.Host, "https")
-	transport := &http.Transport{
-		Proxy:             nil, // never through an environment proxy: we check this server
-		DialContext:       (&net.Dialer{}).DialContext,
-		DisableKeepAlives: true, // every check proves a fresh connection and handshake
-		// Our own TLS dial: it times the handshake and marks its errors.
-		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conf := tlsConf.Clone()
-			if addr != targetAddr || conf.ServerName == "" {
-				conf.ServerName = hostOnly(addr)
-			}
-			raw, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			conn := tls.Client(raw, conf)
-			start := time.Now()
-			err = conn.HandshakeContext(ctx)
-			p.addPhase("tls", time.Since(start))
-			if err != nil {
-				raw.Close()
-				return nil, &tlsError{err: err}
-			}
-			return conn, nil
-		},
-	}
-	jar, _ := cookiejar.New(nil)
-	p.client = &http.Client{
-		Transport: transport,
-		Jar:       jar, // so the login POST carries what the page set (e.g. a CSRF cookie)
-		// Redirects are followed by hand: same origin only, and counted.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	p := &probe{c: c, target: target, tlsConf: tlsConf, phases: map[string]time.Duration{}}
+	if c.Login != nil || c.FollowRedirects {
+		// So that the login POST, or the next hop, carries what the page
+		// set (e.g. a CSRF or session cookie).
+		p.jar, _ = cookiejar.New(nil)
 	}
 	return p, nil
 }
 
-// addPhase adds to a phase's time. The transport may dial on its own
-// goroutine, so this takes the lock.
-func (p *probe) addPhase(name string, d time.Duration) {
-	p.mu.Lock()
-	p.phases[name] += d
-	p.mu.Unlock()
-}
+// addPhase adds to a phase's time.
+func (p *probe) addPhase(name string, d time.Duration) { p.phases[name] += d }
 
-// tlsError marks errors of the handshake (our own dial), so they are told
-// from connection errors.
+// tlsError marks errors of the handshake, so they are told from connection
+// errors.
 type tlsError struct{ err error }
 
 func (e *tlsError) Error() string { return e.err.Error() }
@@ -186,8 +150,6 @@ func (e *tlsError) Unwrap() error { return e.err }
 
 func (p *probe) run(ctx context.Context) *checkapi.Result {
 	res := p.runChecks(ctx)
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	for _, name := range phaseOrder {
 		if d, ok := p.phases[name]; ok {
 			res.AddPhase(name, d)
@@ -307,20 +269,12 @@ func (p *probe) login(ctx context.Context) *checkapi.Result {
 	return nil
 }
 
-// do sends one request and reads at most MaxBody bytes of the answer,
-// adding the time of each phase to p.phases.
+// do sends one request on a connection of its own (every check proves a
+// fresh connection and handshake) and reads at most MaxBody bytes of the
+// answer, adding the time of each phase to p.phases. Redirects are not
+// followed here: runChecks follows them, same origin only, and counts them.
 func (p *probe) do(ctx context.Context, method string, u *url.URL, body io.Reader, contentType string) (*http.Response, []byte, error) {
-	// The hooks may run on the transport's dialing goroutine.
-	var mu sync.Mutex
-	var connectStart, connectDone, wrote, firstByte time.Time
-	at := func(t *time.Time) { mu.Lock(); *t = time.Now(); mu.Unlock() }
-	trace := &httptrace.ClientTrace{
-		ConnectStart:         func(string, string) { at(&connectStart) },
-		ConnectDone:          func(string, string, error) { at(&connectDone) },
-		WroteRequest:         func(httptrace.WroteRequestInfo) { at(&wrote) },
-		GotFirstResponseByte: func() { at(&firstByte) },
-	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -334,29 +288,108 @@ func (p *probe) do(ctx context.Context, method string, u *url.URL, body io.Reade
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("User-Agent", "ripcord-http/"+Version)
-
-	resp, err := p.client.Do(req)
-	var buf []byte
-	if err == nil {
-		defer resp.Body.Close()
-		buf, err = io.ReadAll(io.LimitReader(resp.Body, p.c.MaxBody))
+	req.Close = true
+	if p.jar != nil {
+		for _, ck := range p.jar.Cookies(u) {
+			req.AddCookie(ck)
+		}
 	}
-	end := time.Now()
-
-	mu.Lock()
-	defer mu.Unlock()
-	p.span("connect", connectStart, connectDone)
-	if firstByte.IsZero() {
-		p.span("headers", wrote, end)
-	} else {
-		p.span("headers", wrote, firstByte)
-		p.span("transfer", firstByte, end)
-	}
+	resp, buf, err := p.exchange(ctx, req)
 	if err != nil {
-		return nil, nil, err
+		// As net/http says it: "Get http://...: dial tcp ...".
+		return nil, nil, &url.Error{Op: method[:1] + strings.ToLower(method[1:]), URL: u.String(), Err: err}
+	}
+	if p.jar != nil {
+		if cks := resp.Cookies(); len(cks) > 0 {
+			p.jar.SetCookies(u, cks)
+		}
 	}
 	p.recordCert(resp.TLS)
 	return resp, buf, nil
+}
+
+// exchange speaks HTTP/1.1 on a new connection itself rather than through
+// http.Transport: in one goroutine and with a few allocations, where a
+// transport per check starts its own dial, read and write goroutines. On
+// the server it protects, that is half of what a check costs
+// (docs/benchmarks.md).
+func (p *probe) exchange(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
+	addr := canonicalAddr(req.URL.Host, req.URL.Scheme)
+	start := time.Now()
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	p.addPhase("connect", time.Since(start))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer raw.Close()
+	// The context bounds the whole exchange: its deadline is the
+	// connection's, and its end closes the connection.
+	if d, ok := ctx.Deadline(); ok {
+		_ = raw.SetDeadline(d)
+	}
+	defer context.AfterFunc(ctx, func() { raw.Close() })()
+	conn := raw
+	var state *tls.ConnectionState
+	if req.URL.Scheme == "https" {
+		tc := tls.Client(raw, p.tlsConfig(addr))
+		start := time.Now()
+		err := tc.HandshakeContext(ctx)
+		p.addPhase("tls", time.Since(start))
+		if err != nil {
+			return nil, nil, &tlsError{err: err}
+		}
+		cs := tc.ConnectionState()
+		conn, state = tc, &cs
+	}
+	if err := req.Write(conn); err != nil {
+		return nil, nil, err
+	}
+	wrote := time.Now()
+	br := bufio.NewReader(conn)
+	_, err = br.Peek(1)
+	firstByte := time.Now()
+	p.span("headers", wrote, firstByte)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := readResponse(br, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	resp.TLS = state
+	buf, err := io.ReadAll(io.LimitReader(resp.Body, p.c.MaxBody))
+	p.span("transfer", firstByte, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, buf, nil
+}
+
+// maxInformational bounds the 1xx answers (103 Early Hints, 100 Continue)
+// read before the real one, as net/http does.
+const maxInformational = 5
+
+// readResponse reads the answer to req, skipping informational ones.
+func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	for range maxInformational {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil || resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, err
+		}
+	}
+	return nil, fmt.Errorf("more than %d informational (1xx) answers", maxInformational)
+}
+
+// tlsConfig is the TLS configuration for a connection to addr: the name
+// overrides (host, server_name) belong to the target's origin only; a
+// login URL on another host is verified under its own name.
+func (p *probe) tlsConfig(addr string) *tls.Config {
+	conf := p.tlsConf.Clone()
+	if addr != canonicalAddr(p.target.Host, "https") || conf.ServerName == "" {
+		conf.ServerName = hostOnly(addr)
+	}
+	return conf
 }
 
 func (p *probe) span(name string, from, to time.Time) {

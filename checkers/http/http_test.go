@@ -79,6 +79,26 @@ func portal() http.Handler {
 		case <-time.After(10 * time.Second):
 		}
 	})
+	// Informational answers come before the real one.
+	mux.HandleFunc("/early", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusEarlyHints)
+		fmt.Fprint(w, "ready")
+	})
+	// A login form whose POST needs the cookie the page set.
+	mux.HandleFunc("/csrf/login", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "csrf", Value: "t0k3n", Path: "/csrf"})
+		fmt.Fprint(w, `<form method="post"><input type="password" name="password"></form>`)
+	})
+	mux.HandleFunc("/csrf/session", func(w http.ResponseWriter, r *http.Request) {
+		if ck, err := r.Cookie("csrf"); err != nil || ck.Value != "t0k3n" {
+			http.Error(w, "no csrf cookie", http.StatusForbidden)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "42", Path: "/"})
+		http.Redirect(w, r, "/home", http.StatusSeeOther)
+	})
 	mux.HandleFunc("/session", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "POST only", http.StatusMethodNotAllowed)
@@ -140,6 +160,9 @@ func TestBasicOptions(t *testing.T) {
 		{name: "login wrong password", path: "/login", settings: map[string]any{"login": login(badPW, nil)}, wantStatus: checkapi.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "/login?failed"},
 		{name: "login without cookie check, wrong Location", path: "/login", settings: map[string]any{"login": login(badPW, map[string]any{"expect_cookie": ""})}, wantStatus: checkapi.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "does not contain"},
 		{name: "login wrong status", path: "/login", settings: map[string]any{"login": login(pw, map[string]any{"expect_status": 302})}, wantStatus: checkapi.StatusFailed, wantReason: ReasonLoginFailed, wantInMsg: "303"},
+		{name: "login carries the page's cookie", path: "/csrf/login", settings: map[string]any{"login": map[string]any{"url": "/csrf/session",
+			"username": "alice", "password_file": pw, "expect_status": 303, "expect_cookie": "sid"}}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK, wantInMsg: "login ok"},
+		{name: "early hints before the answer", path: "/early", settings: map[string]any{"body_contains": "ready"}, wantStatus: checkapi.StatusOK, wantReason: checkapi.ReasonOK, wantInMsg: "200 OK"},
 		{name: "login password file missing", path: "/login", settings: map[string]any{"login": login("/nonexistent", nil)}, wantStatus: checkapi.StatusFailed, wantReason: ReasonLoginFailed},
 	}
 	for _, tt := range tests {

@@ -31,11 +31,12 @@ type Client struct {
 	conn net.Conn
 	done chan struct{} // closed once the connection is gone
 
-	mu      sync.Mutex // guards what follows; held while writing a frame
+	w batchWriter
+
+	mu      sync.Mutex // guards what follows
 	err     error      // why the connection is gone
 	next    uint64
 	pending map[uint64]chan answer
-	wbuf    []byte
 }
 
 // NewClient waits up to timeout for the checker's hello on conn and returns
@@ -61,6 +62,7 @@ func NewClient(conn net.Conn, timeout time.Duration) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{conn: conn, done: make(chan struct{}), pending: map[uint64]chan answer{}}
+	c.w.write = c.write
 	go c.read()
 	return c, nil
 }
@@ -83,14 +85,14 @@ func (c *Client) closeLocked(err error) {
 	}
 }
 
-// writeLocked writes frame b by deadline (zero: none). A write that fails
-// may have sent part of the frame, so it closes the connection.
-func (c *Client) writeLocked(b []byte, deadline time.Time) error {
-	c.wbuf = b
+// write writes frames b by deadline (zero: none), a checker that stopped
+// reading must not block it forever. A write that fails may have sent part
+// of a frame, so it closes the connection.
+func (c *Client) write(b []byte, deadline time.Time) error {
 	_ = c.conn.SetWriteDeadline(deadline)
 	_, err := c.conn.Write(b)
 	if err != nil {
-		c.closeLocked(err)
+		c.close(err)
 	}
 	return err
 }
@@ -135,10 +137,9 @@ func (c *Client) call(ctx context.Context, req request) (answer, error) {
 	c.next++
 	req.id = c.next
 	c.pending[req.id] = ch
-	deadline, _ := ctx.Deadline() // a checker that stopped reading must not block the write forever
-	err := c.writeLocked(req.append(c.wbuf[:0]), deadline)
 	c.mu.Unlock()
-	if err != nil {
+	deadline, _ := ctx.Deadline()
+	if err := c.w.queue(req.append, deadline); err != nil {
 		if ctx.Err() != nil {
 			return answer{}, ctx.Err()
 		}
@@ -160,11 +161,12 @@ func (c *Client) call(ctx context.Context, req request) (answer, error) {
 	case <-ctx.Done():
 		c.mu.Lock()
 		delete(c.pending, req.id)
-		if c.err == nil {
-			// Best effort: the checker stops working on it.
-			_ = c.writeLocked((&request{kind: kindCancel, id: req.id}).append(c.wbuf[:0]), time.Now().Add(100*time.Millisecond))
-		}
+		gone := c.err != nil
 		c.mu.Unlock()
+		if !gone {
+			// Best effort: the checker stops working on it.
+			_ = c.w.queue((&request{kind: kindCancel, id: req.id}).append, time.Now().Add(100*time.Millisecond))
+		}
 		return answer{}, ctx.Err()
 	}
 }

@@ -56,10 +56,9 @@ func Serve(c checkapi.Checker) {
 type server struct {
 	c      checkapi.Checker
 	filled *checkapi.FilledSettings
-	conn   io.Writer
+	w      batchWriter
 
-	mu      sync.Mutex // guards what follows; held while writing a frame
-	wbuf    []byte
+	mu      sync.Mutex // guards cancels
 	cancels map[uint64]context.CancelFunc
 }
 
@@ -67,8 +66,9 @@ type server struct {
 // it (nil) or sends what is not a request; Serve calls it, tests may too.
 func ServeConn(conn io.ReadWriteCloser, c checkapi.Checker) error {
 	defer conn.Close()
-	s := &server{c: c, conn: conn, cancels: map[uint64]context.CancelFunc{},
+	s := &server{c: c, cancels: map[uint64]context.CancelFunc{},
 		filled: checkapi.NewFilledSettings(c)}
+	s.w.write = func(b []byte, _ time.Time) error { _, err := conn.Write(b); return err }
 	s.send(&answer{kind: kindHello, version: Version})
 	buf := make([]byte, 512)
 	r := bufio.NewReader(conn) // a frame, often several, per read
@@ -121,14 +121,9 @@ func (s *server) handle(ctx context.Context, req request) {
 	s.send(&a)
 }
 
-// send writes a; a write error means the host is gone, which the read loop
-// sees too.
-func (s *server) send(a *answer) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.wbuf = a.append(s.wbuf[:0])
-	_, _ = s.conn.Write(s.wbuf)
-}
+// send writes a, with the answers that end at about the same time; a write
+// error means the host is gone, which the read loop sees too.
+func (s *server) send(a *answer) { _ = s.w.queue(a.append, time.Time{}) }
 
 func (s *server) describe(a *answer) {
 	defer Recover("Describe", func(msg string) { a.err = msg })

@@ -106,18 +106,21 @@ func appendBool(b []byte, v bool) []byte {
 	return append(b, 0)
 }
 
-// frame starts a frame of kind and id in b; finish fills in its length.
+// frame starts a frame of kind and id at the end of b; finish fills in the
+// length of the frame that starts at b[start:].
 func frame(b []byte, kind byte, id uint64) []byte {
 	b = append(b, 0, 0, 0, 0, kind)
 	return binary.AppendUvarint(b, id)
 }
 
-func finish(b []byte) []byte {
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+func finish(b []byte, start int) []byte {
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4))
 	return b
 }
 
+// append appends r's frame to b.
 func (r *request) append(b []byte) []byte {
+	start := len(b)
 	b = frame(b, r.kind, r.id)
 	switch r.kind {
 	case kindConfigure, kindCheck:
@@ -125,10 +128,12 @@ func (r *request) append(b []byte) []byte {
 		b = appendString(b, r.target)
 		b = appendString(b, string(r.settings))
 	}
-	return finish(b)
+	return finish(b, start)
 }
 
+// append appends a's frame to b.
 func (a *answer) append(b []byte) []byte {
+	start := len(b)
 	b = frame(b, a.kind, a.id)
 	switch a.kind {
 	case kindHello:
@@ -171,7 +176,7 @@ func (a *answer) append(b []byte) []byte {
 			b = appendFloat(b, v)
 		}
 	}
-	return finish(b)
+	return finish(b, start)
 }
 
 // decoder reads fields from a frame's body; the first error sticks.
