@@ -181,8 +181,8 @@ func TestEngineCheckNow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go e.Run(ctx)
-	// The first runs come within interval/10; with an hour interval only
-	// CheckNow can make both checks run within the bound below.
+	// The first runs come at start; with an hour interval only CheckNow can
+	// make the checks run again within the bound below.
 	deadline := time.Now().Add(5 * time.Second)
 	for run.calls.Load() < 2 && time.Now().Before(deadline) {
 		_ = e.CheckNow("s")
@@ -212,8 +212,8 @@ func (r byChecker) Check(_ context.Context, checker string, _ *checkapi.Request)
 
 // The assist metric takes effect when assist.delay has passed, a moment no
 // check result marks: the engine must publish it from its timer. Both checks
-// run first within 200ms (a tenth of their interval) and next after at least
-// 1.8s, so only the timer can publish the assist metric within 1.5s.
+// run first at start and next 2s later, so only the timer can publish the
+// assist metric within 1.5s.
 func TestEnginePublishesAssistAfterDelay(t *testing.T) {
 	rec := &recorder{ch: make(chan struct{}, 1)}
 	e := New(Options{

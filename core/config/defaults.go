@@ -74,8 +74,7 @@ func applyDefaults(v any) {
 
 // Floors and bounds that validation enforces.
 const (
-	// A check costs about half a millisecond of CPU (docs/benchmarks.md):
-	// at 1ms one check took half a core. Below 50ms a check detects nothing
+	// Below 50ms a check detects nothing
 	// sooner that matters next to RIP's timers, and a timeout below 10ms is
 	// within the plugin round trip's own jitter.
 	minCheckInterval = 50 * time.Millisecond

@@ -4,7 +4,9 @@
 // plugins (Describe, Configure, Check with a deadline, many checks at once)
 // without linking gRPC, protobuf and HTTP/2 into every checker process,
 // which made up half of its memory, and with fewer wake-ups per check
-// (docs/benchmarks.md).
+// (docs/benchmarks.md): frames queued at about the same time go out in one
+// write, both ways (batchWriter), so a tick's checks cost the other process
+// one wake-up.
 //
 // A frame is a 4-byte big-endian length and that many bytes of body:
 //
