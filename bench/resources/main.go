@@ -76,7 +76,7 @@ type usage struct {
 	maxRSS    int64 // of the largest process
 	perProc   string
 	split     map[string]time.Duration // CPU of the processes that lived through the window, by name
-	delayP50  time.Duration // ripcord only: scheduling delay
+	delayP50  time.Duration            // ripcord only: scheduling delay
 	delayP99  time.Duration
 	delayOver int // checks later than 20 ms
 	samples   []sample
