@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"github.com/ripcord/ripcord/daemon"
@@ -17,13 +16,6 @@ func cmdRun(args []string) error {
 	noVIP := fs.Bool("no-vip", false, "do not manage the service addresses on their interfaces (they are configured elsewhere)")
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
-	}
-	// One P, as the checkers have, unless the environment says otherwise:
-	// the daemon waits on timers and the network, and with one P a check's
-	// hand-offs between goroutines wake no other thread (docs/benchmarks.md,
-	// "Resources").
-	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
-		runtime.GOMAXPROCS(1)
 	}
 	// SIGHUP is taken before anything else: its default would kill the
 	// daemon without poisoning its routes.
