@@ -85,7 +85,7 @@ func (c *Client) closeLocked(err error) {
 	}
 }
 
-// write writes frames b by deadline (zero: none), a checker that stopped
+// write writes frames b by deadline (zero: none): a checker that stopped
 // reading must not block it forever. A write that fails may have sent part
 // of a frame, so it closes the connection.
 func (c *Client) write(b []byte, deadline time.Time) error {
