@@ -271,21 +271,28 @@ func (sp *Speaker) Set(ctx context.Context, want []advertisers.Announcement) err
 		if cur, ok := sp.announced[p]; ok && cur.metric == a.Metric && cur.draining == a.Draining {
 			continue
 		}
-		path, err := sp.path(a)
-		if err != nil {
+		if err := sp.announceLocked(ctx, a); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		// Adding a path for a prefix we already announce replaces it, so a
-		// priority change is one UPDATE and never a withdraw/announce gap.
-		if _, err := sp.server.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp: announce %s: %w", p, err))
-			continue
-		}
-		sp.announced[p] = route{metric: a.Metric, draining: a.Draining, path: path}
 		sp.log.Info("bgp: announced", "prefix", p.String(), "metric", a.Metric, "draining", a.Draining)
 	}
 	return errors.Join(errs...)
+}
+
+// announceLocked announces a and records it. Adding a path for a prefix
+// already announced replaces it, so a priority change is one UPDATE and
+// never a withdraw/announce gap. Caller holds mu.
+func (sp *Speaker) announceLocked(ctx context.Context, a advertisers.Announcement) error {
+	path, err := sp.path(a)
+	if err != nil {
+		return err
+	}
+	if _, err := sp.server.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path}); err != nil {
+		return fmt.Errorf("bgp: announce %s: %w", a.Prefix, err)
+	}
+	sp.announced[a.Prefix] = route{metric: a.Metric, draining: a.Draining, path: path}
+	return nil
 }
 
 // withdrawLocked withdraws one announced prefix. Caller holds mu.
@@ -412,20 +419,25 @@ func (sp *Speaker) sentUpdates(ctx context.Context) map[string]uint64 {
 // StopBgp drops queued UPDATEs, so without this wait a router would learn
 // of the withdrawal only from the session ending.
 func (sp *Speaker) awaitSent(ctx context.Context, before map[string]uint64, withdrawn []netip.Prefix) {
+	// The UPDATE count each session must reach: one more per withdrawn
+	// prefix it carries.
+	want := make(map[string]uint64, len(before))
+	for addr, count := range before {
+		want[addr] = count
+		if peer, err := netip.ParseAddr(addr); err == nil {
+			for _, p := range withdrawn {
+				if sp.cfg.carries(peer, p) {
+					want[addr]++
+				}
+			}
+		}
+	}
 	deadline := time.Now().Add(sp.cfg.CloseTimeout)
 	for {
 		now := sp.sentUpdates(ctx)
 		pending := 0
-		for addr, count := range before {
-			var n uint64
-			if peer, err := netip.ParseAddr(addr); err == nil {
-				for _, p := range withdrawn {
-					if sp.cfg.carries(peer, p) {
-						n++
-					}
-				}
-			}
-			if c, up := now[addr]; up && c < count+n {
+		for addr, w := range want {
+			if c, up := now[addr]; up && c < w {
 				pending++
 			}
 		}

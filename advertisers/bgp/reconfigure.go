@@ -120,16 +120,9 @@ func (sp *Speaker) reannounceLocked(ctx context.Context) error {
 	var errs []error
 	for _, p := range sortedPrefixes(sp.announced) {
 		r := sp.announced[p]
-		path, err := sp.path(advertisers.Announcement{Prefix: p, Metric: r.metric, Draining: r.draining})
-		if err == nil {
-			_, err = sp.server.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
+		if err := sp.announceLocked(ctx, advertisers.Announcement{Prefix: p, Metric: r.metric, Draining: r.draining}); err != nil {
+			errs = append(errs, err)
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("bgp: announce %s: %w", p, err))
-			continue
-		}
-		r.path = path
-		sp.announced[p] = r
 	}
 	return errors.Join(errs...)
 }

@@ -95,10 +95,7 @@ func (s *Speaker) reconfigure(cfg Config, open func(string) (net.PacketConn, err
 	// Removed links first, while s.cfg is still the old one: the poison
 	// and the added links' announcements go out back to back, so a router
 	// hearing both switches without a gap.
-	poison := s.tableLocked()
-	for i := range poison {
-		poison[i].Metric = MetricInfinity
-	}
+	poison := s.poisonLocked()
 	var removed []*link
 	for _, l := range s.links {
 		if !slices.ContainsFunc(cfg.Interfaces, func(ifc Interface) bool { return ifc.Name == l.name }) {

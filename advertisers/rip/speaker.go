@@ -372,6 +372,16 @@ func routeEntry(p netip.Prefix, metric int) Entry {
 	return e
 }
 
+// poisonLocked is every route the speaker sends, each with metric 16: what
+// a link hears when the speaker leaves it.
+func (s *Speaker) poisonLocked() []Entry {
+	p := s.tableLocked()
+	for i := range p {
+		p[i].Metric = MetricInfinity
+	}
+	return p
+}
+
 // tableLocked is every route the speaker currently sends in full updates:
 // desired ones with their metric, withdrawn ones with 16.
 func (s *Speaker) tableLocked() []Entry {
@@ -532,11 +542,11 @@ func (s *Speaker) isClosed() bool {
 // is learned.
 func (s *Speaker) handle(l *link, src netip.AddrPort, wire []byte) {
 	s.stats.received.Add(1)
-	s.mu.Lock()
-	auth := s.cfg.Auth
-	s.mu.Unlock()
 	plain, err := wire, error(nil)
 	if s.proto.Authenticated {
+		s.mu.Lock()
+		auth := s.cfg.Auth
+		s.mu.Unlock()
 		plain, _, err = auth.Verify(wire)
 	}
 	if errors.Is(err, ErrAuthMissing) {
@@ -736,10 +746,7 @@ func (s *Speaker) Close() error {
 			l.readvTmr.Stop()
 		}
 	}
-	poison := s.tableLocked()
-	for i := range poison {
-		poison[i].Metric = MetricInfinity
-	}
+	poison := s.poisonLocked()
 	var errs []error
 	for _, l := range s.links {
 		errs = append(errs, s.sendUpdateLocked(l, poison))

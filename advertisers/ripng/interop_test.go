@@ -10,6 +10,7 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,29 +33,13 @@ func linkLocal(t *testing.T, ns *netns.NS, dev string) netip.Addr {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range splitFields(out) {
+	for _, f := range strings.Fields(out) {
 		if p, err := netip.ParsePrefix(f); err == nil && p.Addr().IsLinkLocalUnicast() {
 			return p.Addr()
 		}
 	}
 	t.Fatalf("no link-local address on %s: %q", dev, out)
 	return netip.Addr{}
-}
-
-func splitFields(s string) []string {
-	var out []string
-	f := ""
-	for _, r := range s + " " {
-		if r == ' ' || r == '\n' || r == '\t' {
-			if f != "" {
-				out = append(out, f)
-			}
-			f = ""
-			continue
-		}
-		f += string(r)
-	}
-	return out
 }
 
 // TestInterop: a router started after the speaker learns the VIP from the
