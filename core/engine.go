@@ -409,11 +409,13 @@ func (e *Engine) Desired() []advertisers.Announcement {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
-	out := make([]advertisers.Announcement, 0, len(e.services))
+	out := make([]advertisers.Announcement, 0, 2*len(e.services))
 	for _, s := range e.services {
+		// Both addresses of a dual-stack service share its state.
+		a := advertisers.Announcement{Metric: s.Metric(now), Draining: s.drained, Down: s.state == Down || s.state == Starting}
 		for _, vip := range s.spec.VIPs() {
-			out = append(out, advertisers.Announcement{Prefix: vip, Metric: s.Metric(now), Draining: s.drained,
-				Down: s.state == Down || s.state == Starting})
+			a.Prefix = vip
+			out = append(out, a)
 		}
 	}
 	return advertisers.Sorted(out)

@@ -39,16 +39,16 @@ func buildAdvertisers(ctx context.Context, cfg *config.Config, log *slog.Logger)
 	}
 	if cfg.BGP != nil {
 		bc, err := bgpConfig(cfg.BGP, log)
-		if err == nil {
-			var s *bgp.Speaker
-			if s, err = bgp.New(ctx, bc); err == nil {
-				out["bgp"] = s
-			}
-		}
 		if err != nil {
 			closeAll(out)
 			return nil, err
 		}
+		s, err := bgp.New(ctx, bc)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out["bgp"] = s
 	}
 	return out, nil
 }

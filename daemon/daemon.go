@@ -250,19 +250,20 @@ func Run(ctx context.Context, o Options) error {
 	if d.bgp, _ = advs["bgp"].(*bgp.Speaker); d.bgp != nil {
 		d.metrics.Registry.MustRegister(bgpCollector{d.bgp})
 	}
-	sp, _ := advs["rip"].(*rip.Speaker)
-	if d.rip = sp; sp != nil {
-		registerRIPStats(d.metrics, sp, "rip")
-		d.routers = &routerViews{}
-	}
+	d.rip, _ = advs["rip"].(*rip.Speaker)
+	d.ripng, _ = advs["ripng"].(*rip.Speaker)
 	var speakers []*rip.Speaker // whose routers status shows
-	if sp != nil {
-		speakers = append(speakers, sp)
+	for _, s := range []struct {
+		proto string
+		sp    *rip.Speaker
+	}{{"rip", d.rip}, {"ripng", d.ripng}} {
+		if s.sp != nil {
+			registerRIPStats(d.metrics, s.sp, s.proto)
+			speakers = append(speakers, s.sp)
+		}
 	}
-	if d.ripng, _ = advs["ripng"].(*rip.Speaker); d.ripng != nil {
-		registerRIPStats(d.metrics, d.ripng, "ripng")
+	if len(speakers) > 0 {
 		d.routers = &routerViews{}
-		speakers = append(speakers, d.ripng)
 	}
 	for _, name := range slices.Sorted(maps.Keys(advs)) {
 		d.appliers = append(d.appliers, newApplier(name, advs[name], d.metrics, log))
@@ -270,9 +271,10 @@ func Run(ctx context.Context, o Options) error {
 	d.allow(cfg.Services)
 
 	specs, jobs := Specs(cfg)
+	ipv6 := relayIPv6(specs)
 	rl := o.Relay
 	if rl == nil && slices.ContainsFunc(specs, func(s core.ServiceSpec) bool { return s.Relay != nil }) {
-		if rl, err = newRelayer(ctx, cfg, relayIPv6(specs), log); err != nil {
+		if rl, err = newRelayer(ctx, cfg, ipv6, log); err != nil {
 			return err
 		}
 	}
@@ -285,8 +287,7 @@ func Run(ctx context.Context, o Options) error {
 				log.Error("removing the relay", "err", err)
 			}
 		}()
-		relays = newRelayLoop(rl, d.metrics, log)
-		relays.ipv6 = relayIPv6(specs)
+		relays = newRelayLoop(rl, ipv6, d.metrics, log)
 		wantRelays = relays.want
 		d.relays = relays
 	} else {

@@ -43,8 +43,8 @@ type relayLoop struct {
 	stats []relay.Stats
 }
 
-func newRelayLoop(r Relayer, m *control.Metrics, log *slog.Logger) *relayLoop {
-	l := &relayLoop{r: r, log: log.With("component", "relay"), next: make(chan []relay.Want, 1),
+func newRelayLoop(r Relayer, ipv6 bool, m *control.Metrics, log *slog.Logger) *relayLoop {
+	l := &relayLoop{r: r, ipv6: ipv6, log: log.With("component", "relay"), next: make(chan []relay.Want, 1),
 		errors: m.AdvertiseErrors.WithLabelValues("relay")}
 	registerRelayStats(m, l)
 	return l

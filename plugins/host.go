@@ -565,8 +565,9 @@ func (p *goPluginProcess) cleanup() {
 // onOwnThread calls start, which starts cmd, on an OS thread that no other
 // goroutine uses until gone is closed. Pdeathsig fires when the thread that
 // forked a child ends, not the process, and the runtime ends a thread whose
-// goroutine locked it and returned (the relay does, to leave a network
-// namespace behind): a plugin forked from such a thread would be killed.
+// goroutine locked it and returned (as code that leaves a thread in another
+// network namespace must): a plugin forked from such a thread would be
+// killed.
 func onOwnThread(cmd *exec.Cmd, start func() error, gone <-chan struct{}) error {
 	errc := make(chan error, 1)
 	go func() {

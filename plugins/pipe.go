@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -142,13 +143,7 @@ func logRecord(l *slog.Logger, line []byte) bool {
 		level = slog.LevelInfo
 	}
 	var attrs []any
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range rec {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, k := range slices.Sorted(maps.Keys(rec)) {
 		switch k {
 		case slog.TimeKey, slog.LevelKey, slog.MessageKey:
 		default:

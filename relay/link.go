@@ -201,6 +201,10 @@ func (m *Manager) setup() error {
 		if err := m.nl.LinkSetIP6AddrGenMode(link, 1 /* IN6_ADDR_GEN_MODE_NONE */); err != nil {
 			return fmt.Errorf("relay: no IPv6 link-local address on %s: %w", m.cfg.Device, err)
 		}
+	} else {
+		// The tunnel carries IPv4 only; without IPv6 the link sends no
+		// router solicitations and reports into it.
+		_ = m.sysctl("net/ipv6/conf/"+m.cfg.Device+"/disable_ipv6", "1")
 	}
 	if err := m.nl.LinkSetUp(link); err != nil {
 		return fmt.Errorf("relay: set %s up: %w", m.cfg.Device, err)
@@ -378,9 +382,10 @@ func otherLocalRule(rules []netlink.Rule) bool {
 }
 
 // inNS runs f on a thread switched into the Manager's namespace and switches
-// it back before unlocking it. The thread must not die: a process forked from
-// it with Pdeathsig (every checker plugin) would be killed with it. Only when
-// switching back fails is the thread left locked for the runtime to discard.
+// it back before unlocking it, so the runtime can reuse the thread (a thread
+// that dies takes the children it forked with Pdeathsig along; the plugin
+// host guards its own with onOwnThread). Only when switching back fails is
+// the thread left locked for the runtime to discard.
 func (m *Manager) inNS(f func() error) error {
 	errc := make(chan error, 1)
 	go func() {

@@ -175,7 +175,8 @@ func (s *stall) observe(now time.Time, queue uint32, after time.Duration) bool {
 // VIP and ports: bound to the VIP or to the wildcard address.
 func serviceQueue(q map[queueKey]uint32, w Want) uint32 {
 	var n uint32
-	addrs := append(w.vips(), netip.IPv4Unspecified(), netip.IPv6Unspecified())
+	// A missing VIP6 is the invalid address, which no socket has.
+	addrs := [...]netip.Addr{w.VIP, w.VIP6, netip.IPv4Unspecified(), netip.IPv6Unspecified()}
 	for _, p := range w.Ports {
 		for _, a := range addrs {
 			n = max(n, q[queueKey{p.Proto, a, p.Num}])

@@ -316,20 +316,13 @@ func (p *probe) do(ctx context.Context, method string, u *url.URL, body io.Reade
 func (p *probe) exchange(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
 	addr := canonicalAddr(req.URL.Host, req.URL.Scheme)
 	start := time.Now()
-	// No keep-alive probes on a connection that lives for one request:
-	// their settings cost four system calls per check.
-	raw, err := (&net.Dialer{KeepAlive: -1}).DialContext(ctx, "tcp", addr)
+	// The context bounds the whole exchange (checkapi.Dial).
+	raw, err := checkapi.Dial(ctx, "tcp", addr)
 	p.addPhase("connect", time.Since(start))
 	if err != nil {
 		return nil, nil, err
 	}
 	defer raw.Close()
-	// The context bounds the whole exchange: its deadline is the
-	// connection's, and its end closes the connection.
-	if d, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(d)
-	}
-	defer context.AfterFunc(ctx, func() { raw.Close() })()
 	conn := raw
 	var state *tls.ConnectionState
 	if req.URL.Scheme == "https" {
@@ -395,7 +388,7 @@ func (p *probe) tlsConfig(addr string) *tls.Config {
 }
 
 func (p *probe) span(name string, from, to time.Time) {
-	if !from.IsZero() && to.After(from) {
+	if to.After(from) {
 		p.addPhase(name, to.Sub(from))
 	}
 }

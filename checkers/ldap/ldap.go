@@ -101,7 +101,7 @@ func (c *Checker) ValidateTarget(s string) error {
 func (c *Checker) Check(ctx context.Context, req *checkapi.Request) (*checkapi.Result, error) {
 	cfg, errs := ParseConfig(req.Settings)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("checkers/ldap: invalid settings: %w", errors.Join(fieldErrors(errs)...))
+		return nil, fmt.Errorf("checkers/ldap: invalid %w", checkapi.SettingsError(errs))
 	}
 	target, err := parseTarget(req.Target)
 	if err != nil {
@@ -114,14 +114,6 @@ func (c *Checker) Check(ctx context.Context, req *checkapi.Request) (*checkapi.R
 	}
 	p := &probe{ctx: ctx, cfg: cfg, res: &checkapi.Result{}}
 	return p.timer.Done(p.run(c, target))
-}
-
-func fieldErrors(errs []checkapi.FieldError) []error {
-	out := make([]error, len(errs))
-	for i, e := range errs {
-		out[i] = e
-	}
-	return out
 }
 
 // target is a parsed LDAP URL.

@@ -93,9 +93,12 @@ func ServeConn(conn io.ReadWriteCloser, c checkapi.Checker) error {
 			s.mu.Unlock()
 			continue
 		}
-		ctx, cancel := context.WithCancel(context.Background())
+		var ctx context.Context
+		var cancel context.CancelFunc
 		if req.deadline != 0 {
 			ctx, cancel = context.WithDeadline(context.Background(), time.Unix(0, req.deadline))
+		} else {
+			ctx, cancel = context.WithCancel(context.Background())
 		}
 		s.mu.Lock()
 		s.cancels[req.id] = cancel
