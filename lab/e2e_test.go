@@ -446,8 +446,6 @@ func (w *routeWatch) stop() map[string]routeChanges {
 	return w.res
 }
 
-// TestBIRDRouters runs the load-balancing shape with BIRD 2 as the routers
-// and one fault: the lab's router variant must behave like FRR.
 // TestBIRDRouters runs the load-balancing shape with BIRD routers,
 // dual-stack: RADIUS is asked over IPv4 (RIPv2) and IPv6 (RIPng, BIRD's
 // "rip ng") and must fail over and back on both; then ripcord on sa is

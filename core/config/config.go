@@ -22,6 +22,7 @@ import (
 
 	"github.com/ripcord/ripcord/advertisers/rip"
 	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/internal/regfile"
 	"github.com/ripcord/ripcord/plugins/checkapi"
 	"github.com/ripcord/ripcord/relay"
@@ -450,15 +451,7 @@ func (c *Config) validateVIPs(s *Service, p string, vips map[netip.Prefix]string
 }
 
 // VIPs are the service's addresses: the IPv4 one, then the IPv6 one.
-func (s *Service) VIPs() []netip.Prefix {
-	var out []netip.Prefix
-	for _, v := range []netip.Prefix{s.VIP, s.VIP6} {
-		if v.IsValid() {
-			out = append(out, v)
-		}
-	}
-	return out
-}
+func (s *Service) VIPs() []netip.Prefix { return (&core.ServiceSpec{VIP: s.VIP, VIP6: s.VIP6}).VIPs() }
 
 // worstWorking is the highest metric the service announces while it works.
 func (s *Service) worstWorking() int {
