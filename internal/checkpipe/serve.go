@@ -111,11 +111,11 @@ func (s *server) handle(ctx context.Context, req request) {
 	a := answer{kind: req.kind | answerBit, id: req.id}
 	switch req.kind {
 	case kindDescribe:
-		s.describe(&a)
+		a.desc, a.err = DescribeChecker(s.c)
 	case kindConfigure:
-		s.configure(ctx, req, &a)
+		a.targetErr, a.fieldErrs, a.err = ConfigureChecker(ctx, s.c, req.target, req.settings)
 	case kindCheck:
-		s.check(ctx, req, &a)
+		a.result, a.err = RunCheck(ctx, s.c, s.filled, req.target, req.settings)
 	}
 	s.mu.Lock()
 	s.cancels[req.id]()
@@ -127,54 +127,6 @@ func (s *server) handle(ctx context.Context, req request) {
 // send writes a, with the answers that end at about the same time; a write
 // error means the host is gone, which the read loop sees too.
 func (s *server) send(a *answer) { _ = s.w.queue(a.append, time.Time{}) }
-
-func (s *server) describe(a *answer) {
-	defer Recover("Describe", func(msg string) { a.err = msg })
-	d := s.c.Describe()
-	a.desc = checkapi.Description{Name: ValidUTF8(d.Name), Version: ValidUTF8(d.Version), Summary: ValidUTF8(d.Summary)}
-	for _, f := range d.Settings {
-		a.desc.Settings = append(a.desc.Settings, checkapi.Field{Name: ValidUTF8(f.Name), Type: ValidUTF8(f.Type),
-			Required: f.Required, Default: ValidUTF8(f.Default), Help: ValidUTF8(f.Help)})
-	}
-}
-
-// configure validates settings as the gRPC SDK does: the schema, then the
-// checker's Configure, then its target if it can tell.
-func (s *server) configure(ctx context.Context, req request, a *answer) {
-	defer Recover("Configure", func(msg string) { a.err = msg })
-	errs, err := checkapi.ValidateSettings(ctx, s.c, req.settings)
-	if err != nil {
-		a.err = ErrorText(err)
-		return
-	}
-	if tv, ok := s.c.(checkapi.TargetValidator); ok && req.target != "" {
-		if err := tv.ValidateTarget(req.target); err != nil {
-			a.targetErr = ErrorText(err)
-		}
-	}
-	for _, fe := range errs {
-		a.fieldErrs = append(a.fieldErrs, checkapi.FieldError{Field: ValidUTF8(fe.Field), Message: ValidUTF8(fe.Message)})
-	}
-}
-
-// check runs one check on its settings held to the schema (defaults filled
-// in), as the gRPC SDK does.
-func (s *server) check(ctx context.Context, req request, a *answer) {
-	defer Recover("Check", func(msg string) { a.err = msg })
-	settings, err := s.filled.Apply(req.settings)
-	var res *checkapi.Result
-	if err == nil {
-		res, err = s.c.Check(ctx, &checkapi.Request{Target: req.target, Settings: settings})
-	}
-	switch {
-	case err != nil:
-		a.err = ErrorText(err)
-	case res == nil:
-		a.err = "Check returned neither a result nor an error"
-	default:
-		a.result = WireResult(res)
-	}
-}
 
 // WireResult converts r as it is: the host, not the checker, judges results,
 // so that a plugin built without this code gets the same treatment. Only

@@ -47,39 +47,28 @@ func newServer(c Checker) *server {
 	return &server{c: c, filled: checkapi.NewFilledSettings(c)}
 }
 
-func (s *server) Describe(context.Context, *checkerpb.DescribeRequest) (resp *checkerpb.DescribeResponse, err error) {
-	defer checkpipe.Recover("Describe", func(msg string) { err = errors.New(msg) })
-	d := s.c.Describe()
-	resp = &checkerpb.DescribeResponse{Name: checkpipe.ValidUTF8(d.Name), Version: checkpipe.ValidUTF8(d.Version), Summary: checkpipe.ValidUTF8(d.Summary)}
+func (s *server) Describe(context.Context, *checkerpb.DescribeRequest) (*checkerpb.DescribeResponse, error) {
+	d, errText := checkpipe.DescribeChecker(s.c)
+	if errText != "" {
+		return nil, errors.New(errText)
+	}
+	resp := &checkerpb.DescribeResponse{Name: d.Name, Version: d.Version, Summary: d.Summary}
 	for _, f := range d.Settings {
-		resp.Settings = append(resp.Settings, &checkerpb.Field{
-			Name: checkpipe.ValidUTF8(f.Name), Type: checkpipe.ValidUTF8(f.Type), Required: f.Required, Default: checkpipe.ValidUTF8(f.Default), Help: checkpipe.ValidUTF8(f.Help),
-		})
+		resp.Settings = append(resp.Settings, &checkerpb.Field{Name: f.Name, Type: f.Type, Required: f.Required, Default: f.Default, Help: f.Help})
 	}
 	return resp, nil
 }
 
-func (s *server) Configure(ctx context.Context, req *checkerpb.ConfigureRequest) (resp *checkerpb.ConfigureResponse, _ error) {
-	resp = &checkerpb.ConfigureResponse{}
-	defer checkpipe.Recover("Configure", func(msg string) { resp = &checkerpb.ConfigureResponse{Error: msg} })
-	errs, err := ValidateSettings(ctx, s.c, Settings(req.GetSettings()))
-	if err != nil {
-		resp.Error = checkpipe.ErrorText(err)
-		return resp, nil
-	}
-	if tv, ok := s.c.(TargetValidator); ok && req.GetTarget() != "" {
-		if err := tv.ValidateTarget(req.GetTarget()); err != nil {
-			resp.TargetError = checkpipe.ErrorText(err)
-		}
-	}
-	for _, fe := range errs {
-		resp.FieldErrors = append(resp.FieldErrors, &checkerpb.FieldError{Field: checkpipe.ValidUTF8(fe.Field), Message: checkpipe.ValidUTF8(fe.Message)})
+func (s *server) Configure(ctx context.Context, req *checkerpb.ConfigureRequest) (*checkerpb.ConfigureResponse, error) {
+	targetErr, fieldErrs, errText := checkpipe.ConfigureChecker(ctx, s.c, req.GetTarget(), Settings(req.GetSettings()))
+	resp := &checkerpb.ConfigureResponse{Error: errText, TargetError: targetErr}
+	for _, fe := range fieldErrs {
+		resp.FieldErrors = append(resp.FieldErrors, &checkerpb.FieldError{Field: fe.Field, Message: fe.Message})
 	}
 	return resp, nil
 }
 
-func (s *server) Check(ctx context.Context, req *checkerpb.CheckRequest) (resp *checkerpb.CheckResponse, _ error) {
-	defer checkpipe.Recover("Check", func(msg string) { resp = &checkerpb.CheckResponse{Error: msg} })
+func (s *server) Check(ctx context.Context, req *checkerpb.CheckRequest) (*checkerpb.CheckResponse, error) {
 	// gRPC's own deadline includes the host's grace period: the check's
 	// deadline is the one in the request.
 	if ns := req.GetDeadlineUnixNano(); ns != 0 {
@@ -87,24 +76,16 @@ func (s *server) Check(ctx context.Context, req *checkerpb.CheckRequest) (resp *
 		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, ns))
 		defer cancel()
 	}
-	settings, err := s.filled.Apply(req.GetSettings())
-	var res *Result
-	if err == nil {
-		res, err = s.c.Check(ctx, &Request{Target: req.GetTarget(), Settings: settings})
+	w, errText := checkpipe.RunCheck(ctx, s.c, s.filled, req.GetTarget(), req.GetSettings())
+	if errText != "" {
+		return &checkerpb.CheckResponse{Error: errText}, nil
 	}
-	switch {
-	case err != nil:
-		return &checkerpb.CheckResponse{Error: checkpipe.ErrorText(err)}, nil
-	case res == nil:
-		return &checkerpb.CheckResponse{Error: "Check returned neither a result nor an error"}, nil
-	}
-	return resultToPB(res), nil
+	return resultToPB(w), nil
 }
 
-// resultToPB converts r as it is: the host, not the plugin, rejects invalid
+// resultToPB converts w as it is: the host, not the plugin, rejects invalid
 // results, so that a plugin built without this SDK gets the same treatment.
-func resultToPB(r *Result) *checkerpb.CheckResponse {
-	w := checkpipe.WireResult(r)
+func resultToPB(w checkpipe.Result) *checkerpb.CheckResponse {
 	resp := &checkerpb.CheckResponse{Status: checkerpb.Status(w.Status), Reason: w.Reason, Message: w.Message,
 		Observations: w.Observations}
 	for _, p := range w.Phases {
