@@ -3,6 +3,8 @@ package plugins
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -575,4 +577,46 @@ func testThreadExitKeepsPlugins(t *testing.T, tr transport) {
 	if again := pidOf(t, check(h, "test-ok", "ok", 10*time.Second)); again != pid {
 		t.Errorf("plugin restarted (pid %d -> %d)", pid, again)
 	}
+}
+
+// A plugin runs with pluginTimerSlack, inherited from the thread that
+// forked it; that thread gets its own slack back for the host's work.
+func TestPluginTimerSlack(t *testing.T) { forTransports(t, testPluginTimerSlack) }
+
+func testPluginTimerSlack(t *testing.T, tr transport) {
+	own, _ := readSlack(t, "/proc/self/timerslack_ns")
+	if own == pluginTimerSlack {
+		t.Skipf("the test runs with a timer slack of %s already", own)
+	}
+	h, _ := newTestHost(t, tr, Options{})
+	pid := pidOf(t, check(h, "test-ok", "ok", 10*time.Second))
+	if got, _ := readSlack(t, fmt.Sprintf("/proc/%d/timerslack_ns", pid)); got != pluginTimerSlack {
+		t.Errorf("plugin's timer slack %s, want %s", got, pluginTimerSlack)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		// A thread may end meanwhile.
+		if got, ok := readSlack(t, "/proc/self/task/"+task.Name()+"/timerslack_ns"); ok && got != own {
+			t.Errorf("thread %s: timer slack %s, want the host's %s", task.Name(), got, own)
+		}
+	}
+}
+
+// readSlack reads a timerslack_ns file; false if it is gone.
+func readSlack(t *testing.T, path string) (time.Duration, bool) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return time.Duration(ns), true
 }

@@ -4,8 +4,9 @@
 // local nginx, and ripcord alone at a high rate. Each side runs in a fresh
 // cpuacct cgroup; CPU is the cgroup's usage over the measuring window (after
 // a warm-up), RSS the sum of VmRSS (and PSS) over the cgroup's processes at
-// the end of the window. With -write it puts the table into the "## Resources"
-// section of docs/benchmarks.md.
+// the end of the window. ripcord runs as its systemd unit runs it
+// (unit.go). With -write it puts the table into the "## Resources" section of
+// docs/benchmarks.md.
 //
 //	go run ./bench/resources -write docs/benchmarks.md
 //	go run ./bench/resources -bin before=DIR1,after=DIR2   # two builds side by side
@@ -47,7 +48,8 @@ func main() {
 	replica := flag.Bool("replica", false, "first measure an idle replica: one http, ldap, radius and peer check each, every 1s, against closed ports")
 	warmup := flag.Duration("warmup", 15*time.Second, "time before the window (plugins start, caches fill)")
 	window := flag.Duration("window", 60*time.Second, "measuring window of each run")
-	bin := flag.String("bin", "", "directory with prebuilt ripcord and ripcord-checker (default: build them); "+
+	bin := flag.String("bin", "", "directory with prebuilt ripcord, ripcord-checker and, optionally, the ripcord.service to run them with "+
+		"(default: build them, and "+unitPath+"); "+
 		"several as NAME=DIR,NAME=DIR are measured side by side, each in its own rows")
 	every := flag.Duration("sample", 0, "also sample memory, descriptors and goroutines this often during each ripcord window (the soak)")
 	write := flag.String("write", "", "put the table into this markdown file's \"## Resources\" section")
@@ -113,15 +115,19 @@ func (u usage) cpuPerCheck() float64 {
 	return float64(u.cpu.Microseconds()) / 1000 / float64(u.checks)
 }
 
-// binSet is one build of ripcord and ripcord-checker.
-type binSet struct{ name, dir string }
+// binSet is one build of ripcord and ripcord-checker, and the unit that
+// runs it.
+type binSet struct {
+	name, dir string
+	unit      unit
+}
 
 func parseBins(bin, built string) ([]binSet, error) {
 	if bin == "" {
-		return []binSet{{"", built}}, nil
+		return withUnits([]binSet{{name: "", dir: built}})
 	}
 	if !strings.Contains(bin, "=") {
-		return []binSet{{"", bin}}, nil
+		return withUnits([]binSet{{name: "", dir: bin}})
 	}
 	var sets []binSet
 	for _, f := range strings.Split(bin, ",") {
@@ -129,7 +135,24 @@ func parseBins(bin, built string) ([]binSet, error) {
 		if !ok || name == "" || dir == "" {
 			return nil, fmt.Errorf("-bin: %q is not NAME=DIR", f)
 		}
-		sets = append(sets, binSet{name, dir})
+		sets = append(sets, binSet{name: name, dir: dir})
+	}
+	return withUnits(sets)
+}
+
+// withUnits reads each build's unit: DIR/ripcord.service if there is one
+// (the unit of an older build), else the one in this tree.
+func withUnits(sets []binSet) ([]binSet, error) {
+	for i := range sets {
+		path := filepath.Join(sets[i].dir, "ripcord.service")
+		if _, err := os.Stat(path); err != nil {
+			path = unitPath
+		}
+		u, err := readUnit(path)
+		if err != nil {
+			return nil, err
+		}
+		sets[i].unit = u
 	}
 	return sets, nil
 }
@@ -293,7 +316,7 @@ func measureRipcord(ctx context.Context, dir string, bin binSet, target string, 
 		}
 	}
 	u, err := measure(ctx, "rc"+tag, filepath.Join(dir, fmt.Sprintf("ripcord-%s.log", tag)),
-		[][]string{{filepath.Join(bin.dir, "ripcord"), "run", "-no-vip", "-c", cfg}}, warmup, window,
+		[][]string{{filepath.Join(bin.dir, "ripcord"), "run", "-no-vip", "-c", cfg}}, &bin.unit, warmup, window,
 		func(context.Context) error { return nil },
 		func(context.Context) (err error) { before, err = scrapeMetrics(metrics); return err },
 		func(context.Context) (err error) { after, err = scrapeMetrics(metrics); return err },
@@ -344,7 +367,7 @@ services:
 	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	var before, after scrape
 	u, err := measure(ctx, "rc"+tag, filepath.Join(dir, tag+".log"),
-		[][]string{{filepath.Join(bin.dir, "ripcord"), "run", "-no-vip", "-c", cfg}}, warmup, replicaWindow,
+		[][]string{{filepath.Join(bin.dir, "ripcord"), "run", "-no-vip", "-c", cfg}}, &bin.unit, warmup, replicaWindow,
 		func(context.Context) error { return nil },
 		func(context.Context) (err error) { before, err = scrapeMetrics(metrics); return err },
 		func(context.Context) (err error) { after, err = scrapeMetrics(metrics); return err }, 0, nil)
@@ -391,7 +414,7 @@ func measureExaBGP(ctx context.Context, dir, target string, rate int, warmup, wi
 		}
 		return err
 	}
-	u, err := measure(ctx, fmt.Sprintf("ex%d", rate), filepath.Join(dir, fmt.Sprintf("exabgp-%d.log", rate)), cmds, warmup, window, settle,
+	u, err := measure(ctx, fmt.Sprintf("ex%d", rate), filepath.Join(dir, fmt.Sprintf("exabgp-%d.log", rate)), cmds, nil, warmup, window, settle,
 		func(context.Context) (err error) { before, err = countLines(access, "?e="); return err },
 		func(context.Context) (err error) { after, err = countLines(access, "?e="); return err }, 0, nil)
 	u.checks = after - before
@@ -401,7 +424,7 @@ func measureExaBGP(ctx context.Context, dir, target string, rate int, warmup, wi
 // measure starts cmds in a fresh cpuacct cgroup, waits warmup and then for
 // settle, calls start, waits window (calling sampler every so often, if
 // set), calls end, and stops them.
-func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup, window time.Duration,
+func measure(ctx context.Context, name, logPath string, cmds [][]string, svc *unit, warmup, window time.Duration,
 	settle, start, end func(context.Context) error, every time.Duration, sampler func(cg string, at time.Duration)) (usage, error) {
 	cg := fmt.Sprintf("/sys/fs/cgroup/cpuacct/ripcord-bench-%d-%s", os.Getpid(), name) // another run may be going on
 	if err := os.Mkdir(cg, 0o755); err != nil {
@@ -446,7 +469,12 @@ func measure(ctx context.Context, name, logPath string, cmds [][]string, warmup,
 		c := exec.Command("/bin/sh", append([]string{"-c", `echo $$ > "$0"/cgroup.procs && exec "$@"`, cg}, argv...)...)
 		c.Stdout, c.Stderr = logf, logf
 		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := c.Start(); err != nil {
+		start := c.Start
+		if svc != nil {
+			c.Env = append(os.Environ(), svc.env...)
+			start = func() error { return svc.start(c) }
+		}
+		if err := start(); err != nil {
 			return usage{}, err
 		}
 		procs = append(procs, c)
@@ -759,7 +787,8 @@ healthcheck (one Python process per check, each running `+"`curl -sf`"+` every s
 interval. Each side runs in a fresh cpuacct cgroup: CPU is the cgroup's usage over a %s window after a %s warm-up
 (so it includes curl and every process either side starts), memory the sum of RSS (and PSS, which counts pages
 shared between processes once) over the side's processes at the end of the window. Checks completed: ripcord's
-`+"`ripcord_check_duration_seconds_count`"+`, ExaBGP's requests in nginx's access log.
+`+"`ripcord_check_duration_seconds_count`"+`, ExaBGP's requests in nginx's access log. ripcord runs as its systemd
+unit runs it: with the unit's `+"`Environment=`"+` and `+"`TimerSlackNSec=`"+` (each build's own unit, or this tree's).
 
 `+"```sh\n"+strings.Join(append([]string{"go run ./bench/resources"}, os.Args[1:]...), " ")+"\n```"+`
 
