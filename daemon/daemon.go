@@ -375,10 +375,7 @@ func Run(ctx context.Context, o Options) error {
 }
 
 func (d *Daemon) observe(j core.Job, r *checkapi.Result, took time.Duration) {
-	svc, check := j.Service, j.Name
-	if j.Peer {
-		check = "peer:" + check
-	}
+	svc, check := j.Service, seriesCheck(j)
 	d.series.replace(d.metrics, svc, check, r)
 	misconfig := 0.0
 	if checkapi.IsMisconfiguration(r.Reason) {

@@ -110,3 +110,47 @@ func (cs *checkSeries) replace(m *control.Metrics, svc, check string, r *checkap
 	}
 	last.obse = obse
 }
+
+// forget deletes every series of a check that is gone (reload), and what
+// replace remembers of it: a check removed while failing must not look
+// failing to an alert for ever.
+func (cs *checkSeries) forget(m *control.Metrics, svc, check string) {
+	cs.mu.Lock()
+	delete(cs.last, [2]string{svc, check})
+	cs.mu.Unlock()
+	labels := prometheus.Labels{"service": svc, "check": check}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.CheckSuccess, m.CheckMisconfig, m.CheckDuration, m.CheckPhase, m.CheckObservation,
+	} {
+		v.DeletePartialMatch(labels)
+	}
+}
+
+// seriesCheck is the check label of a job's series.
+func seriesCheck(j core.Job) string {
+	if j.Peer {
+		return "peer:" + j.Name
+	}
+	return j.Name
+}
+
+// forgetRemoved deletes the series of the checks and services that a reload
+// from jobs and specs to newJobs and newSpecs removed.
+func (d *Daemon) forgetRemoved(jobs, newJobs []core.Job, specs, newSpecs []core.ServiceSpec) {
+	keep := map[[2]string]bool{}
+	for _, j := range newJobs {
+		keep[[2]string{j.Service, seriesCheck(j)}] = true
+	}
+	for _, j := range jobs {
+		if k := [2]string{j.Service, seriesCheck(j)}; !keep[k] {
+			d.series.forget(d.metrics, k[0], k[1])
+		}
+	}
+	for _, s := range specs {
+		if !slices.ContainsFunc(newSpecs, func(n core.ServiceSpec) bool { return n.Name == s.Name }) {
+			labels := prometheus.Labels{"service": s.Name}
+			d.metrics.ServiceState.DeletePartialMatch(labels)
+			d.metrics.Transitions.DeletePartialMatch(labels)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
@@ -152,5 +154,52 @@ func TestCheckSeriesReplaced(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, series()); diff != "" {
 		t.Errorf("series after ok then refused (-want +got):\n%s", diff)
+	}
+}
+
+// TestForgetRemoved: a reload's removed checks and services lose their
+// series; what stays keeps them.
+func TestForgetRemoved(t *testing.T) {
+	d := &Daemon{metrics: control.NewMetrics("test"), log: slog.New(slog.DiscardHandler)}
+	failed := &checkapi.Result{Status: checkapi.StatusFailed, Reason: checkapi.ReasonTimeout}
+	failed.AddPhase("connect", time.Millisecond).Observe("lag", 1)
+	jobs := []core.Job{{Service: "a", Name: "keep"}, {Service: "a", Name: "drop"}, {Service: "a", Name: "p", Peer: true}, {Service: "b", Name: "keep"}}
+	for _, j := range jobs {
+		d.observe(j, failed, time.Millisecond)
+	}
+	d.metrics.ServiceState.WithLabelValues("a", "up").Set(1)
+	d.metrics.ServiceState.WithLabelValues("b", "down").Set(1)
+	d.metrics.Transitions.WithLabelValues("b", "up", "down").Inc()
+
+	d.forgetRemoved(jobs, jobs[:1], []core.ServiceSpec{{Name: "a"}, {Name: "b"}}, []core.ServiceSpec{{Name: "a"}})
+
+	mfs, err := d.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, mf := range mfs {
+		for _, mm := range mf.GetMetric() {
+			var ls []string
+			for _, l := range mm.GetLabel() {
+				if l.GetName() == "service" || l.GetName() == "check" {
+					ls = append(ls, l.GetValue())
+				}
+			}
+			if len(ls) > 0 {
+				got = append(got, mf.GetName()+"{"+strings.Join(ls, ",")+"}")
+			}
+		}
+	}
+	slices.Sort(got)
+	want := []string{
+		"ripcord_check_duration_seconds{keep,a}", "ripcord_check_misconfigured{keep,a}", "ripcord_check_observation{keep,a}",
+		"ripcord_check_phase_seconds{keep,a}", "ripcord_check_success{keep,a}", "ripcord_service_state{a}",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("series after the reload (-want +got):\n%s", diff)
+	}
+	if len(d.series.last) != 1 {
+		t.Errorf("checkSeries remembers %d checks, want 1", len(d.series.last))
 	}
 }

@@ -103,6 +103,8 @@ func (d *Daemon) reload() (string, error) {
 	if err != nil {
 		return "", partly(err)
 	}
+	_, oldJobs := Specs(old)
+	d.forgetRemoved(oldJobs, jobs, d.specs, specs)
 	d.cfg.Store(cfg)
 	d.specs = specs
 	d.allow(cfg.Services)

@@ -133,4 +133,8 @@ func TestDaemonReload(t *testing.T) {
 	if strings.Contains(body, `vip="192.0.2.41/32"`) {
 		t.Errorf("/metrics still has the removed service's VIP:\n%s", grepRipcord(body))
 	}
+	// A removed service's checks and states are gone too; the others stay.
+	if strings.Contains(body, `service="gone"`) || !strings.Contains(body, `ripcord_check_success{check="page",reason="ok",service="keep"} 1`) {
+		t.Errorf("/metrics after removing service gone:\n%s", grepRipcord(body))
+	}
 }
