@@ -62,32 +62,52 @@ func (s *Service) ObserveRelay(now time.Time, st relay.Stats) bool {
 	return s.Advance(now)
 }
 
-// peerUp reports whether the peer check watching addr passes.
-func (s *Service) peerUp(addr netip.Addr) bool {
+// PeerRecovering is the observation of a peer check that passes because
+// the peer's own checks pass again while it waits out its failback_delay
+// (checker peer reports it): the peer is no relay target then, unless
+// nothing better is up and this replica cannot serve.
+const PeerRecovering = "peer_recovering"
+
+// peerStatus is what the peer check watching addr says of the peer: up
+// (serving), or recovering (up, but in its failback hold-down).
+func (s *Service) peerStatus(addr netip.Addr) (up, recovering bool) {
 	for _, p := range s.spec.Relay.Peers {
 		if p.Addr != addr {
 			continue
 		}
 		for _, c := range s.peers {
 			if c.spec.Name == p.Check {
-				return c.decided && c.passing
+				up = c.decided && c.passing
+				return up, up && c.last != nil && c.last.Observations[PeerRecovering] == 1
 			}
 		}
 	}
-	return false
+	return false, false
 }
 
-// upPeer returns the first relay peer that is up, preferring current.
-func (s *Service) upPeer(current netip.Addr) (netip.Addr, bool) {
-	if current.IsValid() && s.peerUp(current) {
-		return current, true
-	}
-	for _, p := range s.spec.Relay.Peers {
-		if s.peerUp(p.Addr) {
-			return p.Addr, true
+// upPeer returns a relay peer that is up, preferring current, then a peer
+// that serves over one that recovers. A recovering peer is taken only if
+// anyRecovering: for the flows of a service that is broken here, a peer
+// whose checks pass beats none, but a suspicion (on_hang) must not hand
+// clients to a replica that has not proven itself for failback_delay.
+func (s *Service) upPeer(current netip.Addr, anyRecovering bool) (netip.Addr, bool) {
+	var recovering netip.Addr
+	for i := -1; i < len(s.spec.Relay.Peers); i++ {
+		addr := current
+		if i >= 0 {
+			addr = s.spec.Relay.Peers[i].Addr
+		}
+		if !addr.IsValid() {
+			continue
+		}
+		switch up, rec := s.peerStatus(addr); {
+		case up && !rec:
+			return addr, true
+		case rec && !recovering.IsValid():
+			recovering = addr
 		}
 	}
-	return netip.Addr{}, false
+	return recovering, anyRecovering && recovering.IsValid()
 }
 
 // stepRelay moves the make-before-break sequence on, given the state the
@@ -109,13 +129,13 @@ func (s *Service) stepRelay(now time.Time, from, to State, reason string) (State
 		// Relay only what routers still send here: the service was
 		// announced as reachable until now.
 		serving := from == Up || from == Degraded || from == Drained
-		peer, ok := s.upPeer(netip.Addr{})
+		peer, ok := s.upPeer(netip.Addr{}, true)
 		if !away || !serving || !ok {
 			return to, reason
 		}
 		r.phase, r.peer, r.since = relayMoving, peer, now
 	}
-	peer, ok := s.upPeer(r.peer)
+	peer, ok := s.upPeer(r.peer, true)
 	if !away || !ok {
 		// Undrained, or no peer is up any more: never relay to a peer
 		// that is not known to serve.
@@ -205,21 +225,26 @@ func (s *Service) wantRelay() relay.Want {
 		return relay.Want{}
 	}
 	w := relay.Want{Service: s.spec.Name, VIP: s.spec.VIP.Addr(), VIP6: s.spec.VIP6.Addr(), Ports: sp.Ports}
-	switch {
-	case r.phase != relayIdle:
+	serving := s.state == Up || s.state == Degraded
+	if r.phase != relayIdle {
 		w.Mode, w.Peer = relay.All, r.peer
-	case sp.OnHang && (s.state == Up || s.state == Degraded) && (s.timingOut() || r.stats.Stalled):
+		return w
+	}
+	if sp.OnHang && serving && (s.timingOut() || r.stats.Stalled) {
 		// A hung service still holds its listener, so fallback misses
 		// it; its queue standing still shows it at once, a timeout at
 		// the next check, either long before fall. Relayed flows stay
-		// with the peer when it recovers.
-		if p, ok := s.upPeer(r.want.Peer); ok {
+		// with the peer when it recovers. Only to a peer that serves: a
+		// hang is a suspicion.
+		if p, ok := s.upPeer(r.want.Peer, false); ok {
 			w.Mode, w.Peer = relay.All, p
+			return w
 		}
-	case sp.Fallback && (s.state == Up || s.state == Degraded || s.state == Drained):
+	}
+	if sp.Fallback && (serving || s.state == Drained) {
 		// Fallback takes only flows that no local socket would take, so
 		// it may stand while serving, drained included.
-		if p, ok := s.upPeer(r.want.Peer); ok {
+		if p, ok := s.upPeer(r.want.Peer, true); ok {
 			w.Mode, w.Peer = relay.Fallback, p
 		}
 	}

@@ -132,6 +132,19 @@ func TestRelaySequence(t *testing.T) {
 			rstep{at: 1 * s, event: "timeout", state: Up, metric: 1, mode: relay.Fallback},
 			rstep{at: 2 * s, event: "timeout", state: Down, metric: 10, mode: relay.All},
 		)},
+		{"on_hang does not hand clients to a peer in its failback hold-down", relaySpec(func(sp *ServiceSpec) {
+			sp.Checks[0].Fall, sp.Relay.OnHang = 2, true
+		}), []rstep{
+			{at: 0, event: "ok", state: Up, metric: 1, mode: relay.Off},
+			{at: 0, event: "peer-recovering", state: Up, metric: 1, mode: relay.Fallback}, // no local socket: better than a reset
+			{at: 1 * s, event: "timeout", state: Up, metric: 1, mode: relay.Fallback},
+			{at: 1500 * ms, event: "peer-ok", state: Up, metric: 1, mode: relay.All},
+		}},
+		{"a broken service relays to a recovering peer if none serves", relaySpec(nil), []rstep{
+			{at: 0, event: "ok", state: Up, metric: 1, mode: relay.Off},
+			{at: 0, event: "peer-recovering", state: Up, metric: 1, mode: relay.Fallback},
+			{at: 1 * s, event: "fail", state: Down, metric: 10, mode: relay.All},
+		}},
 		{"without fallback nothing stands while healthy", relaySpec(func(sp *ServiceSpec) { sp.Relay.Fallback = false }), []rstep{
 			{at: 0, event: "ok", state: Up, metric: 1, mode: relay.Off},
 			{at: 0, event: "peer-ok", state: Up, metric: 1, mode: relay.Off},
@@ -150,6 +163,8 @@ func TestRelaySequence(t *testing.T) {
 					svc.Observe(now, "a", &checkapi.Result{Status: checkapi.StatusFailed, Reason: checkapi.ReasonTimeout})
 				case "peer-ok", "peer-fail":
 					svc.ObservePeer(now, "sb", &checkapi.Result{Status: map[bool]checkapi.Status{true: checkapi.StatusOK, false: checkapi.StatusFailed}[st.event == "peer-ok"], Reason: "x"})
+				case "peer-recovering":
+					svc.ObservePeer(now, "sb", (&checkapi.Result{Status: checkapi.StatusOK, Reason: "x"}).Observe(PeerRecovering, 1))
 				case "stats":
 					svc.ObserveRelay(now, st.stats)
 				case "drain", "undrain":
@@ -248,6 +263,43 @@ func TestChangingDegraded(t *testing.T) {
 		svc.Observe(t0.Add(time.Duration(i)*time.Second), "a", &checkapi.Result{Status: c.status, Reason: "r"})
 		if got := svc.Changing("a", false); got != c.changing {
 			t.Fatalf("result %d (%s): changing %v, want %v", i, c.status, got, c.changing)
+		}
+	}
+}
+
+// A peer that serves is preferred to one in its failback hold-down, and the
+// current peer to others of its kind.
+func TestUpPeerPrefersServing(t *testing.T) {
+	scAddr := netip.MustParseAddr("10.0.0.3")
+	sp := relaySpec(func(sp *ServiceSpec) {
+		sp.Assist.Peers = append(sp.Assist.Peers, CheckSpec{Name: "sc", Rise: 1, Fall: 1})
+		sp.Relay.Peers = append(sp.Relay.Peers, RelayPeer{Addr: scAddr, Check: "sc"})
+	})
+	ok := &checkapi.Result{Status: checkapi.StatusOK, Reason: "x"}
+	recovering := (&checkapi.Result{Status: checkapi.StatusOK, Reason: "x"}).Observe(PeerRecovering, 1)
+	failed := &checkapi.Result{Status: checkapi.StatusFailed, Reason: "x"}
+	for _, tc := range []struct {
+		sb, sc        *checkapi.Result
+		current       netip.Addr
+		anyRecovering bool
+		want          netip.Addr // invalid: none
+	}{
+		{ok, ok, netip.Addr{}, false, sbAddr},
+		{ok, ok, scAddr, false, scAddr},
+		{recovering, ok, netip.Addr{}, false, scAddr},
+		{recovering, ok, sbAddr, true, scAddr},
+		{recovering, failed, netip.Addr{}, false, netip.Addr{}},
+		{recovering, failed, netip.Addr{}, true, sbAddr},
+		{recovering, recovering, scAddr, true, scAddr},
+		{failed, failed, sbAddr, true, netip.Addr{}},
+	} {
+		svc := NewService(sp, t0)
+		svc.ObservePeer(t0, "sb", tc.sb)
+		svc.ObservePeer(t0, "sc", tc.sc)
+		got, found := svc.upPeer(tc.current, tc.anyRecovering)
+		if found != tc.want.IsValid() || found && got != tc.want {
+			t.Errorf("sb %s (%v), sc %s (%v), current %v, recovering allowed %v: %v %v, want %v",
+				tc.sb.Status, tc.sb.Observations, tc.sc.Status, tc.sc.Observations, tc.current, tc.anyRecovering, got, found, tc.want)
 		}
 	}
 }

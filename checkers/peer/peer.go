@@ -49,6 +49,11 @@ const (
 	relayAll      = "all"
 )
 
+// obsRecovering is 1 while the check passes only because the peer waits out
+// its failback hold-down (core.PeerRecovering): assistance ends then, but the
+// peer is no relay target for a replica that still serves.
+const obsRecovering = "peer_recovering"
+
 // Checker is the peer checker.
 type Checker struct{}
 
@@ -147,7 +152,11 @@ func probe(ctx context.Context, status string, c Config, span checkapi.Span) (*c
 			r = checkapi.OK(fmt.Sprintf("%s announces %s with metric %d (%s)", rep.Node, c.Service, m, s.State))
 		}
 		if ok {
-			r.Observe("peer_metric", float64(m))
+			recovering := 0.0
+			if withdrawn && s.Recovering {
+				recovering = 1
+			}
+			r.Observe("peer_metric", float64(m)).Observe(obsRecovering, recovering)
 		}
 		return r, nil
 	}

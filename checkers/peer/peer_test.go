@@ -101,6 +101,10 @@ func TestPeerFollowsTheAnnouncement(t *testing.T) {
 		p.set(c.state, c.metric, c.announced)
 		res, _ := sdktest.Check(t, New(), time.Second, target, c.settings)
 		sdktest.Want(t, res, c.status, c.reason)
+		// A passing check says whether it passes because the peer recovers.
+		if rec, ok := res.Observations[obsRecovering]; res.Status == checkapi.StatusOK && (!ok || (rec == 1) != (c.state == "recovering")) {
+			t.Errorf("%s, announced %v: %s = %v (reported: %v)", c.state, c.announced, obsRecovering, rec, ok)
+		}
 	}
 }
 
@@ -169,6 +173,7 @@ func TestNamesMatchTheDaemon(t *testing.T) {
 		{stateDown, core.Down.String()},
 		{stateStarting, core.Starting.String()},
 		{relayAll, relay.All.String()},
+		{obsRecovering, core.PeerRecovering},
 	} {
 		if tc.ours != tc.theirs {
 			t.Errorf("checker says %q, the daemon %q", tc.ours, tc.theirs)
