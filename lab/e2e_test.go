@@ -560,6 +560,12 @@ func TestRelay(t *testing.T) {
 						if len(late) > 0 {
 							t.Errorf("%s: %d requests failed after the %s detection window: %v", r.Client, len(late), detect, late)
 						}
+						// sa waits out failback_delay after the repair, and sb's
+						// relay does not hand it clients meanwhile (on_hang under
+						// load).
+						if early := answeredByBetween(samples, r.Client, r.Service, "sa", tr.Repair, tr.Repair.Add(o.FailbackDelay)); early > 0 {
+							t.Errorf("%s/%s: %d answers from sa within failback_delay after the repair", r.Client, r.Service, early)
+						}
 					}
 					rep, err := l.SA.Status()
 					if err != nil {
