@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/ripcord/ripcord/plugins/checkapi"
@@ -78,7 +79,7 @@ func (s *Service) peerStatus(addr netip.Addr) (up, recovering bool) {
 		for _, c := range s.peers {
 			if c.spec.Name == p.Check {
 				up = c.decided && c.passing
-				return up, up && c.last != nil && c.last.Observations[PeerRecovering] == 1
+				return up, up && c.recovering
 			}
 		}
 	}
@@ -88,15 +89,12 @@ func (s *Service) peerStatus(addr netip.Addr) (up, recovering bool) {
 // upPeer returns a relay peer that is up, preferring current, then a peer
 // that serves over one that recovers. A recovering peer is taken only if
 // anyRecovering: for the flows of a service that is broken here, a peer
-// whose checks pass beats none, but a suspicion (on_hang) must not hand
-// clients to a replica that has not proven itself for failback_delay.
+// whose checks pass beats none, but a suspicion (on_hang) or a drain must
+// not hand clients to a replica that has not proven itself for
+// failback_delay.
 func (s *Service) upPeer(current netip.Addr, anyRecovering bool) (netip.Addr, bool) {
 	var recovering netip.Addr
-	for i := -1; i < len(s.spec.Relay.Peers); i++ {
-		addr := current
-		if i >= 0 {
-			addr = s.spec.Relay.Peers[i].Addr
-		}
+	for _, addr := range slices.Concat([]netip.Addr{current}, s.relayPeers()) {
 		if !addr.IsValid() {
 			continue
 		}
@@ -107,7 +105,19 @@ func (s *Service) upPeer(current netip.Addr, anyRecovering bool) (netip.Addr, bo
 			recovering = addr
 		}
 	}
-	return recovering, anyRecovering && recovering.IsValid()
+	if !anyRecovering || !recovering.IsValid() {
+		return netip.Addr{}, false
+	}
+	return recovering, true
+}
+
+// relayPeers are the addresses of the relay's peers, in order.
+func (s *Service) relayPeers() []netip.Addr {
+	addrs := make([]netip.Addr, len(s.spec.Relay.Peers))
+	for i, p := range s.spec.Relay.Peers {
+		addrs[i] = p.Addr
+	}
+	return addrs
 }
 
 // stepRelay moves the make-before-break sequence on, given the state the
@@ -129,13 +139,13 @@ func (s *Service) stepRelay(now time.Time, from, to State, reason string) (State
 		// Relay only what routers still send here: the service was
 		// announced as reachable until now.
 		serving := from == Up || from == Degraded || from == Drained
-		peer, ok := s.upPeer(netip.Addr{}, true)
+		peer, ok := s.upPeer(netip.Addr{}, to == Down)
 		if !away || !serving || !ok {
 			return to, reason
 		}
 		r.phase, r.peer, r.since = relayMoving, peer, now
 	}
-	peer, ok := s.upPeer(r.peer, true)
+	peer, ok := s.upPeer(r.peer, to == Down)
 	if !away || !ok {
 		// Undrained, or no peer is up any more: never relay to a peer
 		// that is not known to serve.

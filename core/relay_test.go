@@ -140,6 +140,19 @@ func TestRelaySequence(t *testing.T) {
 			{at: 1 * s, event: "timeout", state: Up, metric: 1, mode: relay.Fallback},
 			{at: 1500 * ms, event: "peer-ok", state: Up, metric: 1, mode: relay.All},
 		}},
+		{"a peer's failure short of fall keeps what its last pass said", relaySpec(func(sp *ServiceSpec) {
+			sp.Checks[0].Fall, sp.Relay.OnHang, sp.Assist.Peers[0].Fall = 2, true, 2
+		}), []rstep{
+			{at: 0, event: "ok", state: Up, metric: 1, mode: relay.Off},
+			{at: 0, event: "peer-recovering", state: Up, metric: 1, mode: relay.Fallback},
+			{at: 1 * s, event: "peer-fail", state: Up, metric: 1, mode: relay.Fallback}, // still passing, still recovering
+			{at: 1200 * ms, event: "timeout", state: Up, metric: 1, mode: relay.Fallback},
+		}},
+		{"on_drain does not hand clients to a recovering peer", relaySpec(func(sp *ServiceSpec) { sp.Relay.OnDrain = true }), []rstep{
+			{at: 0, event: "ok", state: Up, metric: 1, mode: relay.Off},
+			{at: 0, event: "peer-recovering", state: Up, metric: 1, mode: relay.Fallback},
+			{at: 1 * s, event: "drain", state: Drained, metric: 12, mode: relay.Fallback},
+		}},
 		{"a broken service relays to a recovering peer if none serves", relaySpec(nil), []rstep{
 			{at: 0, event: "ok", state: Up, metric: 1, mode: relay.Off},
 			{at: 0, event: "peer-recovering", state: Up, metric: 1, mode: relay.Fallback},

@@ -82,6 +82,11 @@ type checkState struct {
 	warning           bool
 	warnWhy           string // reason of the last result that was not ok
 	cleanRun, warnRun int
+
+	// recovering: the last passing result of a peer check reported its
+	// peer in failback hold-down (PeerRecovering). A failure short of fall
+	// leaves the check passing and keeps what the last pass said.
+	recovering bool
 }
 
 func (c *checkState) observe(now time.Time, r *checkapi.Result) {
@@ -90,6 +95,7 @@ func (c *checkState) observe(now time.Time, r *checkapi.Result) {
 	if pass {
 		c.okRun++
 		c.failRun = 0
+		c.recovering = r.Observations[PeerRecovering] == 1
 	} else {
 		c.failRun++
 		c.okRun = 0

@@ -575,10 +575,14 @@ func onOwnThread(cmd *exec.Cmd, start func() error, gone <-chan struct{}) error 
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
 		restore := setTimerSlack(pluginTimerSlack)
-		errc <- start()
-		restore()
+		err := start()
+		if restore() {
+			// Otherwise the runtime ends the thread with the goroutine,
+			// slack and all.
+			defer runtime.UnlockOSThread()
+		}
+		errc <- err
 		if cmd.Process != nil {
 			<-gone
 		}
@@ -596,14 +600,14 @@ func onOwnThread(cmd *exec.Cmd, start func() error, gone <-chan struct{}) error 
 const pluginTimerSlack = time.Millisecond
 
 // setTimerSlack sets the calling thread's timer slack, which processes it
-// forks inherit (prctl(2)), and returns what puts the old one back. The
-// caller has locked the thread.
-func setTimerSlack(d time.Duration) (restore func()) {
+// forks inherit (prctl(2)), and returns what puts the old one back and
+// reports whether the thread has it again. The caller has locked the thread.
+func setTimerSlack(d time.Duration) (restore func() bool) {
 	old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
 	if err != nil || unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(d.Nanoseconds()), 0, 0, 0) != nil {
-		return func() {}
+		return func() bool { return true } // unchanged
 	}
-	return func() { _ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0) }
+	return func() bool { return unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0) == nil }
 }
 
 func dispense(client *plugin.Client) (remote, error) {

@@ -152,6 +152,7 @@ func withUnits(sets []binSet) ([]binSet, error) {
 		if err != nil {
 			return nil, err
 		}
+		u.path = path
 		sets[i].unit = u
 	}
 	return sets, nil
@@ -194,6 +195,13 @@ func run(ctx context.Context, targetURL string, replica bool, rates string, high
 	}
 
 	var rows, notes []string
+	for _, b := range bins {
+		// Say how each build ran: a build without its own unit runs with
+		// this tree's, which may differ from the one it shipped with.
+		note := fmt.Sprintf("%s runs as %s does: %s", b.label(), b.unit.path, b.unit)
+		fmt.Println(note)
+		notes = append(notes, note)
+	}
 	if replica {
 		for _, b := range bins {
 			u, err := measureReplica(ctx, dir, b, warmup)

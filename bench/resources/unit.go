@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,8 +21,17 @@ const unitPath = "examples/ripcord.service"
 
 // unit is what of a systemd unit changes how a process runs.
 type unit struct {
+	path  string
 	env   []string      // Environment=
 	slack time.Duration // TimerSlackNSec=; zero: the kernel's default
+}
+
+func (u unit) String() string {
+	slack := "the kernel's default timer slack"
+	if u.slack > 0 {
+		slack = "timer slack " + u.slack.String()
+	}
+	return strings.Join(append(slices.Clone(u.env), slack), ", ")
 }
 
 // readUnit reads the Environment= and TimerSlackNSec= lines of a unit file
