@@ -30,8 +30,8 @@ type Summary struct {
 	Protocol string `json:"protocol"`
 	Assist   bool   `json:"assist"`
 	Relay    bool   `json:"relay"`
-	// FailedRequests counts the requests of every client that got no
-	// answer, fault to end.
+	// FailedRequests counts the LDAP requests of every client that got no
+	// answer, fault to end, at the IPv6 address too with --ipv6.
 	FailedRequests       int                     `json:"failed_requests"`
 	Requests             int                     `json:"requests"`
 	FailbackDelaySeconds float64                 `json:"failback_delay_seconds"`
@@ -153,6 +153,8 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 			sum.ClientsIPv6 = map[string]ClientResult{}
 		}
 		sum.ClientsIPv6[r.Client] = r
+		sum.FailedRequests += r.FailedRequests
+		sum.Requests += r.Requests
 	}
 
 	if o.SVG != "" {
@@ -214,8 +216,12 @@ func RunDemo(ctx context.Context, o DemoOptions) (*Summary, error) {
 		default:
 			say("  (without peer assistance ra learns sb's route only from rb's next periodic update, up to 30 s)")
 		}
-		say("\n%d of %d LDAP requests failed from the fault to the end (clients ca and cb, one every %v each)",
-			sum.FailedRequests, sum.Requests, ProbeInterval)
+		at := ""
+		if len(results6) > 0 {
+			at = " at each address"
+		}
+		say("\n%d of %d LDAP requests failed from the fault to the end (clients ca and cb, one every %v each%s)",
+			sum.FailedRequests, sum.Requests, ProbeInterval, at)
 		if o.SVG != "" {
 			say("\npicture of the timeline: %s", o.SVG)
 		}
