@@ -214,14 +214,14 @@ func (e *Engine) stopJobLocked(rj *runningJob) {
 }
 
 // Checks run on ticks: every check with the same interval and slot starts
-// at the same moment, start + slot*interval/slotsPerInterval +
-// k*interval. A checker process then gets a tick's checks in one write
-// and answers those that end together in one (checkpipe), and the
-// processes on both sides wake once per tick instead of once per check: on a small VM a wake-up of a Go process
-// costs more CPU than the check itself (docs/benchmarks.md). Up to
-// checksPerTick checks share a tick, so that a replica with many checks
-// does not open them all to its servers at one instant; the slots spread
-// the rest over the interval.
+// at the same moment, start + slot*interval/slotsPerInterval + k*interval.
+// A checker process then gets a tick's checks in one write and answers
+// those that end together in one (checkpipe), and the processes on both
+// sides wake once per tick instead of once per check: on a small VM a
+// wake-up of a Go process costs more CPU than the check itself
+// (docs/benchmarks.md). Up to checksPerTick checks share a tick, so that a
+// replica with many checks does not open them all to its servers at one
+// instant; the slots spread the rest over the interval.
 const (
 	slotsPerInterval = 16
 	checksPerTick    = 64

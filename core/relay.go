@@ -3,7 +3,6 @@ package core
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/ripcord/ripcord/plugins/checkapi"
@@ -94,30 +93,25 @@ func (s *Service) peerStatus(addr netip.Addr) (up, recovering bool) {
 // failback_delay.
 func (s *Service) upPeer(current netip.Addr, anyRecovering bool) (netip.Addr, bool) {
 	var recovering netip.Addr
-	for _, addr := range slices.Concat([]netip.Addr{current}, s.relayPeers()) {
-		if !addr.IsValid() {
-			continue
-		}
-		switch up, rec := s.peerStatus(addr); {
-		case up && !rec:
-			return addr, true
-		case rec && !recovering.IsValid():
+	serves := func(addr netip.Addr) bool {
+		up, rec := s.peerStatus(addr)
+		if rec && !recovering.IsValid() {
 			recovering = addr
+		}
+		return up && !rec
+	}
+	if current.IsValid() && serves(current) {
+		return current, true
+	}
+	for _, p := range s.spec.Relay.Peers {
+		if serves(p.Addr) {
+			return p.Addr, true
 		}
 	}
 	if !anyRecovering || !recovering.IsValid() {
 		return netip.Addr{}, false
 	}
 	return recovering, true
-}
-
-// relayPeers are the addresses of the relay's peers, in order.
-func (s *Service) relayPeers() []netip.Addr {
-	addrs := make([]netip.Addr, len(s.spec.Relay.Peers))
-	for i, p := range s.spec.Relay.Peers {
-		addrs[i] = p.Addr
-	}
-	return addrs
 }
 
 // stepRelay moves the make-before-break sequence on, given the state the

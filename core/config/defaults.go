@@ -74,9 +74,9 @@ func applyDefaults(v any) {
 
 // Floors and bounds that validation enforces.
 const (
-	// Below 50ms a check detects nothing
-	// sooner that matters next to RIP's timers, and a timeout below 10ms is
-	// within the plugin round trip's own jitter.
+	// Below 50ms a check detects nothing sooner that matters next to RIP's
+	// timers, and a timeout below 10ms is within the plugin round trip's own
+	// jitter.
 	minCheckInterval = 50 * time.Millisecond
 	minCheckTimeout  = 10 * time.Millisecond
 	maxServiceName   = 64 // a file name under state_dir/drained, and a label everywhere
