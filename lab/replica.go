@@ -208,13 +208,18 @@ type nsProc struct{ p *netns.Process }
 
 func (n *nsProc) Pid() int                { return n.p.Pid() }
 func (n *nsProc) Exited() <-chan struct{} { return n.p.Done() }
-func (n *nsProc) Suspend() error          { return n.signal(syscall.SIGSTOP) }
 func (n *nsProc) Resume() error           { return n.signal(syscall.SIGCONT) }
 func (n *nsProc) signal(sig syscall.Signal) error {
 	if n.p.Exited() {
 		return fmt.Errorf("lab: %s (pid %d) has exited", n.p.Name, n.p.Pid())
 	}
 	return n.p.Cmd.Process.Signal(sig)
+}
+func (n *nsProc) Suspend() error {
+	if err := n.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	return services.WaitStopped(5*time.Second, n.Pid())
 }
 func (n *nsProc) Stop() error {
 	_ = n.signal(syscall.SIGCONT)

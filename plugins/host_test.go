@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ripcord/ripcord/lab/services"
 	"github.com/ripcord/ripcord/plugins/checkapi"
 )
 
@@ -40,14 +41,16 @@ func alive(pid int) bool {
 	return st != "" && st != "Z"
 }
 
-// freeze stops process pid and waits until it is stopped: kill returns
-// before the signal has taken effect.
+// freeze stops process pid and waits until all its threads are stopped:
+// kill returns before the signal has taken effect.
 func freeze(t *testing.T, pid int) {
 	t.Helper()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "process stopped", func() bool { return procState(pid) == "T" })
+	if err := services.WaitStopped(2*time.Second, pid); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // wantCheckerError fails t unless res is a checker_error whose message

@@ -71,7 +71,12 @@ func (f *FreeRADIUS) Pid() int { return f.proc.cmd.Process.Pid }
 
 // Suspend stops the daemon with SIGSTOP, leaving its sockets open: a hung
 // server.
-func (f *FreeRADIUS) Suspend() error { return f.proc.signal(syscall.SIGSTOP) }
+func (f *FreeRADIUS) Suspend() error {
+	if err := f.proc.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	return WaitStopped(stopWait, f.Pid())
+}
 
 // Resume continues a suspended daemon.
 func (f *FreeRADIUS) Resume() error { return f.proc.signal(syscall.SIGCONT) }

@@ -120,6 +120,9 @@ func (n *Nginx) signalAll(sig syscall.Signal) error {
 			return fmt.Errorf("lab/services: nginx: signal worker %d: %w", pid, err)
 		}
 	}
+	if sig == syscall.SIGSTOP {
+		return WaitStopped(stopWait, append(workers, master)...)
+	}
 	return nil
 }
 

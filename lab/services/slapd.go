@@ -107,7 +107,12 @@ func (s *Slapd) LDAPSURL() string {
 
 // Suspend stops the process with SIGSTOP: TCP connects still succeed (the
 // kernel completes them) but nothing answers.
-func (s *Slapd) Suspend() error { return s.signal(syscall.SIGSTOP) }
+func (s *Slapd) Suspend() error {
+	if err := s.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	return WaitStopped(stopWait, s.Pid())
+}
 
 // Resume continues a suspended process.
 func (s *Slapd) Resume() error { return s.signal(syscall.SIGCONT) }
