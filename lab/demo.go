@@ -270,8 +270,8 @@ func describeHomes(l *Lab) string {
 
 func describeResult(r ClientResult, failbackDelay time.Duration) string {
 	if !r.Affect {
-		return fmt.Sprintf("%s: unaffected (served by %s throughout), %d of %d requests failed",
-			r.Client, r.Home, r.FailedRequests, r.Requests)
+		return fmt.Sprintf("%s: unaffected (served by %s throughout), %d of %d requests failed%s",
+			r.Client, r.Home, r.FailedRequests, r.Requests, describeFailures(r.Failures))
 	}
 	f := func(p *float64) string {
 		if p == nil {
@@ -279,6 +279,25 @@ func describeResult(r ClientResult, failbackDelay time.Duration) string {
 		}
 		return fmt.Sprintf("%.2fs", *p)
 	}
-	return fmt.Sprintf("%s: failover %s -> %s in %s; failback in %s (failback_delay %v); %d of %d requests failed",
-		r.Client, r.Home, r.During, f(r.FailoverSeconds), f(r.FailbackSeconds), failbackDelay, r.FailedRequests, r.Requests)
+	return fmt.Sprintf("%s: failover %s -> %s in %s; failback in %s (failback_delay %v); %d of %d requests failed%s",
+		r.Client, r.Home, r.During, f(r.FailoverSeconds), f(r.FailbackSeconds), failbackDelay, r.FailedRequests, r.Requests,
+		describeFailures(r.Failures))
+}
+
+// describeFailures says when the first few failed requests were sent, from
+// the fault, and why they failed.
+func describeFailures(fs []Failure) string {
+	const most = 3
+	var parts []string
+	for i, f := range fs {
+		if i == most {
+			parts = append(parts, fmt.Sprintf("%d more", len(fs)-most))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("+%.2fs %s", f.Seconds, f.Err))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

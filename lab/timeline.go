@@ -40,6 +40,14 @@ type ClientResult struct {
 	// the end of the observation.
 	FailedRequests int `json:"failed_requests"`
 	Requests       int `json:"requests"`
+	// Failures are those requests: when, from the fault, and why.
+	Failures []Failure `json:"failures,omitempty"`
+}
+
+// Failure is one request that got no answer.
+type Failure struct {
+	Seconds float64 `json:"seconds"` // since the fault
+	Err     string  `json:"error"`
 }
 
 // Analyze measures a trial from the samples of every client for the broken
@@ -66,6 +74,7 @@ func Analyze(samples []Sample, tr Trial, clients []string) []ClientResult {
 				res.Requests++
 				if s.Replica == "" {
 					res.FailedRequests++
+					res.Failures = append(res.Failures, Failure{*seconds(s.At.Sub(tr.Fault)), s.Err})
 				}
 				if s.At.Before(tr.Repair) {
 					during[orErr(s.Replica)]++

@@ -81,8 +81,10 @@ func TestAnalyze(t *testing.T) {
 	got := Analyze(samples, tr, []string{"ca", "cb"})
 	want := []ClientResult{
 		{Client: "ca", Service: "ldap", Home: "sa", During: "sb", Affect: true,
-			FailoverSeconds: fp(1.2), FailbackSeconds: fp(0.3), FailedRequests: 2, Requests: 7},
-		{Client: "cb", Service: "ldap", Home: "sb", During: "sb", FailedRequests: 1, Requests: 3},
+			FailoverSeconds: fp(1.2), FailbackSeconds: fp(0.3), FailedRequests: 2, Requests: 7,
+			Failures: []Failure{{0, "unreachable"}, {0.5, "unreachable"}}},
+		{Client: "cb", Service: "ldap", Home: "sb", During: "sb", FailedRequests: 1, Requests: 3,
+			Failures: []Failure{{2, "unreachable"}}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Analyze (-want +got):\n%s", diff)
@@ -98,7 +100,7 @@ func TestAnalyzeNeverRecovered(t *testing.T) {
 	tr := Trial{Service: "radius", Failed: "sa", Fault: at(500), Repair: at(1500), End: at(3000)}
 	got := Analyze(samples, tr, []string{"ca"})
 	want := []ClientResult{{Client: "ca", Service: "radius", Home: "sa", During: "error", Affect: true,
-		FailedRequests: 2, Requests: 2}}
+		FailedRequests: 2, Requests: 2, Failures: []Failure{{0.5, "unreachable"}, {1.5, "unreachable"}}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Analyze (-want +got):\n%s", diff)
 	}
@@ -264,4 +266,19 @@ func FuzzAnalyze(f *testing.F) {
 			t.Fatalf("segments hold %d requests, want %d", n, len(samples))
 		}
 	})
+}
+
+func TestDescribeFailures(t *testing.T) {
+	for _, tt := range []struct {
+		fs   []Failure
+		want string
+	}{
+		{nil, ""},
+		{[]Failure{{12.345, "timeout"}}, " (+12.35s timeout)"},
+		{[]Failure{{1, "a"}, {2, "b"}, {3, "c"}, {4, "d"}, {5, "e"}}, " (+1.00s a, +2.00s b, +3.00s c, 2 more)"},
+	} {
+		if got := describeFailures(tt.fs); got != tt.want {
+			t.Errorf("describeFailures(%v) = %q, want %q", tt.fs, got, tt.want)
+		}
+	}
 }
