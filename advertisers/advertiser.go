@@ -23,7 +23,8 @@ type Announcement struct {
 	// Down is set while the service is down or starting. Metric is then its
 	// down_metric: 16, or below 16 to leave routers with holddown timers a
 	// last-resort route. RIP announces Metric; an advertiser that can only
-	// announce or withdraw (BGP) withdraws.
+	// announce or withdraw (BGP) withdraws. A down service that announces
+	// its last_resort_metric (no peer serves) is not Down: BGP announces it.
 	Down bool
 }
 

@@ -412,7 +412,9 @@ func (e *Engine) Desired() []advertisers.Announcement {
 	out := make([]advertisers.Announcement, 0, 2*len(e.services))
 	for _, s := range e.services {
 		// Both addresses of a dual-stack service share its state.
-		a := advertisers.Announcement{Metric: s.Metric(now), Draining: s.drained, Down: s.state == Down || s.state == Starting}
+		// A last-resort route is announced, also by BGP.
+		down := (s.state == Down || s.state == Starting) && !s.lastResort()
+		a := advertisers.Announcement{Metric: s.Metric(now), Draining: s.drained, Down: down}
 		for _, vip := range s.spec.VIPs() {
 			a.Prefix = vip
 			out = append(out, a)

@@ -166,6 +166,43 @@ func TestEngineMarksDownAnnouncements(t *testing.T) {
 	}
 }
 
+// TestEngineAnnouncesLastResort: a down replica whose peer checks fail too
+// announces its last_resort_metric, and not as Down, so BGP announces it
+// rather than withdraw.
+func TestEngineAnnouncesLastResort(t *testing.T) {
+	run := &scriptRunner{}
+	run.status.Store(int32(checkapi.StatusOK))
+	rec := &recorder{ch: make(chan struct{}, 1)}
+	one := []CheckSpec{{Name: "bind", Rise: 1, Fall: 1}}
+	peer := []CheckSpec{{Name: "sb", Rise: 1, Fall: 1}}
+	job := Job{Service: "ldap", Name: "bind", Checker: "x", Target: "t", Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond}
+	peerJob := job
+	peerJob.Name, peerJob.Peer = "sb", true
+	e := New(Options{
+		Services: []ServiceSpec{{Name: "ldap", VIP: netip.MustParsePrefix("192.0.2.10/32"), Metric: 1, DegradedPenalty: 2,
+			DownMetric: 16, LastResortMetric: 12, DrainMetric: 10, FailbackDelay: time.Hour, Checks: one,
+			Assist: &AssistSpec{Metric: 2, Delay: time.Hour, Peers: peer}}},
+		Jobs:    []Job{job, peerJob},
+		Runner:  run,
+		Publish: rec.publish,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	rec.waitMetric(t, 1)
+	run.status.Store(int32(checkapi.StatusFailed)) // this replica and its peer
+	rec.waitMetric(t, 12)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if last := rec.sets[len(rec.sets)-1][0]; last.Metric != 12 || last.Down {
+		t.Errorf("down with no peer serving: %+v, want metric 12, not Down", last)
+	}
+}
+
 func TestEngineCheckNow(t *testing.T) {
 	run := &scriptRunner{}
 	run.status.Store(int32(checkapi.StatusOK))

@@ -49,12 +49,15 @@ type ServiceSpec struct {
 	Metric          int // base metric while up
 	DegradedPenalty int // added while degraded
 	DownMetric      int // while down or starting (16 = poison)
-	DrainMetric     int // while drained
-	FailbackDelay   time.Duration
-	Require         int // checks that must pass; 0 = all
-	Checks          []CheckSpec
-	Assist          *AssistSpec
-	Relay           *RelaySpec // needs Assist: its peer checks say which peer is up
+	// LastResortMetric (0: none) replaces DownMetric while down when every
+	// peer check has decided and none sees a peer that serves.
+	LastResortMetric int
+	DrainMetric      int // while drained
+	FailbackDelay    time.Duration
+	Require          int // checks that must pass; 0 = all
+	Checks           []CheckSpec
+	Assist           *AssistSpec
+	Relay            *RelaySpec // needs Assist: its peer checks say which peer is up
 }
 
 // AssistSpec is peer assistance: while this replica is up and a peer check
@@ -286,6 +289,9 @@ func (s *Service) Advance(now time.Time) bool {
 		s.state, s.since = state, now
 		s.transitions++
 	}
+	if s.lastResort() {
+		reason += "; last resort: no peer serves"
+	}
 	s.reason = reason
 	s.metric = s.Metric(now)
 	oldWant := s.relay.want
@@ -305,6 +311,15 @@ func (s *Service) updatePeers(now time.Time) {
 	case s.peerDownSince.IsZero():
 		s.peerDownSince = now
 	}
+}
+
+// lastResort reports whether this down replica announces its last-resort
+// route: every peer check has decided, and none sees a peer that serves (a
+// peer waiting out its own failback hold-down does not serve yet; counting
+// it would withdraw both replicas of a shared failure for that long).
+func (s *Service) lastResort() bool {
+	return s.spec.LastResortMetric > 0 && s.state == Down && len(s.peers) > 0 &&
+		!slices.ContainsFunc(s.peers, func(c *checkState) bool { return !c.decided || (c.passing && !c.recovering) })
 }
 
 // assisting reports whether peer assistance is in force at now.
@@ -329,6 +344,9 @@ func (s *Service) Metric(now time.Time) int {
 		return min(s.spec.Metric+s.spec.DegradedPenalty, 16)
 	case Drained:
 		return s.spec.DrainMetric
+	}
+	if s.lastResort() {
+		return s.spec.LastResortMetric
 	}
 	return s.spec.DownMetric
 }

@@ -18,6 +18,8 @@ type step struct {
 	peer   bool            // result of a peer check
 	status checkapi.Status // result status
 	reason string          // result reason
+	// recovering: the peer check reports its peer in failback hold-down
+	recovering bool
 
 	state  State
 	metric int
@@ -48,8 +50,22 @@ func spec(mod func(*ServiceSpec)) ServiceSpec {
 	return s
 }
 
+func peerOK(at time.Duration, st State, m int) step {
+	return step{at: at, check: "sa", peer: true, status: checkapi.StatusOK, state: st, metric: m}
+}
+func peerFail(at time.Duration, st State, m int) step {
+	return step{at: at, check: "sa", peer: true, status: checkapi.StatusFailed, reason: "timeout", state: st, metric: m}
+}
+
 func TestServiceTransitions(t *testing.T) {
 	s := time.Second
+	withLastResort := func(m int) ServiceSpec {
+		return spec(func(sp *ServiceSpec) {
+			sp.Metric, sp.LastResortMetric = 3, m
+			sp.Checks[0].Rise, sp.Checks[0].Fall = 1, 1
+			sp.Assist = &AssistSpec{Metric: 2, Peers: []CheckSpec{{Name: "sa", Rise: 1, Fall: 1}}}
+		})
+	}
 	twoChecks := func(sp *ServiceSpec) {
 		sp.Checks = []CheckSpec{{Name: "a", Rise: 1, Fall: 1}, {Name: "b", Rise: 1, Fall: 1}}
 	}
@@ -189,6 +205,29 @@ func TestServiceTransitions(t *testing.T) {
 			{at: 2 * s, check: "sa", peer: true, status: checkapi.StatusFailed, reason: "timeout", state: Up, metric: 2},
 			fail(3*s, "a", Down, 16),
 		}},
+		{"last resort while down and no peer serves", withLastResort(14), []step{
+			ok(0, "a", Up, 3),
+			peerOK(0, Up, 3),
+			fail(1*s, "a", Down, 16), // the peer serves: poison
+			peerFail(2*s, Down, 14),  // nobody serves: the last-resort route
+			{at: 3 * s, check: "sa", peer: true, status: checkapi.StatusOK, recovering: true,
+				state: Down, metric: 14, why: "last resort"}, // a peer in its hold-down does not serve yet
+			peerOK(4*s, Down, 16),
+			peerFail(5*s, Down, 14),
+			ok(6*s, "a", Down, 14), // in its own hold-down, still the last resort
+			tick(16*s, Up, 2),      // back, assisting the failed peer
+			peerOK(17*s, Up, 3),
+		}},
+		{"no last resort before every peer check decided", withLastResort(14), []step{
+			ok(0, "a", Up, 3),
+			fail(1*s, "a", Down, 16),
+			peerFail(2*s, Down, 14),
+		}},
+		{"no last resort when set to 0", withLastResort(0), []step{
+			ok(0, "a", Up, 3), peerOK(0, Up, 3),
+			fail(1*s, "a", Down, 16),
+			peerFail(2*s, Down, 16),
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,7 +240,11 @@ func TestServiceTransitions(t *testing.T) {
 				case st.check == "drain" || st.check == "undrain":
 					svc.SetDrained(now, st.check == "drain")
 				case st.peer:
-					svc.ObservePeer(now, st.check, &checkapi.Result{Status: st.status, Reason: st.reason})
+					r := &checkapi.Result{Status: st.status, Reason: st.reason}
+					if st.recovering {
+						r.Observations = map[string]float64{PeerRecovering: 1}
+					}
+					svc.ObservePeer(now, st.check, r)
 				default:
 					svc.Observe(now, st.check, &checkapi.Result{Status: st.status, Reason: st.reason})
 				}

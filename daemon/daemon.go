@@ -138,7 +138,8 @@ func Specs(cfg *config.Config) ([]core.ServiceSpec, []core.Job) {
 	for _, s := range cfg.Services {
 		n, _ := s.RequireN()
 		sp := core.ServiceSpec{Name: s.Name, VIP: s.VIP, VIP6: s.VIP6, Metric: s.Metric, DegradedPenalty: s.DegradedPenalty,
-			DownMetric: s.DownMetric, DrainMetric: s.DrainMetric, FailbackDelay: s.FailbackDelay.D(), Require: n,
+			DownMetric: s.DownMetric, LastResortMetric: s.LastResortMetric, DrainMetric: s.DrainMetric,
+			FailbackDelay: s.FailbackDelay.D(), Require: n,
 			Checks: cs(s.Name, s.Checks, false)}
 		if a := s.Assist; a != nil {
 			sp.Assist = &core.AssistSpec{Metric: a.Metric, Delay: a.Delay.D(), Peers: cs(s.Name, a.Peers, true)}

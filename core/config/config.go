@@ -134,11 +134,15 @@ type Service struct {
 	Interface string       `yaml:"interface"`
 	// Metric is this replica's base metric: equal on all replicas for load
 	// balancing, higher on the standby for failover.
-	Metric          int      `yaml:"metric"`
-	DegradedPenalty int      `yaml:"degraded_penalty"` // added to Metric while degraded
-	DownMetric      int      `yaml:"down_metric"`      // 16 = poison
-	DrainMetric     int      `yaml:"drain_metric"`     // while drained
-	FailbackDelay   Duration `yaml:"failback_delay"`   // healthy this long before restoring priority
+	Metric          int `yaml:"metric"`
+	DegradedPenalty int `yaml:"degraded_penalty"` // added to Metric while degraded
+	DownMetric      int `yaml:"down_metric"`      // 16 = poison
+	DrainMetric     int `yaml:"drain_metric"`     // while drained
+	// LastResortMetric, when set, is announced instead of DownMetric while
+	// this replica is down and its peer checks say no peer serves either: a
+	// failure every replica shares then leaves the service reachable.
+	LastResortMetric int      `yaml:"last_resort_metric"`
+	FailbackDelay    Duration `yaml:"failback_delay"` // healthy this long before restoring priority
 	// Require combines the checks: "all", "any", or a number N (at least N pass).
 	Require string  `yaml:"require"`
 	Checks  []Check `yaml:"checks"`
@@ -411,9 +415,32 @@ func (c *Config) validate(o Options) error {
 		if worst := s.worstWorking(); s.DownMetric < 16 && s.DownMetric <= worst {
 			return c.at(p+".down_metric", "%d must be worse (higher) than every metric a working replica announces (up to %d here: metric + degraded_penalty, drain_metric, assist.metric), or a down replica attracts traffic", s.DownMetric, worst)
 		}
+		if err := c.validateLastResort(s, p); err != nil {
+			return err
+		}
 		if err := c.validateRelay(s, p); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// validateLastResort: the last-resort route keeps a down replica reachable,
+// so it must lose to every replica that works and stay reachable itself;
+// only peer checks can tell that no peer serves.
+func (c *Config) validateLastResort(s *Service, p string) error {
+	lr := s.LastResortMetric
+	switch {
+	case lr == 0:
+		return nil
+	case lr < 0 || lr > maxReachable:
+		return c.at(p+".last_resort_metric", "%d is outside 1-%d (a router adds 1; 16 is unreachable)", lr, maxReachable)
+	case lr <= s.worstWorking():
+		return c.at(p+".last_resort_metric", "%d must be worse (higher) than every metric a working replica announces (up to %d here: metric + degraded_penalty, drain_metric, assist.metric), or a down replica attracts traffic", lr, s.worstWorking())
+	case lr >= s.DownMetric:
+		return c.at(p+".last_resort_metric", "%d must be better (lower) than down_metric %d, or it changes nothing", lr, s.DownMetric)
+	case s.Assist == nil:
+		return c.at(p+".last_resort_metric", "needs assist.peers: only the peer checks can tell that no peer serves")
 	}
 	return nil
 }
