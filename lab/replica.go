@@ -523,9 +523,12 @@ control:
 		// peer's own ripcord (checker peer): it fails once the peer has sent
 		// its poison, so this replica's metric change always reaches the
 		// routers after they dropped the peer's route.
-		vip6 := ""
+		optional := "" // keys some labs set
 		if o.IPv6 {
-			vip6 = "\n    vip6: " + VIP6(svc).String()
+			optional = "\n    vip6: " + VIP6(svc).String()
+		}
+		if o.LastResortMetric > 0 {
+			optional += fmt.Sprintf("\n    last_resort_metric: %d", o.LastResortMetric)
 		}
 		fmt.Fprintf(&b, `  - name: %s
     vip: %s%s
@@ -540,7 +543,7 @@ control:
         rise: 1
         fall: %d
         %s
-`, svc, VIP(svc), vip6, r.metric(), drainMetric, o.FailbackDelay, svc, o.CheckInterval, o.FastInterval, o.CheckTimeout, o.Fall, own[svc])
+`, svc, VIP(svc), optional, r.metric(), drainMetric, o.FailbackDelay, svc, o.CheckInterval, o.FastInterval, o.CheckTimeout, o.Fall, own[svc])
 		if !o.NoAssist {
 			fmt.Fprintf(&b, `    assist:
       metric: 2

@@ -153,6 +153,8 @@ type Options struct {
 	// NoReadvertise sets rip.readvertise_on_poison: false on the replicas
 	// (to measure what that re-advertisement is worth).
 	NoReadvertise bool
+	// LastResortMetric is the services' last_resort_metric (0: none).
+	LastResortMetric int
 	// FailbackDelay is the replicas' failback_delay (default 10s).
 	FailbackDelay time.Duration
 	// CheckInterval is the interval of every own service check (default

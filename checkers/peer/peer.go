@@ -127,8 +127,9 @@ func probe(ctx context.Context, status string, c Config, span checkapi.Span) (*c
 			continue
 		}
 		m, ok := s.Announced[c.Advertiser]
-		// Withdrawn: poisoned, or down and its down_metric (below 16 for
-		// routers with holddown timers) already sent.
+		// Withdrawn: poisoned, or down and what it announces while down
+		// (a down_metric below 16 for routers with holddown timers, or its
+		// last_resort_metric) already sent.
 		down := s.State == stateDown || s.State == stateStarting
 		withdrawn := m >= 16 || down && m == s.Metric
 		var r *checkapi.Result
