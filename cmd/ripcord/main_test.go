@@ -255,8 +255,15 @@ services:
 		t.Fatalf("validate -check with a missing heartbeat entry: exit %d\n%s", code, out)
 	}
 	good := config(services.SlapdHeartbeatDN)
-	if out, code := run(t, "validate", "-check", "-c", good); code != 0 || !strings.Contains(out, "each run once") {
+	if out, code := run(t, "validate", "-check", "-c", good); code != 0 || !strings.Contains(out, "each run once") || strings.Contains(out, "warning: service") {
 		t.Fatalf("validate -check: exit %d\n%s", code, out)
+	}
+	// A server that is down is no config error, but it is said.
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run(t, "validate", "-check", "-c", good); code != 0 || !strings.Contains(out, "warning: service ldap, check fresh: failed now: refused: ") {
+		t.Fatalf("validate -check with slapd stopped: exit %d\n%s", code, out)
 	}
 }
 

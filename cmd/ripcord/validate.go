@@ -15,7 +15,8 @@ func cmdValidate(args []string) error {
 	fs := newFlags("validate", "-c FILE [-portable] [-check]", "Check a config file: syntax, keys, values, secret files, checker names and each checker's settings,\n"+
 		"and everything run checks at start on this host (interfaces, metrics_listen, control socket, state_dir).\n"+
 		"With -check, also run every check once and fail on a check that reports itself misconfigured\n"+
-		"(credentials, a missing LDAP heartbeat entry): what only the servers can tell.")
+		"(credentials, a missing LDAP heartbeat entry): what only the servers can tell. Other failing\n"+
+		"checks are warnings: their server may just be down now.")
 	cfgPath := fs.String("c", defaultConfig, "config file")
 	portable := fs.Bool("portable", false, "skip what depends on this host (interfaces, local addresses, state_dir): for a config meant for another machine")
 	once := fs.Bool("check", false, "also run every check once against its server")
@@ -35,6 +36,7 @@ func cmdValidate(args []string) error {
 	}
 	defer host.Close()
 	n := len(cfg.AllChecks())
+	var checkWarnings []string
 	if *once {
 		rows, err := checkOnce(ctx, cfg, host, "")
 		if err != nil {
@@ -50,13 +52,22 @@ func cmdValidate(args []string) error {
 		if bad > 0 {
 			return exitError(1)
 		}
+		// Other failures are no proof of a bad config (the server may be
+		// down now), but some are one in disguise: a wrong RADIUS secret
+		// times out, a wrong portal password is a failed login.
+		for _, r := range rows {
+			if r.res.Status != checkapi.StatusOK {
+				checkWarnings = append(checkWarnings, fmt.Sprintf("service %s, check %s: %s now: %s: %s (a server that is down, or a setting no server can confirm: a wrong RADIUS secret times out, a wrong portal password fails the login)",
+					r.svc, r.name(), r.res.Status, r.res.Reason, r.res.Message))
+			}
+		}
 	}
 	fmt.Printf("%s: ok (%d services, %d checks", *cfgPath, len(cfg.Services), n)
 	if *once {
 		fmt.Print(", each run once")
 	}
 	fmt.Println(")")
-	for _, w := range daemon.Warnings(cfg) {
+	for _, w := range append(checkWarnings, daemon.Warnings(cfg)...) {
 		fmt.Printf("warning: %s\n", w)
 	}
 	return nil
