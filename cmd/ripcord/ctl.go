@@ -22,17 +22,49 @@ func socketFlag(fs interface {
 }
 
 func cmdStatus(args []string) error {
-	fs := newFlags("status", "[-s SOCKET] [-json]", "Show each service's state, last transition, reason, the metric its policy decided and the metric\neach advertiser announces.")
+	fs := newFlags("status", "[-s SOCKET] [-json] [-exit-code]", "Show each service's state, last transition, reason, the metric its policy decided and the metric\neach advertiser announces.")
 	sock := socketFlag(fs)
 	asJSON := fs.Bool("json", false, "print the raw JSON report")
+	exitCode := fs.Bool("exit-code", false, "exit as a Nagios/Icinga plugin does: 0 every service up, 1 one degraded or drained,\n2 one down or starting, 3 the daemon does not answer")
 	if err := fs.Parse(args); err != nil {
 		return exitError(2)
 	}
 	r, err := control.NewClient(*sock).Status()
 	if err != nil {
+		if *exitCode {
+			fmt.Fprintln(os.Stderr, "ripcord:", err)
+			return exitError(3)
+		}
 		return err
 	}
-	if *asJSON {
+	if err := printStatus(r, *asJSON); err != nil {
+		return err
+	}
+	if code := statusCode(r); *exitCode && code != 0 {
+		return exitError(code)
+	}
+	return nil
+}
+
+// statusCode is the worst state of any service, as monitoring plugins
+// count: 0 up, 1 degraded or drained (a drain someone forgot), 2 down or
+// starting.
+func statusCode(r control.Report) int {
+	code := 0
+	for _, s := range r.Services {
+		switch s.State {
+		case core.Up.String():
+		case core.Degraded.String(), core.Drained.String():
+			code = max(code, 1)
+		default:
+			code = 2
+		}
+	}
+	return code
+}
+
+func printStatus(r control.Report, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/lab/services"
 )
 
@@ -178,11 +180,20 @@ services:
 	if out, _ := run(t, "status", "-s", sock); !strings.Contains(out, "drained") {
 		t.Fatalf("status after drain:\n%s", out)
 	}
+	if out, code := run(t, "status", "-s", sock, "-exit-code"); code != 1 {
+		t.Fatalf("status -exit-code of a drained service: exit %d, want 1\n%s", code, out)
+	}
 	if out, code := run(t, "drain", "-s", sock, "nope"); code != 1 || !strings.Contains(out, `no service "nope"`) {
 		t.Fatalf("drain of an unknown service: exit %d\n%s", code, out)
 	}
 	if out, code := run(t, "undrain", "-s", sock, "web"); code != 0 || !strings.Contains(out, "web: undrained") {
 		t.Fatalf("undrain: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "status", "-s", sock, "-exit-code"); code != 0 {
+		t.Fatalf("status -exit-code with every service up: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "status", "-s", filepath.Join(dir, "nobody.sock"), "-exit-code"); code != 3 {
+		t.Fatalf("status -exit-code without a daemon: exit %d, want 3\n%s", code, out)
 	}
 }
 
@@ -354,6 +365,31 @@ func waitStatus(t *testing.T, sock, what string, ok func(string) bool) string {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("status never showed %s within 10s:\n%s", what, out)
+		}
+	}
+}
+
+func TestStatusCode(t *testing.T) {
+	report := func(states ...string) control.Report {
+		var r control.Report
+		for _, s := range states {
+			r.Services = append(r.Services, control.ServiceReport{Status: core.Status{State: s}})
+		}
+		return r
+	}
+	for _, tt := range []struct {
+		states []string
+		want   int
+	}{
+		{nil, 0},
+		{[]string{"up", "up"}, 0},
+		{[]string{"up", "degraded"}, 1},
+		{[]string{"drained", "up"}, 1},
+		{[]string{"degraded", "down", "up"}, 2},
+		{[]string{"starting"}, 2},
+	} {
+		if got := statusCode(report(tt.states...)); got != tt.want {
+			t.Errorf("statusCode(%v) = %d, want %d", tt.states, got, tt.want)
 		}
 	}
 }
