@@ -62,9 +62,13 @@ type Config struct {
 	LagAction             string   `json:"lag_action"`
 	ReferenceBindDN       string   `json:"reference_bind_dn"`
 	ReferencePasswordFile string   `json:"reference_password_file"`
-	HeartbeatDN           string   `json:"heartbeat_dn"`
-	HeartbeatInterval     Duration `json:"heartbeat_interval"`
-	HeartbeatAttribute    string   `json:"heartbeat_attribute"`
+	// ReferenceServerName is the name in the reference's certificate:
+	// the reference is usually given by address, so that the check does
+	// not depend on DNS, and certificates name hosts.
+	ReferenceServerName string   `json:"reference_server_name"`
+	HeartbeatDN         string   `json:"heartbeat_dn"`
+	HeartbeatInterval   Duration `json:"heartbeat_interval"`
+	HeartbeatAttribute  string   `json:"heartbeat_attribute"`
 }
 
 // DefaultConfig holds the defaults; settings are decoded on top of a copy.
@@ -95,6 +99,7 @@ var fields = []checkapi.Field{
 	{Name: "lag_action", Type: "string", Default: LagDegraded, Help: "status when stale: degraded or failed"},
 	{Name: "reference_bind_dn", Type: "string", Help: "DN to bind to the reference (default: bind_dn)"},
 	{Name: "reference_password_file", Type: "string", Help: "file holding reference_bind_dn's password"},
+	{Name: "reference_server_name", Type: "string", Help: "name expected in the reference's certificate (ldaps:// or start_tls; default: the reference URL's host)"},
 	{Name: "heartbeat_dn", Type: "string", Help: "existing entry on the reference, writable by the reference bind DN, rewritten when the reference has been idle for heartbeat_interval"},
 	{Name: "heartbeat_interval", Type: "duration", Help: "longest idle time of the reference before a heartbeat write"},
 	{Name: "heartbeat_attribute", Type: "string", Default: "description", Help: "attribute of heartbeat_dn that the heartbeat replaces"},
@@ -150,6 +155,7 @@ func (c Config) Validate() []checkapi.FieldError {
 			{"max_lag", c.MaxLag != 0},
 			{"reference_bind_dn", c.ReferenceBindDN != ""},
 			{"reference_password_file", c.ReferencePasswordFile != ""},
+			{"reference_server_name", c.ReferenceServerName != ""},
 			{"heartbeat_dn", c.HeartbeatDN != ""},
 		} {
 			if f.set {

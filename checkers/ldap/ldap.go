@@ -454,7 +454,7 @@ func (p *probe) readReference(ref target, nc string) (*session, []string, map[in
 	if bindDN == "" {
 		bindDN, passwordFile = p.cfg.BindDN, p.cfg.PasswordFile
 	}
-	rs, f, err := p.open(ref, "", bindDN, passwordFile, false)
+	rs, f, err := p.open(ref, p.cfg.ReferenceServerName, bindDN, passwordFile, false)
 	if err != nil || f != nil {
 		return nil, nil, nil, f, err
 	}

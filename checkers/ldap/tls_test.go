@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,5 +138,40 @@ func TestCheckTLS(t *testing.T) {
 				t.Errorf("phases %v, want %v", sdktest.PhaseNames(res), tt.phases)
 			}
 		})
+	}
+}
+
+// The reference is named by address (no DNS in the health check), its
+// certificate by host name: reference_server_name is the name checked.
+func TestFreshnessReferenceTLS(t *testing.T) {
+	ca := newTestCA(t, "ripcord test CA")
+	certFile, keyFile := ca.issue(t)
+	provider := startSlapd(t, services.SlapdOptions{ServerID: 1, Marker: "provider",
+		TLSCertFile: certFile, TLSKeyFile: keyFile, LDAPSListen: netip.MustParseAddrPort("127.0.0.1:0")})
+	consumer := startSlapd(t, services.SlapdOptions{Provider: provider.URL(), ServerID: 2, Marker: "consumer"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := consumer.WaitSynced(ctx, provider); err != nil {
+		t.Fatal(err)
+	}
+	settings := with(freshSettings(t, provider.LDAPSURL(), time.Minute), "ca_file", ca.file)
+	for _, tt := range []struct {
+		serverName string
+		status     checkapi.Status
+		reason     string
+	}{
+		{"", checkapi.StatusOK, checkapi.ReasonOK},                            // the certificate holds 127.0.0.1 too
+		{"localhost", checkapi.StatusOK, checkapi.ReasonOK},                   // and localhost
+		{"ldap.example.org", checkapi.StatusDegraded, ReasonFreshnessUnknown}, // never read
+	} {
+		s := settings
+		if tt.serverName != "" {
+			s = with(settings, "reference_server_name", tt.serverName)
+		}
+		res, _ := runCheck(t, New(), consumer.URL(), s, checkTimeout)
+		assertResult(t, res, tt.status, tt.reason)
+		if tt.reason == ReasonFreshnessUnknown && !strings.Contains(res.Message, "ldap.example.org") {
+			t.Errorf("reference_server_name %s: message %q does not name the certificate mismatch", tt.serverName, res.Message)
+		}
 	}
 }
