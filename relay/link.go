@@ -209,34 +209,9 @@ func (m *Manager) setup() error {
 	if err := m.nl.LinkSetUp(link); err != nil {
 		return fmt.Errorf("relay: set %s up: %w", m.cfg.Device, err)
 	}
-	for i, p := range m.cfg.Peers {
-		fdb := &netlink.Neigh{
-			LinkIndex: link.Attrs().Index, Family: unix.AF_BRIDGE, State: unix.NUD_PERMANENT,
-			Flags: unix.NTF_SELF, HardwareAddr: tunnelMAC(p), IP: p.AsSlice(),
-		}
-		if err := m.nl.NeighAppend(fdb); err != nil {
-			return fmt.Errorf("relay: FDB entry for peer %v: %w", p, err)
-		}
-		for _, f := range m.fams {
-			gw := m.gateway(f, i)
-			nb := &netlink.Neigh{
-				LinkIndex: link.Attrs().Index, Family: f.af(), State: unix.NUD_PERMANENT,
-				HardwareAddr: tunnelMAC(p), IP: gw.AsSlice(),
-			}
-			if err := m.nl.NeighSet(nb); err != nil {
-				return fmt.Errorf("relay: neighbour entry %v for peer %v: %w", gw, p, err)
-			}
-			r := *netlink.NewRule()
-			r.Family = f.af()
-			r.Priority = m.cfg.RulePriority
-			r.Mark = m.mark(i)
-			mask := m.cfg.MarkMask
-			r.Mask = &mask
-			r.Table = m.cfg.RouteTable + i
-			r.Protocol = Protocol
-			if err := m.nl.RuleAdd(&r); err != nil {
-				return fmt.Errorf("relay: add rule %s: %w", r, err)
-			}
+	for i := range m.cfg.Peers {
+		if err := m.linkPeer(i); err != nil {
+			return err
 		}
 	}
 	for _, f := range m.fams {
@@ -263,13 +238,87 @@ func (m *Manager) setup() error {
 	return nil
 }
 
-// gateway is peer i's address in the family: the route of a VIP into the
-// tunnel goes through it, and a static neighbour entry resolves it.
-func (m *Manager) gateway(f *family, i int) netip.Addr {
-	if f.v6 {
-		return tunnelLinkLocal(m.cfg.Peers[i])
+// linkPeer makes the tunnel reach peer i: the FDB entry that sends its MAC
+// to its address, the neighbour entries of its gateways, and the policy rule
+// per family that sends packets with its mark to its routing table.
+func (m *Manager) linkPeer(i int) error {
+	p := m.cfg.Peers[i]
+	if err := m.nl.NeighAppend(m.fdbEntry(p)); err != nil {
+		return fmt.Errorf("relay: FDB entry for peer %v: %w", p, err)
 	}
-	return m.cfg.Peers[i]
+	for _, f := range m.fams {
+		nb := m.neighbour(f, p)
+		if err := m.nl.NeighSet(nb); err != nil {
+			return fmt.Errorf("relay: neighbour entry %v for peer %v: %w", nb.IP, p, err)
+		}
+		r := m.peerRule(f, i)
+		if err := m.nl.RuleAdd(&r); err != nil {
+			return fmt.Errorf("relay: add rule %s: %w", r, err)
+		}
+	}
+	return nil
+}
+
+// unlinkPeer removes what linkPeer made, and the routes of peer i's table.
+func (m *Manager) unlinkPeer(i int, p netip.Addr) error {
+	var errs []error
+	for _, f := range m.fams {
+		r := m.peerRule(f, i)
+		if err := m.nl.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("relay: remove rule %s: %w", r, err))
+		}
+		routes, err := m.nl.RouteListFiltered(f.af(), &netlink.Route{Table: m.cfg.RouteTable + i}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("relay: list routes of table %d: %w", m.cfg.RouteTable+i, err))
+		}
+		for _, rt := range routes {
+			if err := m.nl.RouteDel(&rt); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("relay: remove route %s: %w", rt, err))
+			}
+		}
+		if err := m.nl.NeighDel(m.neighbour(f, p)); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("relay: remove neighbour entry of peer %v: %w", p, err))
+		}
+	}
+	if err := m.nl.NeighDel(m.fdbEntry(p)); err != nil && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("relay: remove FDB entry of peer %v: %w", p, err))
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) fdbEntry(p netip.Addr) *netlink.Neigh {
+	return &netlink.Neigh{
+		LinkIndex: m.link.Attrs().Index, Family: unix.AF_BRIDGE, State: unix.NUD_PERMANENT,
+		Flags: unix.NTF_SELF, HardwareAddr: tunnelMAC(p), IP: p.AsSlice(),
+	}
+}
+
+func (m *Manager) neighbour(f *family, p netip.Addr) *netlink.Neigh {
+	return &netlink.Neigh{
+		LinkIndex: m.link.Attrs().Index, Family: f.af(), State: unix.NUD_PERMANENT,
+		HardwareAddr: tunnelMAC(p), IP: gateway(f, p).AsSlice(),
+	}
+}
+
+func (m *Manager) peerRule(f *family, i int) netlink.Rule {
+	r := *netlink.NewRule()
+	r.Family = f.af()
+	r.Priority = m.cfg.RulePriority
+	r.Mark = m.mark(i)
+	mask := m.cfg.MarkMask
+	r.Mask = &mask
+	r.Table = m.cfg.RouteTable + i
+	r.Protocol = Protocol
+	return r
+}
+
+// gateway is peer p's address in the family: the route of a VIP into the
+// tunnel goes through it, and a static neighbour entry resolves it.
+func gateway(f *family, p netip.Addr) netip.Addr {
+	if f.v6 {
+		return tunnelLinkLocal(p)
+	}
+	return p
 }
 
 // moveLocalRule moves the lookup of the local table after the fwmark rules:
@@ -312,7 +361,7 @@ func (m *Manager) addRoute(r route) error {
 	if r.vip.Is6() {
 		f = m.fams[1]
 	}
-	gw := m.gateway(f, r.peer)
+	gw := gateway(f, m.cfg.Peers[r.peer])
 	rt := &netlink.Route{
 		Dst:       &net.IPNet{IP: r.vip.AsSlice(), Mask: net.CIDRMask(r.vip.BitLen(), r.vip.BitLen())},
 		Gw:        gw.AsSlice(),

@@ -121,9 +121,11 @@ func (m *Manager) writeBase(f *family) error {
 		Name: rescueChain, Table: f.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle,
 	})
-	for i := range m.cfg.Peers {
-		if err := m.nft.AddSet(flowSet(f, i), nil); err != nil {
-			return fmt.Errorf("relay: flow set: %w", err)
+	for i, p := range m.cfg.Peers {
+		if p.IsValid() {
+			if err := m.nft.AddSet(flowSet(f, i), nil); err != nil {
+				return fmt.Errorf("relay: flow set: %w", err)
+			}
 		}
 	}
 	if err := m.nft.Flush(); err != nil {
@@ -148,11 +150,16 @@ func (m *Manager) writeBase(f *family) error {
 
 // guardTunnel drops VXLAN packets for the relay's VNI that do not come from a
 // peer: the tunnel delivers whatever it carries, with any source address.
+// SetPeers calls it again: the chain's one rule is replaced.
 func (m *Manager) guardTunnel(f *family) error {
 	peers := &nftables.Set{Table: f.table, Anonymous: true, Constant: true, KeyType: nftables.TypeIPAddr}
 	var elems []nftables.SetElement
-	for _, p := range m.cfg.Peers {
+	for _, p := range m.peers() {
 		elems = append(elems, nftables.SetElement{Key: p.AsSlice()})
+	}
+	if len(elems) == 0 {
+		// An anonymous set needs an element: one no tunnel packet has.
+		elems = append(elems, nftables.SetElement{Key: netip.IPv4Unspecified().AsSlice()})
 	}
 	if err := m.nft.AddSet(peers, elems); err != nil {
 		return fmt.Errorf("relay: peer set: %w", err)
@@ -161,6 +168,7 @@ func (m *Manager) guardTunnel(f *family) error {
 		Name: inputChain, Table: f.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter,
 	})
+	m.nft.FlushChain(in)
 	vni := binaryutil.BigEndian.PutUint32(m.cfg.VNI)[1:]
 	m.nft.AddRule(&nftables.Rule{Table: f.table, Chain: in, Exprs: concat(isProto(unix.IPPROTO_UDP), []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
@@ -316,7 +324,10 @@ func (m *Manager) serviceRules(f *family, name string, w Want) [][]expr.Any {
 		udp = udp || p.Proto == "udp"
 	}
 	var rules [][]expr.Any
-	for i := range m.cfg.Peers {
+	for i, peer := range m.cfg.Peers {
+		if !peer.IsValid() {
+			continue // a removed peer's number, free
+		}
 		if tcp {
 			// Known TCP flows keep their peer, also after the relay is off.
 			rules = append(rules, concat(isProto(unix.IPPROTO_TCP), flowKey(f),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -139,13 +140,25 @@ func (c *Config) defaults() error {
 	if x := c.MarkMask >> bits.TrailingZeros32(c.MarkMask); x&(x+1) != 0 {
 		return fmt.Errorf("relay: mark mask %#x: want one run of bits", c.MarkMask)
 	}
-	// Peer i (from 0) is marked (i+1) shifted into the mask's lowest bit;
-	// the whole mask marks flows that arrived through the tunnel.
-	if uint64(len(c.Peers))+1 >= uint64(c.MarkMask>>bits.TrailingZeros32(c.MarkMask)) {
-		return fmt.Errorf("relay: mark mask %#x has no room for %d peers", c.MarkMask, len(c.Peers))
+	if err := c.roomFor(len(c.Peers)); err != nil {
+		return err
 	}
+	return c.checkPeers(c.Peers)
+}
+
+// roomFor reports whether the mark mask can number n peers. Peer i (from 0)
+// is marked (i+1) shifted into the mask's lowest bit; the whole mask marks
+// flows that arrived through the tunnel.
+func (c *Config) roomFor(n int) error {
+	if uint64(n)+1 >= uint64(c.MarkMask>>bits.TrailingZeros32(c.MarkMask)) {
+		return fmt.Errorf("relay: mark mask %#x has no room for %d peers", c.MarkMask, n)
+	}
+	return nil
+}
+
+func (c *Config) checkPeers(peers []netip.Addr) error {
 	seen := map[netip.Addr]bool{}
-	for _, p := range c.Peers {
+	for _, p := range peers {
 		switch {
 		case !p.Is4():
 			return fmt.Errorf("relay: peer %v: want an IPv4 address", p)
@@ -205,6 +218,7 @@ func New(ctx context.Context, c Config) (*Manager, error) {
 	if err := c.defaults(); err != nil {
 		return nil, err
 	}
+	c.Peers = slices.Clone(c.Peers) // SetPeers changes them in place
 	var (
 		ns  netns.NsHandle
 		err error
@@ -269,7 +283,20 @@ func (m *Manager) mark(i int) uint32 {
 	return uint32(i+1) << bits.TrailingZeros32(m.cfg.MarkMask)
 }
 
-func (m *Manager) peerIndex(p netip.Addr) int { return slices.Index(m.cfg.Peers, p) }
+// peerIndex is p's number: its mark, routing table and flow set. cfg.Peers
+// holds the peers by number; SetPeers leaves a removed peer's number free
+// (the zero Addr) for the next new one.
+func (m *Manager) peerIndex(p netip.Addr) int {
+	if !p.IsValid() {
+		return -1
+	}
+	return slices.Index(m.cfg.Peers, p)
+}
+
+// peers lists the configured peers, for messages.
+func (m *Manager) peers() []netip.Addr {
+	return slices.DeleteFunc(slices.Clone(m.cfg.Peers), func(p netip.Addr) bool { return !p.IsValid() })
+}
 
 // Set converges the relays to exactly want: a service that is absent is
 // Off. Invalid input changes nothing. A service switched Off stops taking
@@ -318,6 +345,9 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 			s = &service{}
 			services[name] = s
 			added = append(added, name)
+		}
+		if w.Mode == Off && w.Peer.IsValid() && m.peerIndex(w.Peer) < 0 {
+			w.Peer = netip.Addr{} // removed by SetPeers: no rescue to it
 		}
 		if w.Mode == Off {
 			// Keep the address and ports (the connections already relayed
@@ -369,6 +399,121 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 	return nil
 }
 
+// SetPeers changes the peers, as a reload of the config does. A peer that
+// stays keeps its kernel objects and the flows relayed to it; a new one gets
+// its own, under the first free number (marks, routing tables and flow sets
+// are numbered). A removed peer loses them: the TCP connections still
+// relayed to it are delivered here from then on (and reset), and a service
+// that is Off forgets it (no failback rescue to it). A peer that a service
+// relays to (a mode other than Off) cannot be removed: switch the service
+// Off first.
+func (m *Manager) SetPeers(peers []netip.Addr) error {
+	if err := m.cfg.checkPeers(peers); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errors.New("relay: manager closed")
+	}
+	gone := map[int]netip.Addr{}
+	free := 0
+	for i, p := range m.cfg.Peers {
+		switch {
+		case !p.IsValid():
+			free++
+		case !slices.Contains(peers, p):
+			gone[i] = p
+			free++
+		}
+	}
+	var added []netip.Addr
+	for _, p := range peers {
+		if m.peerIndex(p) < 0 {
+			added = append(added, p)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.services)) {
+		w := m.services[name].want
+		if _, ok := gone[m.peerIndex(w.Peer)]; ok && w.Mode != Off {
+			return fmt.Errorf("relay: service %q relays to peer %v (%s): the peer cannot be removed before that ends", name, w.Peer, w.Mode)
+		}
+	}
+	if err := m.cfg.roomFor(len(m.cfg.Peers) + max(0, len(added)-free)); err != nil {
+		return err
+	}
+
+	// Removal: first nothing refers to the peer (service rules, the tunnel
+	// guard), then its objects go.
+	for i, p := range gone {
+		m.cfg.Peers[i] = netip.Addr{}
+		for r := range m.routes {
+			if r.peer == i {
+				delete(m.routes, r)
+			}
+		}
+		for _, s := range m.services {
+			if s.want.Peer == p {
+				s.want.Peer = netip.Addr{}
+			}
+		}
+	}
+	if len(gone) > 0 {
+		if err := m.rewrite(); err != nil {
+			return err
+		}
+		var errs []error
+		for i, p := range gone {
+			for _, f := range m.fams {
+				m.nft.DelSet(flowSet(f, i))
+			}
+			if err := m.nft.Flush(); err != nil {
+				errs = append(errs, fmt.Errorf("relay: remove flow set of peer %v: %w", p, err))
+			}
+			errs = append(errs, m.unlinkPeer(i, p))
+			m.log.Info("relay: peer removed", "peer", p)
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+
+	// Addition: its objects first, then the guard lets its tunnel in.
+	for _, p := range added {
+		i := slices.Index(m.cfg.Peers, netip.Addr{})
+		if i < 0 {
+			m.cfg.Peers = append(m.cfg.Peers, netip.Addr{})
+			i = len(m.cfg.Peers) - 1
+		}
+		m.cfg.Peers[i] = p
+		for _, f := range m.fams {
+			if err := m.nft.AddSet(flowSet(f, i), nil); err != nil {
+				return fmt.Errorf("relay: flow set: %w", err)
+			}
+		}
+		if err := m.nft.Flush(); err != nil {
+			return fmt.Errorf("relay: flow set of peer %v: %w", p, err)
+		}
+		if err := m.linkPeer(i); err != nil {
+			return err
+		}
+		m.log.Info("relay: peer added", "peer", p)
+	}
+	for len(m.cfg.Peers) > 0 && !m.cfg.Peers[len(m.cfg.Peers)-1].IsValid() {
+		m.cfg.Peers = m.cfg.Peers[:len(m.cfg.Peers)-1]
+	}
+	return m.rewrite()
+}
+
+// rewrite writes every service's rules and the tunnel guard again, for the
+// peers as they are now.
+func (m *Manager) rewrite() error {
+	if err := m.guardTunnel(m.fams[0]); err != nil {
+		return err
+	}
+	return m.writeRules(m.services, nil)
+}
+
 func (m *Manager) validate(w Want) error {
 	if w.Service == "" {
 		return errors.New("relay: want without a service name")
@@ -380,8 +525,8 @@ func (m *Manager) validate(w Want) error {
 	if w.Mode < Off || w.Mode > All {
 		return fmt.Errorf("relay: service %q: unknown mode %d", w.Service, int(w.Mode))
 	}
-	if w.Peer.IsValid() && m.peerIndex(w.Peer) < 0 {
-		return fmt.Errorf("relay: service %q: peer %v is not one of the configured peers %v", w.Service, w.Peer, m.cfg.Peers)
+	if w.Mode != Off && w.Peer.IsValid() && m.peerIndex(w.Peer) < 0 {
+		return fmt.Errorf("relay: service %q: peer %v is not one of the configured peers %v", w.Service, w.Peer, m.peers())
 	}
 	// Also when Off: the addresses of an Off want keep their routes.
 	switch {
@@ -401,7 +546,7 @@ func (m *Manager) validate(w Want) error {
 	case len(w.Ports) == 0:
 		return fmt.Errorf("relay: service %q: no ports to relay", w.Service)
 	case m.peerIndex(w.Peer) < 0:
-		return fmt.Errorf("relay: service %q: peer %v is not one of the configured peers %v", w.Service, w.Peer, m.cfg.Peers)
+		return fmt.Errorf("relay: service %q: peer %v is not one of the configured peers %v", w.Service, w.Peer, m.peers())
 	}
 	for _, p := range w.Ports {
 		if (p.Proto != "tcp" && p.Proto != "udp") || p.Num == 0 {

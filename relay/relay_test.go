@@ -1061,3 +1061,70 @@ func TestRelayKeepsThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestRelaySetPeers: the peers change without a restart. A peer added later
+// is relayed to, and its tunnel is let in; one a service relays to cannot be
+// removed; a removed one loses its number and kernel objects, which the next
+// new peer reuses, while the other peers keep theirs and their flows; Close
+// leaves nothing behind.
+func TestRelaySetPeers(t *testing.T) {
+	tp := newTopo(t)
+	ctx := context.Background()
+	local, relayed := "relayer "+clientIP.String(), "peer "+clientIP.String()
+	stranger, another := netip.MustParseAddr("10.0.4.2"), netip.MustParseAddr("10.0.5.2")
+	tp.relayer.startManager(t, relayIP, stranger)
+	tp.peer.startManager(t, peerIP, stranger) // does not know the relayer yet
+	if err := tp.relayer.m.Set(ctx, want(All, peerIP, tcpPort, udpPort)); err == nil {
+		t.Fatal("relayed to a peer that is not configured")
+	}
+	must(t, tp.relayer.m.SetPeers([]netip.Addr{stranger, peerIP}))
+	must(t, tp.relayer.m.Set(ctx, want(All, peerIP, tcpPort, udpPort)))
+	if got, err := askUDP(tp.client, silence); err == nil {
+		t.Errorf("UDP answered %q through the tunnel of a peer the other end does not know", got)
+	}
+	must(t, tp.peer.m.SetPeers([]netip.Addr{relayIP}))
+	expectTCP(t, tp, relayed)
+	expectUDP(t, tp, relayed)
+
+	if err := tp.relayer.m.SetPeers([]netip.Addr{stranger}); err == nil || !strings.Contains(err.Error(), "cannot be removed") {
+		t.Errorf("removing the peer a service relays to: %v", err)
+	}
+	conn, err := dialTCP(tp.client, tcpPort.Num, time.Second) // relayed, to number 1
+	must(t, err)
+	defer conn.Close()
+	if got, err := ask(conn, time.Second); err != nil || !strings.HasPrefix(got, "peer") {
+		t.Fatalf("relayed connection: %q, %v", got, err)
+	}
+	must(t, tp.relayer.m.SetPeers([]netip.Addr{peerIP}))
+	kernel := func() string {
+		rules, err := tp.relayer.ns.IP("rule", "show")
+		must(t, err)
+		table, err := tp.relayer.ns.Exec(ctx, "nft", "list", "table", "ip", DefaultTable)
+		must(t, err)
+		return rules + table
+	}
+	if k := kernel(); strings.Contains(k, "lookup 7263") || strings.Contains(k, "flows-0") ||
+		!strings.Contains(k, "lookup 7264") || !strings.Contains(k, "flows-1") || strings.Contains(k, stranger.String()) {
+		t.Errorf("after removing peer number 0 (%v), its rule or flow set is left, or number 1's is gone:\n%s", stranger, k)
+	}
+	if got, err := ask(conn, time.Second); err != nil || !strings.HasPrefix(got, "peer") {
+		t.Errorf("the connection relayed to a peer that stays broke when another was removed: %q, %v", got, err)
+	}
+	expectTCP(t, tp, relayed)
+
+	must(t, tp.relayer.m.SetPeers([]netip.Addr{peerIP, another}))
+	if k := kernel(); !strings.Contains(k, "lookup 7263") || !strings.Contains(k, "flows-0") || !strings.Contains(k, another.String()) {
+		t.Errorf("a new peer did not take the free number 0:\n%s", k)
+	}
+	// Off, the peer can go; new flows stay here.
+	must(t, tp.relayer.m.Set(ctx, nil))
+	must(t, tp.relayer.m.SetPeers([]netip.Addr{another}))
+	expectTCP(t, tp, local)
+	if st := tp.relayer.m.Stats(); len(st) != 1 || st[0].Peer.IsValid() {
+		t.Errorf("an Off service still names the removed peer: %+v", st)
+	}
+	must(t, tp.relayer.m.Close())
+	if got := kernelState(t, tp.relayer.ns); got != cleanState {
+		t.Errorf("after Close:\n%s\nwant:\n%s", got, cleanState)
+	}
+}
