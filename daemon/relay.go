@@ -21,6 +21,7 @@ import (
 // tests give their own.
 type Relayer interface {
 	Set(ctx context.Context, want []relay.Want) error
+	SetPeers(peers []netip.Addr) error
 	Stats() []relay.Stats
 	Close() error
 }

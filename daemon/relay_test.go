@@ -24,7 +24,15 @@ type kernelRelay struct {
 	stats  map[string]relay.Stats
 	modes  []relay.Mode // every mode asked for, in order
 	last   []relay.Want // the latest set
+	peers  [][]netip.Addr // every SetPeers, in order
 	closed bool
+}
+
+func (k *kernelRelay) SetPeers(peers []netip.Addr) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.peers = append(k.peers, peers)
+	return nil
 }
 
 func (k *kernelRelay) Set(_ context.Context, want []relay.Want) error {
@@ -177,6 +185,72 @@ services:
 	}
 	if got := wantVIP6(k); got.IsValid() {
 		t.Errorf("relayed vip6 %v after a refused reload", got)
+	}
+}
+
+// TestRelayPeersReload: a reload that changes a service's relay peers hands
+// the kernel relay the old and new peers together first, the new ones
+// alone after the services changed; and it is refused while a service
+// relays to a peer that would be removed.
+func TestRelayPeersReload(t *testing.T) {
+	pluginDir := buildTCPConnect(t)
+	svc := listenTCP(t, "127.0.0.1:0")
+	defer svc.Close()
+	body := func(peer string) string {
+		return fmt.Sprintf(`relay_address: 127.0.0.2
+services:
+  - name: svc
+    vip: 192.0.2.51
+    checks: [{name: port, checker: tcpconnect, target: "%s", interval: 100ms, timeout: 90ms, rise: 1}]
+    assist: {peers: [{name: b, checker: peer, target: "http://%s:1", interval: 100ms, timeout: 90ms, settings: {service: svc}}]}
+    relay: {ports: [tcp/389]}
+`, svc.Addr(), peer)
+	}
+	path := writeConfig(t, pluginDir, freePort(t), body("127.0.0.3"))
+	k := &kernelRelay{stats: map[string]relay.Stats{}}
+	startDaemon(t, path, &recordingAdvertiser{}, func(o *Options) { o.Relay = k; o.ConfigPath = path })
+	waitUntil(t, "the relay set", func() bool { k.mu.Lock(); defer k.mu.Unlock(); return len(k.last) == 1 })
+	rewrite := func(peer string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(strings.Replace(string(b), body("127.0.0.3"), body(peer), 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := control.NewClient(filepath.Join(filepath.Dir(path), "s.sock"))
+	a3, a4 := netip.MustParseAddr("127.0.0.3"), netip.MustParseAddr("127.0.0.4")
+
+	// A service of the kernel's relays still at work towards the old peer.
+	k.mu.Lock()
+	k.stats["other"] = relay.Stats{Service: "other", Mode: relay.All, Peer: a3}
+	k.mu.Unlock()
+	rewrite("127.0.0.4")
+	if _, err := client.Reload(); err == nil || !strings.Contains(err.Error(), "relay peer 127.0.0.3 is removed while service other relays to it (all)") {
+		t.Errorf("reload removing a peer in use: %v", err)
+	}
+	k.mu.Lock()
+	delete(k.stats, "other")
+	if len(k.peers) != 0 {
+		t.Errorf("a refused reload changed the relay peers: %v", k.peers)
+	}
+	k.mu.Unlock()
+
+	res, err := client.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Summary, "relay peers [127.0.0.4] (were [127.0.0.3])") {
+		t.Errorf("reload summary %q does not name the new relay peers", res.Summary)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if want := fmt.Sprint([][]netip.Addr{{a3, a4}, {a4}}); fmt.Sprint(k.peers) != want {
+		t.Errorf("SetPeers calls %v, want %v", k.peers, want)
+	}
+	if len(k.last) != 1 || k.last[0].Peer == a3 {
+		t.Errorf("relay wants after the reload: %+v", k.last)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/ripcord/ripcord/control"
 	"github.com/ripcord/ripcord/core"
 	"github.com/ripcord/ripcord/core/config"
+	"github.com/ripcord/ripcord/relay"
 )
 
 // reloadTimeout bounds one reload: reading the file, the checkers'
@@ -65,10 +66,12 @@ func (d *Daemon) reload() (string, error) {
 			specs[i].Relay = nil
 		}
 	}
-	if have, want := relayPeers(d.specs), relayPeers(specs); d.relays != nil && !slices.Equal(have, want) {
-		// Each peer has its own routing table, mark and flow set in the
-		// kernel, numbered by its place in the list.
-		return "", fmt.Errorf("%s: relay peers %v instead of %v: changing them needs a restart", d.path, want, have)
+	havePeers, wantPeers := relayPeers(d.specs), relayPeers(specs)
+	peersChange := d.relays != nil && !slices.Equal(havePeers, wantPeers)
+	if peersChange {
+		if err := relayingTo(d.relays.r.Stats(), havePeers, wantPeers); err != nil {
+			return "", fmt.Errorf("%s: %w", d.path, err)
+		}
 	}
 	if d.relays != nil && !d.relays.ipv6 && relayIPv6(specs) {
 		return "", fmt.Errorf("%s: the relay was set up without IPv6 and now relays a vip6: that needs a restart", d.path)
@@ -99,9 +102,22 @@ func (d *Daemon) reload() (string, error) {
 		d.allow(old.Services)
 		return "", partly(err)
 	}
+	if peersChange {
+		// New peers before the services that relay to them, removed ones
+		// after the services stopped naming them.
+		if err := d.relays.r.SetPeers(union(havePeers, wantPeers)); err != nil {
+			return "", partly(err)
+		}
+	}
 	changes, err := d.engine.Update(ctx, specs, jobs, drained)
 	if err != nil {
 		return "", partly(err)
+	}
+	if peersChange {
+		if err := d.relays.r.SetPeers(wantPeers); err != nil {
+			return "", fmt.Errorf("%s: the services changed, but the relay keeps its old peers too: %w", d.path, err)
+		}
+		advChanges = append(advChanges, fmt.Sprintf("relay peers %v (were %v)", wantPeers, havePeers))
 	}
 	_, oldJobs := Specs(old)
 	d.forgetRemoved(oldJobs, jobs, d.specs, specs)
@@ -150,6 +166,27 @@ func relayPeers(specs []core.ServiceSpec) []netip.Addr {
 		}
 	}
 	return slices.SortedFunc(maps.Keys(set), func(a, b netip.Addr) int { return a.Compare(b) })
+}
+
+// relayingTo refuses a change of relay peers that removes a peer some
+// service relays to now: that flow of clients must end first.
+func relayingTo(stats []relay.Stats, have, want []netip.Addr) error {
+	for _, st := range stats {
+		if st.Mode != relay.Off && slices.Contains(have, st.Peer) && !slices.Contains(want, st.Peer) {
+			return fmt.Errorf("relay peer %v is removed while service %s relays to it (%s): reload again when that has ended", st.Peer, st.Service, st.Mode)
+		}
+	}
+	return nil
+}
+
+func union(a, b []netip.Addr) []netip.Addr {
+	out := slices.Clone(a)
+	for _, p := range b {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // relayIPv6 reports whether some service relays a vip6: the kernel relay
