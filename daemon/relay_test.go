@@ -22,8 +22,8 @@ import (
 type kernelRelay struct {
 	mu     sync.Mutex
 	stats  map[string]relay.Stats
-	modes  []relay.Mode // every mode asked for, in order
-	last   []relay.Want // the latest set
+	modes  []relay.Mode   // every mode asked for, in order
+	last   []relay.Want   // the latest set
 	peers  [][]netip.Addr // every SetPeers, in order
 	closed bool
 }
