@@ -377,3 +377,27 @@ func TestHeartbeatMisconfigured(t *testing.T) {
 		}
 	})
 }
+
+// A reference that refuses the check's bind is a setting to fix, not a
+// provider that is down: misconfigured (still degraded or ok as the last
+// reading says), so RipcordCheckMisconfigured fires.
+func TestFreshnessReferenceRefusesBind(t *testing.T) {
+	provider, consumer := startReplicaPair(t)
+	settings := with(freshSettings(t, provider.URL(), time.Minute),
+		"reference_bind_dn", services.SlapdServiceDN, "reference_password_file", secretFile(t, "wrong"))
+	dir := t.TempDir()
+	res, _ := runCheck(t, newChecker(dir), consumer.URL(), settings, checkTimeout)
+	assertResult(t, res, checkapi.StatusDegraded, checkapi.ReasonMisconfigured) // never read
+	if !strings.Contains(res.Message, "auth_failed") || !strings.Contains(res.Message, "reference_password_file") {
+		t.Errorf("message %q does not say which setting", res.Message)
+	}
+	// Read once with the right password: within max_lag it stays ok.
+	good := with(settings, "reference_password_file", secretFile(t, services.SlapdServicePassword))
+	res, _ = runCheck(t, newChecker(dir), consumer.URL(), good, checkTimeout)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonOK)
+	res, _ = runCheck(t, newChecker(dir), consumer.URL(), settings, checkTimeout)
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonMisconfigured)
+	if checkapi.IsMisconfiguration(ReasonFreshnessUnknown) {
+		t.Error("freshness_unknown itself counts as a misconfiguration")
+	}
+}

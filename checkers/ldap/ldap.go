@@ -427,6 +427,16 @@ func (p *probe) freshness(c *Checker, t target, replica *session) error {
 	if f != nil {
 		p.res.Observe("reference_up", 0)
 		p.unknown(c, read.key(), repCSNs, ref, f.msg)
+		if checkapi.IsMisconfiguration(f.reason) && p.res.Reason == ReasonFreshnessUnknown {
+			// The reference answers but refuses the check's credentials or
+			// its certificate fails: a setting to fix, whatever the lag.
+			p.res.Reason = checkapi.ReasonMisconfigured
+			settings := "reference_bind_dn, reference_password_file"
+			if f.reason == checkapi.ReasonTLSInvalid {
+				settings = "ca_file, reference_server_name"
+			}
+			p.res.Message += fmt.Sprintf(" (%s: check %s)", f.reason, settings)
+		}
 		return nil
 	}
 	defer rs.close()

@@ -160,9 +160,9 @@ func TestFreshnessReferenceTLS(t *testing.T) {
 		status     checkapi.Status
 		reason     string
 	}{
-		{"", checkapi.StatusOK, checkapi.ReasonOK},                            // the certificate holds 127.0.0.1 too
-		{"localhost", checkapi.StatusOK, checkapi.ReasonOK},                   // and localhost
-		{"ldap.example.org", checkapi.StatusDegraded, ReasonFreshnessUnknown}, // never read
+		{"", checkapi.StatusOK, checkapi.ReasonOK},                                  // the certificate holds 127.0.0.1 too
+		{"localhost", checkapi.StatusOK, checkapi.ReasonOK},                         // and localhost
+		{"ldap.example.org", checkapi.StatusDegraded, checkapi.ReasonMisconfigured}, // never read: degraded
 	} {
 		s := settings
 		if tt.serverName != "" {
@@ -170,7 +170,7 @@ func TestFreshnessReferenceTLS(t *testing.T) {
 		}
 		res, _ := runCheck(t, New(), consumer.URL(), s, checkTimeout)
 		assertResult(t, res, tt.status, tt.reason)
-		if tt.reason == ReasonFreshnessUnknown && !strings.Contains(res.Message, "ldap.example.org") {
+		if tt.reason == checkapi.ReasonMisconfigured && !strings.Contains(res.Message, "ldap.example.org") {
 			t.Errorf("reference_server_name %s: message %q does not name the certificate mismatch", tt.serverName, res.Message)
 		}
 	}
