@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,7 +86,9 @@ func NewMetrics(version string) *Metrics {
 // /v1/status, which peer replicas read (checker "peer") to learn at once that
 // this replica has withdrawn a service. Drain and check-now stay on the unix
 // socket.
-func (m *Metrics) ServeMetrics(addr string, report func() Report, log *slog.Logger) (*http.Server, error) {
+//
+// allow, when not empty, lists who may ask: others get 403 Forbidden.
+func (m *Metrics) ServeMetrics(addr string, allow []netip.Prefix, report func() Report, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -94,11 +98,27 @@ func (m *Metrics) ServeMetrics(addr string, report func() Report, log *slog.Logg
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, report())
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: allowed(allow, mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics listener stopped", "err", err)
 		}
 	}()
 	return srv, nil
+}
+
+// allowed passes on the requests from an address in allow (all when allow
+// is empty) and refuses the others.
+func allowed(allow []netip.Prefix, h http.Handler) http.Handler {
+	if len(allow) == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil || !slices.ContainsFunc(allow, func(p netip.Prefix) bool { return p.Contains(ap.Addr().Unmap()) }) {
+			http.Error(w, "forbidden: not in control.metrics_allow", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

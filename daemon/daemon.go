@@ -321,7 +321,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer srv.Close()
 	if cfg.Control.MetricsListen != "" {
-		ms, err := d.metrics.ServeMetrics(cfg.Control.MetricsListen, d.Report, log)
+		ms, err := d.metrics.ServeMetrics(cfg.Control.MetricsListen, cfg.MetricsAllowed(), d.Report, log)
 		if err != nil {
 			return fmt.Errorf("metrics_listen: %w", err)
 		}

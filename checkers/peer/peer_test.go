@@ -63,7 +63,7 @@ func startPeerOn(t *testing.T, listen string) (*peerStatus, string) {
 	addr := l.Addr().String()
 	l.Close()
 	p := &peerStatus{}
-	srv, err := control.NewMetrics("test").ServeMetrics(addr, p.report, slog.New(slog.DiscardHandler))
+	srv, err := control.NewMetrics("test").ServeMetrics(addr, nil, p.report, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func TestValidate(t *testing.T) {
 	// What run checks at start on this host, validate checks too; the
 	// example is another host's (eth0, its own address 10.0.1.10).
 	example := "../../examples/ldap.yaml"
-	if out, code := run(t, "validate", "-c", example); code != 1 || !strings.Contains(out, example+":10:19: control.metrics_listen: cannot listen on 10.0.1.10") {
+	if out, code := run(t, "validate", "-c", example); code != 1 || !strings.Contains(out, example+":11:19: control.metrics_listen: cannot listen on 10.0.1.10") {
 		t.Fatalf("validate of another host's config: exit %d\n%s", code, out)
 	}
 	if out, code := run(t, "validate", "-portable", "-c", example); code != 0 || !strings.Contains(out, "ok (1 services") {

@@ -61,6 +61,32 @@ type Log struct {
 type Control struct {
 	Socket        string `yaml:"socket"`         // unix socket, mode 0600
 	MetricsListen string `yaml:"metrics_listen"` // host:port for Prometheus, empty = off
+	// MetricsAllow lists the addresses or prefixes that may use
+	// MetricsListen (Prometheus, the peers); empty = anyone.
+	MetricsAllow []string `yaml:"metrics_allow"`
+}
+
+// MetricsAllowed is Control.MetricsAllow parsed (validated by Load).
+func (c *Config) MetricsAllowed() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.Control.MetricsAllow {
+		if p, err := parseNetwork(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseNetwork accepts an address (a host) or a prefix.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a prefix (example: 10.0.2.10 or 10.0.9.0/24)", s)
+	}
+	return p.Masked(), nil
 }
 
 // Plugins says where third-party checkers live and how they are pinned.

@@ -18,8 +18,16 @@ import (
 // checkMetricsListen checks control.metrics_listen's syntax: host:port with a
 // numeric port (peers must know where to find it, so not 0).
 func (c *Config) checkMetricsListen() error {
+	for i, a := range c.Control.MetricsAllow {
+		if _, err := parseNetwork(a); err != nil {
+			return c.at(fmt.Sprintf("control.metrics_allow[%d]", i), "%v", err)
+		}
+	}
 	addr := c.Control.MetricsListen
 	if addr == "" {
+		if len(c.Control.MetricsAllow) > 0 {
+			return c.at("control.metrics_allow", "needs metrics_listen")
+		}
 		return nil
 	}
 	_, port, err := net.SplitHostPort(addr)
