@@ -289,6 +289,7 @@ func Run(ctx context.Context, o Options) error {
 			}
 		}()
 		relays = newRelayLoop(rl, ipv6, d.metrics, log)
+		relays.peers = relayPeers(specs)
 		wantRelays = relays.want
 		d.relays = relays
 	} else {

@@ -39,6 +39,9 @@ type relayLoop struct {
 	next   chan []relay.Want
 	errors prometheus.Counter
 	ipv6   bool // the relay carries IPv6 VIPs too
+	// peers are what the relay was last given (SetPeers), which a reload
+	// compares its config with; guarded by the daemon's reloadMu.
+	peers []netip.Addr
 
 	mu    sync.Mutex
 	stats []relay.Stats

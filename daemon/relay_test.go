@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -20,11 +21,13 @@ import (
 // counts, for each relay of everything, one flow and five packets at the
 // time it was installed (then silence: the routers moved).
 type kernelRelay struct {
-	mu     sync.Mutex
-	stats  map[string]relay.Stats
-	modes  []relay.Mode   // every mode asked for, in order
-	last   []relay.Want   // the latest set
-	peers  [][]netip.Addr // every SetPeers, in order
+	mu    sync.Mutex
+	stats map[string]relay.Stats
+	modes []relay.Mode   // every mode asked for, in order
+	last  []relay.Want   // the latest set
+	peers [][]netip.Addr // every SetPeers, in order
+	// refuse makes the next SetPeers that removes a peer fail.
+	refuse bool
 	closed bool
 }
 
@@ -32,6 +35,10 @@ func (k *kernelRelay) SetPeers(peers []netip.Addr) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.peers = append(k.peers, peers)
+	if n := len(k.peers); k.refuse && n > 1 && len(peers) < len(k.peers[n-2]) {
+		k.refuse = false
+		return errors.New("relay: service \"x\" relays to peer 127.0.0.3 (all): the peer cannot be removed before that ends")
+	}
 	return nil
 }
 
@@ -245,12 +252,33 @@ services:
 		t.Errorf("reload summary %q does not name the new relay peers", res.Summary)
 	}
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if want := fmt.Sprint([][]netip.Addr{{a3, a4}, {a4}}); fmt.Sprint(k.peers) != want {
 		t.Errorf("SetPeers calls %v, want %v", k.peers, want)
 	}
 	if len(k.last) != 1 || k.last[0].Peer == a3 {
 		t.Errorf("relay wants after the reload: %+v", k.last)
+	}
+	// Back to 127.0.0.3, but the old peer cannot go yet (a relay to it
+	// began meanwhile): the reload stands, and the next one removes it.
+	k.peers, k.refuse = nil, true
+	k.mu.Unlock()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), body("127.0.0.4"), body("127.0.0.3"), 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := client.Reload(); err != nil || !strings.Contains(res.Summary, "the old ones stay until the next reload") {
+		t.Errorf("reload whose peer removal failed: %+v, %v", res, err)
+	}
+	if _, err := client.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if want := fmt.Sprint([][]netip.Addr{{a4, a3}, {a3}, {a4, a3}, {a3}}); fmt.Sprint(k.peers) != want {
+		t.Errorf("SetPeers calls %v, want %v (the second reload retries the removal)", k.peers, want)
 	}
 }
 

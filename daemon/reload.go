@@ -66,7 +66,11 @@ func (d *Daemon) reload() (string, error) {
 			specs[i].Relay = nil
 		}
 	}
-	havePeers, wantPeers := relayPeers(d.specs), relayPeers(specs)
+	var havePeers []netip.Addr
+	if d.relays != nil {
+		havePeers = d.relays.peers
+	}
+	wantPeers := relayPeers(specs)
 	peersChange := d.relays != nil && !slices.Equal(havePeers, wantPeers)
 	if peersChange {
 		if err := relayingTo(d.relays.r.Stats(), havePeers, wantPeers); err != nil {
@@ -104,8 +108,11 @@ func (d *Daemon) reload() (string, error) {
 	}
 	if peersChange {
 		// New peers before the services that relay to them, removed ones
-		// after the services stopped naming them.
-		if err := d.relays.r.SetPeers(union(havePeers, wantPeers)); err != nil {
+		// after the services stopped naming them. Whatever happens, the
+		// relay may hold both now: the next reload compares with that.
+		both := union(havePeers, wantPeers)
+		d.relays.peers = both
+		if err := d.relays.r.SetPeers(both); err != nil {
 			return "", partly(err)
 		}
 	}
@@ -114,10 +121,15 @@ func (d *Daemon) reload() (string, error) {
 		return "", partly(err)
 	}
 	if peersChange {
+		// The services changed: this reload stands. A peer that could not
+		// go yet (a relay to it began meanwhile) goes at the next reload.
 		if err := d.relays.r.SetPeers(wantPeers); err != nil {
-			return "", fmt.Errorf("%s: the services changed, but the relay keeps its old peers too: %w", d.path, err)
+			d.log.Warn("relay: old peers kept until the next reload", "err", err)
+			advChanges = append(advChanges, fmt.Sprintf("relay peers %v added, but the old ones stay until the next reload: %v", wantPeers, err))
+		} else {
+			d.relays.peers = wantPeers
+			advChanges = append(advChanges, fmt.Sprintf("relay peers %v (were %v)", wantPeers, havePeers))
 		}
-		advChanges = append(advChanges, fmt.Sprintf("relay peers %v (were %v)", wantPeers, havePeers))
 	}
 	_, oldJobs := Specs(old)
 	d.forgetRemoved(oldJobs, jobs, d.specs, specs)

@@ -70,7 +70,9 @@ func TestLastResort(t *testing.T) {
 	l.expect(t, ctx, nearest, 30*time.Second)
 	settled := time.Now()
 	sleep(ctx, 3*time.Second)
-	if n := ldapFailures(l.rec.Samples(), settled); n > 0 {
+	// One slow answer on a busy machine is no withdrawn route; a
+	// withdrawn route fails every request (10 a second).
+	if n := ldapFailures(l.rec.Samples(), settled); n > 1 {
 		t.Errorf("%d LDAP requests failed on the last-resort routes", n)
 	}
 

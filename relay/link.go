@@ -240,10 +240,12 @@ func (m *Manager) setup() error {
 
 // linkPeer makes the tunnel reach peer i: the FDB entry that sends its MAC
 // to its address, the neighbour entries of its gateways, and the policy rule
-// per family that sends packets with its mark to its routing table.
+// per family that sends packets with its mark to its routing table. What
+// exists already (an earlier attempt) is kept. Its flow sets are the
+// nftables side's (writeBase, SetPeers).
 func (m *Manager) linkPeer(i int) error {
 	p := m.cfg.Peers[i]
-	if err := m.nl.NeighAppend(m.fdbEntry(p)); err != nil {
+	if err := m.nl.NeighAppend(m.fdbEntry(p)); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("relay: FDB entry for peer %v: %w", p, err)
 	}
 	for _, f := range m.fams {
@@ -252,7 +254,7 @@ func (m *Manager) linkPeer(i int) error {
 			return fmt.Errorf("relay: neighbour entry %v for peer %v: %w", nb.IP, p, err)
 		}
 		r := m.peerRule(f, i)
-		if err := m.nl.RuleAdd(&r); err != nil {
+		if err := m.nl.RuleAdd(&r); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("relay: add rule %s: %w", r, err)
 		}
 	}
@@ -260,8 +262,15 @@ func (m *Manager) linkPeer(i int) error {
 }
 
 // unlinkPeer removes what linkPeer made, and the routes of peer i's table.
+// Nothing must refer to its flow sets any more.
 func (m *Manager) unlinkPeer(i int, p netip.Addr) error {
 	var errs []error
+	for _, f := range m.fams {
+		m.nft.DelSet(flowSet(f, i))
+		if err := m.nft.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("relay: remove flow set of peer %v: %w", p, err))
+		}
+	}
 	for _, f := range m.fams {
 		r := m.peerRule(f, i)
 		if err := m.nl.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {

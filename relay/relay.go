@@ -190,6 +190,9 @@ type Manager struct {
 	mu       sync.Mutex
 	services map[string]*service
 	routes   map[route]bool // VIP routes present in the peer tables
+	// leftover are removed peers (by number) whose kernel objects may
+	// remain: SetPeers removes them before the number is used again.
+	leftover map[int]netip.Addr
 	closed   bool
 
 	stop chan struct{}
@@ -238,6 +241,7 @@ func New(ctx context.Context, c Config) (*Manager, error) {
 		fams:     []*family{{table: &nftables.Table{Name: c.Table, Family: nftables.TableFamilyIPv4}}},
 		services: map[string]*service{},
 		routes:   map[route]bool{},
+		leftover: map[int]netip.Addr{},
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -303,6 +307,10 @@ func (m *Manager) peers() []netip.Addr {
 // new flows at once; TCP connections it already relays keep going to their
 // peer until they have been idle for TCPTimeout.
 func (m *Manager) Set(ctx context.Context, want []Want) error {
+	// Under the lock from the start: validation reads the peers, which
+	// SetPeers changes.
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	next := map[string]Want{}
 	owner := map[string]string{} // "vip proto/port" -> service, for overlaps
 	for _, w := range want {
@@ -325,8 +333,6 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 		}
 		next[w.Service] = w
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
 		return errors.New("relay: manager closed")
 	}
@@ -406,7 +412,7 @@ func (m *Manager) Set(ctx context.Context, want []Want) error {
 // relayed to it are delivered here from then on (and reset), and a service
 // that is Off forgets it (no failback rescue to it). A peer that a service
 // relays to (a mode other than Off) cannot be removed: switch the service
-// Off first.
+// Off first. After an error, calling it again finishes the job.
 func (m *Manager) SetPeers(peers []netip.Addr) error {
 	if err := m.cfg.checkPeers(peers); err != nil {
 		return err
@@ -444,9 +450,11 @@ func (m *Manager) SetPeers(peers []netip.Addr) error {
 	}
 
 	// Removal: first nothing refers to the peer (service rules, the tunnel
-	// guard), then its objects go.
+	// guard), then its objects go. What fails to go is kept in leftover and
+	// tried again by the next call, before its number is used again.
 	for i, p := range gone {
 		m.cfg.Peers[i] = netip.Addr{}
+		m.leftover[i] = p
 		for r := range m.routes {
 			if r.peer == i {
 				delete(m.routes, r)
@@ -458,27 +466,28 @@ func (m *Manager) SetPeers(peers []netip.Addr) error {
 			}
 		}
 	}
-	if len(gone) > 0 {
+	if len(m.leftover) > 0 {
 		if err := m.rewrite(); err != nil {
 			return err
 		}
 		var errs []error
-		for i, p := range gone {
-			for _, f := range m.fams {
-				m.nft.DelSet(flowSet(f, i))
+		for i, p := range m.leftover {
+			if err := m.unlinkPeer(i, p); err != nil {
+				errs = append(errs, err)
+				continue
 			}
-			if err := m.nft.Flush(); err != nil {
-				errs = append(errs, fmt.Errorf("relay: remove flow set of peer %v: %w", p, err))
+			delete(m.leftover, i)
+			if _, now := gone[i]; now {
+				m.log.Info("relay: peer removed", "peer", p)
 			}
-			errs = append(errs, m.unlinkPeer(i, p))
-			m.log.Info("relay: peer removed", "peer", p)
 		}
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
 	}
 
-	// Addition: its objects first, then the guard lets its tunnel in.
+	// Addition: its objects first, then the guard lets its tunnel in. A
+	// peer whose objects cannot all be made leaves its number free again.
 	for _, p := range added {
 		i := slices.Index(m.cfg.Peers, netip.Addr{})
 		if i < 0 {
@@ -486,15 +495,21 @@ func (m *Manager) SetPeers(peers []netip.Addr) error {
 			i = len(m.cfg.Peers) - 1
 		}
 		m.cfg.Peers[i] = p
+		var err error
 		for _, f := range m.fams {
-			if err := m.nft.AddSet(flowSet(f, i), nil); err != nil {
-				return fmt.Errorf("relay: flow set: %w", err)
-			}
+			err = errors.Join(err, m.nft.AddSet(flowSet(f, i), nil))
 		}
-		if err := m.nft.Flush(); err != nil {
-			return fmt.Errorf("relay: flow set of peer %v: %w", p, err)
+		if err == nil {
+			err = m.nft.Flush()
 		}
-		if err := m.linkPeer(i); err != nil {
+		if err != nil {
+			err = fmt.Errorf("relay: flow sets of peer %v: %w", p, err)
+		} else {
+			err = m.linkPeer(i)
+		}
+		if err != nil {
+			m.cfg.Peers[i] = netip.Addr{}
+			m.leftover[i] = p
 			return err
 		}
 		m.log.Info("relay: peer added", "peer", p)

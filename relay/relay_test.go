@@ -1128,3 +1128,39 @@ func TestRelaySetPeers(t *testing.T) {
 		t.Errorf("after Close:\n%s\nwant:\n%s", got, cleanState)
 	}
 }
+
+// TestRelaySetPeersWhileSet: the daemon's relay loop calls Set while a
+// reload calls SetPeers; a want validated against a peer that is removed
+// meanwhile must be an error, never a crash or a route to no peer.
+func TestRelaySetPeersWhileSet(t *testing.T) {
+	needRoot(t)
+	ns := netnstest.New(t, "rlp")
+	other := netip.MustParseAddr("10.0.4.2")
+	var m *Manager
+	must(t, ns.Do(func() (err error) {
+		m, err = New(context.Background(), Config{Local: relayIP, Peers: []netip.Addr{peerIP, other}})
+		return err
+	}))
+	defer m.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 200; i++ {
+			_ = m.SetPeers([]netip.Addr{peerIP}) // refused while other is relayed to: fine
+			_ = m.SetPeers([]netip.Addr{peerIP, other})
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		_ = m.Set(context.Background(), want(All, other, tcpPort))
+		_ = m.Set(context.Background(), nil)
+	}
+	wg.Wait()
+	must(t, m.Set(context.Background(), nil))
+	must(t, m.SetPeers([]netip.Addr{peerIP}))
+	table, err := ns.Exec(context.Background(), "nft", "list", "table", "ip", DefaultTable)
+	must(t, err)
+	if strings.Contains(table, other.String()) || strings.Contains(table, "flows-1") {
+		t.Errorf("the removed peer %v is still in the table:\n%s", other, table)
+	}
+}

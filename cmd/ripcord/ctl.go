@@ -27,6 +27,9 @@ func cmdStatus(args []string) error {
 	asJSON := fs.Bool("json", false, "print the raw JSON report")
 	exitCode := fs.Bool("exit-code", false, "exit as a Nagios/Icinga plugin does: 0 every service up, 1 one degraded or drained,\n2 one down or starting, 3 the daemon does not answer")
 	if err := fs.Parse(args); err != nil {
+		if slices.Contains(args, "-exit-code") || slices.Contains(args, "--exit-code") {
+			return exitError(3) // a monitoring plugin's "unknown", not "critical"
+		}
 		return exitError(2)
 	}
 	r, err := control.NewClient(*sock).Status()

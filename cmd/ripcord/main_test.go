@@ -195,6 +195,9 @@ services:
 	if out, code := run(t, "status", "-s", filepath.Join(dir, "nobody.sock"), "-exit-code"); code != 3 {
 		t.Fatalf("status -exit-code without a daemon: exit %d, want 3\n%s", code, out)
 	}
+	if out, code := run(t, "status", "-exit-code", "-bogus"); code != 3 {
+		t.Fatalf("status -exit-code with a bad flag: exit %d, want 3\n%s", code, out)
+	}
 }
 
 // TestFIFOSecretFailsFast: a named pipe as a secret file used to hang

@@ -56,9 +56,12 @@ func cmdValidate(args []string) error {
 		// down now), but some are one in disguise: a wrong RADIUS secret
 		// times out, a wrong portal password is a failed login.
 		for _, r := range rows {
-			if r.res.Status != checkapi.StatusOK {
-				checkWarnings = append(checkWarnings, fmt.Sprintf("service %s, check %s: %s now: %s: %s (a server that is down, or a setting no server can confirm: a wrong RADIUS secret times out, a wrong portal password fails the login)",
-					r.svc, r.name(), r.res.Status, r.res.Reason, r.res.Message))
+			switch r.res.Status {
+			case checkapi.StatusFailed:
+				checkWarnings = append(checkWarnings, fmt.Sprintf("service %s, check %s: failed now: %s: %s (a server that is down, or a setting no server can confirm: a wrong RADIUS secret times out, a wrong portal password fails the login)",
+					r.svc, r.name(), r.res.Reason, r.res.Message))
+			case checkapi.StatusDegraded:
+				checkWarnings = append(checkWarnings, fmt.Sprintf("service %s, check %s: degraded now: %s: %s", r.svc, r.name(), r.res.Reason, r.res.Message))
 			}
 		}
 	}

@@ -36,8 +36,8 @@ func WaitStopped(timeout time.Duration, pids ...int) error {
 	return nil
 }
 
-// runningThread names a thread of pid that is not in the stopped state ("T"
-// or "t" in /proc/PID/task/TID/stat), or returns "" when all are stopped.
+// runningThread names a thread of pid that is neither stopped nor exited
+// (per /proc/PID/task/TID/stat), or returns "" when there is none.
 func runningThread(pid int) (string, error) {
 	dir := fmt.Sprintf("/proc/%d/task", pid)
 	tasks, err := os.ReadDir(dir)
@@ -52,7 +52,11 @@ func runningThread(pid int) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("lab/services: %w", err)
 		}
-		if state := threadState(string(stat)); state != "T" && state != "t" {
+		// T/t: stopped; Z/X: exited (a group leader stays a zombie
+		// while its other threads run).
+		switch state := threadState(string(stat)); state {
+		case "T", "t", "Z", "X":
+		default:
 			return t.Name() + " (state " + state + ")", nil
 		}
 	}

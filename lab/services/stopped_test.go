@@ -15,6 +15,7 @@ func TestThreadState(t *testing.T) {
 		{"1234 (nginx: worker) R 7", "R"},
 		{"1234 (cut", ""},
 		{"1234 (x)", ""},
+		{"1 (x) Z 1", "Z"},
 	} {
 		if got := threadState(tt.stat); got != tt.want {
 			t.Errorf("threadState(%q) = %q, want %q", tt.stat, got, tt.want)
