@@ -136,7 +136,10 @@ func New(cfg Config) (*Manager, error) {
 			m.claimed[n] = true
 		}
 	}
-	go m.watch()
+	// Subscribed before New returns: a deletion right after the first
+	// Ensure must not fall between New and the subscription.
+	updates, stopSub := m.subscribe()
+	go m.watch(updates, stopSub)
 	return m, nil
 }
 
@@ -336,11 +339,10 @@ func (m *Manager) remove(a Address) error {
 
 // watch repairs deletions reported by netlink at once and re-checks
 // everything every m.check as a fallback.
-func (m *Manager) watch() {
+func (m *Manager) watch(updates <-chan netlink.AddrUpdate, stopSub func()) {
 	defer close(m.done)
 	ticker := time.NewTicker(m.check)
 	defer ticker.Stop()
-	updates, stopSub := m.subscribe()
 	defer func() { stopSub() }()
 	for {
 		select {
