@@ -146,7 +146,9 @@ func TestFreshnessCaughtUpWhileReferenceUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	res = pollCheck(t, c, consumer.URL(), blind, 10*time.Second, func(r *checkapi.Result) bool { return r.Reason != ReasonStaleReplica })
-	assertResult(t, res, checkapi.StatusOK, ReasonFreshnessUnknown)
+	// Judged as freshness_unknown is, and named misconfigured: the blind
+	// reference refuses the bind.
+	assertResult(t, res, checkapi.StatusOK, checkapi.ReasonMisconfigured)
 	wantObservation(t, res, "replication_lag_seconds", func(v float64) bool { return v == 0 })
 }
 
