@@ -168,12 +168,20 @@ func newRelayer(ctx context.Context, cfg *config.Config, ipv6 bool, log *slog.Lo
 			return nil, fmt.Errorf("relay_address: %w", err)
 		}
 	}
-	m, err := relay.New(ctx, relay.Config{Local: local, Peers: peers, IPv6: ipv6, Logger: log.With("component", "relay")})
+	m, err := relay.New(ctx, relayConfig(cfg, local, peers, ipv6, log))
 	if err != nil {
 		return nil, err
 	}
 	log.Info("relay ready", "local", local, "peers", fmt.Sprint(peers), "ipv6", ipv6)
 	return m, nil
+}
+
+// relayConfig is the kernel relay's configuration; zero tunnel settings
+// are the relay's defaults.
+func relayConfig(cfg *config.Config, local netip.Addr, peers []netip.Addr, ipv6 bool, log *slog.Logger) relay.Config {
+	t := cfg.RelayTunnel
+	return relay.Config{Local: local, Peers: peers, IPv6: ipv6, Logger: log.With("component", "relay"),
+		Port: uint16(t.Port), VNI: uint32(t.VNI), MTU: t.MTU}
 }
 
 // sourceTowards is the source address the kernel uses to reach peer.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ripcord/ripcord/control"
+	"github.com/ripcord/ripcord/core/config"
 	"github.com/ripcord/ripcord/relay"
 )
 
@@ -299,5 +301,16 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+func TestRelayConfig(t *testing.T) {
+	cfg := &config.Config{RelayTunnel: config.RelayTunnel{Port: 4790, VNI: 4242, MTU: 1350}}
+	rc := relayConfig(cfg, netip.MustParseAddr("10.0.1.10"), []netip.Addr{netip.MustParseAddr("10.0.2.10")}, true, slog.Default())
+	if rc.Port != 4790 || rc.VNI != 4242 || rc.MTU != 1350 || !rc.IPv6 || rc.Local.String() != "10.0.1.10" || len(rc.Peers) != 1 {
+		t.Errorf("relayConfig = %+v", rc)
+	}
+	if rc := relayConfig(&config.Config{}, netip.Addr{}, nil, false, slog.Default()); rc.Port != 0 || rc.VNI != 0 || rc.MTU != 0 {
+		t.Errorf("relayConfig without relay_tunnel = %+v, want the relay's defaults (zero)", rc)
 	}
 }

@@ -159,6 +159,7 @@ func needsRestart(path string, old, cfg *config.Config) error {
 		{"control", old.Control, cfg.Control},
 		{"plugins", old.Plugins, cfg.Plugins},
 		{"relay_address", old.RelayAddress, cfg.RelayAddress},
+		{"relay_tunnel", old.RelayTunnel, cfg.RelayTunnel},
 	} {
 		if !reflect.DeepEqual(c.old, c.new) {
 			return fmt.Errorf("%s: %s changed: that needs a restart (reload applies services, their checks, rip and bgp)", path, c.key)

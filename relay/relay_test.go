@@ -1164,3 +1164,30 @@ func TestRelaySetPeersWhileSet(t *testing.T) {
 		t.Errorf("the removed peer %v is still in the table:\n%s", other, table)
 	}
 }
+
+// TestRelayTunnelSettings: the VXLAN link carries the configured port, VNI
+// and MTU, and the relayed connections' MSS follows the MTU.
+func TestRelayTunnelSettings(t *testing.T) {
+	needRoot(t)
+	ns := netnstest.New(t, "rlt")
+	var m *Manager
+	must(t, ns.Do(func() (err error) {
+		m, err = New(context.Background(), Config{Local: relayIP, Peers: []netip.Addr{peerIP}, VNI: 4242, Port: 4790, MTU: 1350})
+		return err
+	}))
+	defer m.Close()
+	link, err := ns.IP("-d", "link", "show", DefaultDevice)
+	must(t, err)
+	for _, want := range []string{"mtu 1350", "vxlan id 4242", "dstport 4790"} {
+		if !strings.Contains(link, want) {
+			t.Errorf("link lacks %q:\n%s", want, link)
+		}
+	}
+	table, err := ns.Exec(context.Background(), "nft", "list", "table", "ip", DefaultTable)
+	must(t, err)
+	for _, want := range []string{"udp dport 4790", "maxseg size set 1310"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+}

@@ -45,7 +45,10 @@ type Config struct {
 	// the relay tunnels to its peers (default: the source address the
 	// kernel picks towards the first relay peer).
 	RelayAddress netip.Addr `yaml:"relay_address"`
-	Services     []Service  `yaml:"services"`
+	// RelayTunnel tunes the relay's VXLAN tunnel (zero: relay's defaults);
+	// every replica must use the same port and VNI.
+	RelayTunnel RelayTunnel `yaml:"relay_tunnel"`
+	Services    []Service   `yaml:"services"`
 
 	dec     *decoder
 	secrets []secretFile
@@ -148,6 +151,14 @@ type BGPPeer struct {
 	ASN          uint32     `yaml:"asn"`
 	Port         int        `yaml:"port"`
 	PasswordFile string     `yaml:"password_file"`
+}
+
+// RelayTunnel: the relay's VXLAN port and network identifier, and the MTU of
+// the tunnel (the path between the replicas less VXLAN's 50 bytes).
+type RelayTunnel struct {
+	Port int `yaml:"port"`
+	VNI  int `yaml:"vni"`
+	MTU  int `yaml:"mtu"`
 }
 
 // Service is one anycast address and the checks that decide its metric.
@@ -359,6 +370,15 @@ func (c *Config) validate(o Options) error {
 	}
 	if c.RelayAddress.IsValid() && !c.RelayAddress.Is4() {
 		return c.at("relay_address", "%s: the relay's tunnels are IPv4: want an IPv4 address", c.RelayAddress)
+	}
+	if t := c.RelayTunnel; t.Port < 0 || t.Port > 65535 {
+		return c.at("relay_tunnel.port", "%d is outside 1-65535", t.Port)
+	}
+	if t := c.RelayTunnel; t.VNI < 0 || t.VNI >= 1<<24 {
+		return c.at("relay_tunnel.vni", "%d is outside 1-16777215 (24 bits)", t.VNI)
+	}
+	if t := c.RelayTunnel; t.MTU != 0 && (t.MTU < 1280 || t.MTU > 9000) {
+		return c.at("relay_tunnel.mtu", "%d is outside 1280-9000 (the tunnel carries IPv6 too, whose minimum is 1280; the path between the replicas less 50 bytes)", t.MTU)
 	}
 	if len(c.Services) == 0 {
 		return c.at("services", "at least one service is required")
