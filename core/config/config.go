@@ -371,13 +371,12 @@ func (c *Config) validate(o Options) error {
 	if c.RelayAddress.IsValid() && !c.RelayAddress.Is4() {
 		return c.at("relay_address", "%s: the relay's tunnels are IPv4: want an IPv4 address", c.RelayAddress)
 	}
-	if t := c.RelayTunnel; t.Port < 0 || t.Port > 65535 {
+	switch t := c.RelayTunnel; {
+	case t.Port < 0 || t.Port > 65535:
 		return c.at("relay_tunnel.port", "%d is outside 1-65535", t.Port)
-	}
-	if t := c.RelayTunnel; t.VNI < 0 || t.VNI >= 1<<24 {
+	case t.VNI < 0 || t.VNI >= 1<<24:
 		return c.at("relay_tunnel.vni", "%d is outside 1-16777215 (24 bits)", t.VNI)
-	}
-	if t := c.RelayTunnel; t.MTU != 0 && (t.MTU < 1280 || t.MTU > 9000) {
+	case t.MTU != 0 && (t.MTU < 1280 || t.MTU > 9000):
 		return c.at("relay_tunnel.mtu", "%d is outside 1280-9000 (the tunnel carries IPv6 too, whose minimum is 1280; the path between the replicas less 50 bytes)", t.MTU)
 	}
 	if len(c.Services) == 0 {
